@@ -1,0 +1,65 @@
+"""ndgrad's autograd: Tensor, ops, the backward engine and grad modes, with PyTorch's names."""
+
+import backends as _backends
+from backends import Device, manual_seed
+
+from . import dtypes
+from .dtypes import bfloat16, float16, float32, float64, int32, int64
+from .dtypes import bool_ as bool  # noqa: A001  (PyTorch spells it torch.bool)
+from .engine import run_backward as _run_backward
+from .function import AccumulateGrad, Function
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import (abs, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
+                  mean, min, minimum, permute, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum,
+                  tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
+from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
+                     zeros_like)
+
+device = Device
+clip = clamp
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate into the leaves' .grad the gradients of ``tensors`` (PyTorch's autograd.backward)."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    _run_backward(tensors, grad_tensors, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not stored in .grad."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    return _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs,
+                         allow_unused=allow_unused)
+
+
+class cuda:
+    """``ag.cuda.is_available()`` and friends, as in ``torch.cuda``."""
+
+    is_available = staticmethod(_backends.cuda_is_available)
+
+    @staticmethod
+    def synchronize(device="cuda"):
+        _backends.get_backend(device).synchronize()
+
+    @staticmethod
+    def memory_allocated(device="cuda"):
+        return _backends.get_backend(device).memory_stats()["allocated_bytes"]
+
+    @staticmethod
+    def manual_seed(seed):
+        manual_seed(seed)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+from . import functional, numerical, viz  # noqa: E402
+from .numerical import gradcheck  # noqa: E402

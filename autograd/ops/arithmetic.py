@@ -1,0 +1,249 @@
+"""Elementwise arithmetic with broadcasting: add, sub, mul, div, neg, pow, maximum, minimum, where, clamp."""
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import dtypes
+from ..function import Function
+from ..tensor import Tensor
+
+BROADCAST_HINT = (" Shapes broadcast when, from the right, each pair of sizes is equal or one of them is 1; "
+                  "reshape or unsqueeze one input to make them fit.")
+
+
+class Add(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        return x + y
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        return x - y
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return (grad * y if ctx.needs_input_grad[0] else None,
+                grad * x if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x / y
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = grad / y
+        return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
+
+
+class Neg(Function):
+    def forward(ctx, x):
+        return -x
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, p):
+        out = x ** p
+        ctx.save_for_backward(x, p, out)
+        return out
+    def backward(ctx, grad):
+        x, p, out = ctx.saved_tensors
+        gx = grad * p * x ** (p - 1) if ctx.needs_input_grad[0] else None
+        gp = grad * out * _log(x) if ctx.needs_input_grad[1] else None
+        return gx, gp
+
+
+class Maximum(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.maximum(x, y)
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        share = (x > y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5  # ties split the gradient
+        return grad * share, grad * (1 - share)
+
+
+class Minimum(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return ctx.xp.minimum(x, y)
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        share = (x < y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
+        return grad * share, grad * (1 - share)
+
+
+class Where(Function):
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, condition, x, y):
+        ctx.save_for_backward(condition)
+        return ctx.xp.where(condition, x, y)
+    def backward(ctx, grad):
+        condition, = ctx.saved_tensors
+        return None, where(condition, grad, 0.0), where(condition, 0.0, grad)
+
+
+class Clamp(Function):
+    def forward(ctx, x, min=None, max=None):
+        ctx.save_for_backward(x)
+        ctx.bounds = (min, max)
+        if min is not None:
+            x = ctx.xp.maximum(x, min)
+        if max is not None:
+            x = ctx.xp.minimum(x, max)
+        return x
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        lo, hi = ctx.bounds  # the gradient passes where min <= x <= max, as in PyTorch
+        inside = (x >= lo) if lo is not None else None
+        if hi is not None:
+            inside = (x <= hi) if inside is None else inside & (x <= hi)
+        return where(inside, grad, 0.0) if inside is not None else grad
+
+
+class NonDifferentiable(Function):
+    """Any array function with no gradient: comparisons, logic, sign, argmax, any/all."""
+    differentiable = False
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, *arrays, fn, **kwargs):
+        return getattr(ctx.xp, fn)(*arrays, **kwargs)
+
+
+# --- the functions (and Tensor operators) ------------------------------------------------------
+
+def _log(v):
+    return v.log() if isinstance(v, Tensor) else math.log(v)
+
+
+def operands(a, b):
+    """Bring a binary op's operands to one dtype by PyTorch's promotion rules.
+
+    Python numbers stay Python numbers (they never widen a tensor's dtype); NumPy
+    arrays and other data become tensors on the other operand's device.
+    """
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+    if a_is and b_is:
+        if a.array.dtype != b.array.dtype:
+            dtype = dtypes.result_type(a, b)
+            a, b = a.to(dtype), b.to(dtype)
+        return a, b
+    if not (a_is or b_is):
+        raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    t, other = (a, b) if a_is else (b, a)
+    if isinstance(other, np.generic):
+        other = other.item()
+    if isinstance(other, numbers.Number):
+        if dtypes.category(dtypes.scalar_dtype(other)) > dtypes.category(t.array.dtype):
+            t = t.to(dtypes.result_type(t, other))
+    else:  # array-like data
+        other = Tensor._make(t._backend.asarray(other), t._backend) if t._backend.is_array(other) or \
+            isinstance(other, np.ndarray) else _as_tensor(other, t)
+        return operands(t, other) if a_is else operands(other, t)
+    return (t, other) if a_is else (other, t)
+
+
+def _as_tensor(data, like):
+    from ..tensor import as_tensor
+    return as_tensor(data, device=like.device)
+
+
+def add(a, b):
+    a, b = operands(a, b)
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    a, b = operands(a, b)
+    if a.dtype == dtypes.bool_ if isinstance(a, Tensor) else b.dtype == dtypes.bool_:
+        raise TypeError("sub: subtracting bool tensors is not supported; use logical_xor, or convert with .int()")
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    a, b = operands(a, b)
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    a, b = operands(a, b)
+    # true division of integers gives the default float dtype, as in PyTorch
+    t = a if isinstance(a, Tensor) else b
+    if not dtypes.is_floating(t.array.dtype):
+        a = a.float() if isinstance(a, Tensor) else a
+        b = b.float() if isinstance(b, Tensor) else b
+    return Div.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def pow(x, p):
+    x, p = operands(x, p)
+    return Pow.apply(x, p)
+
+
+def maximum(a, b):
+    a, b = operands(a, b)
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    a, b = operands(a, b)
+    return Minimum.apply(a, b)
+
+
+def where(condition, x, y):
+    if not isinstance(condition, Tensor) or condition.dtype != dtypes.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got "
+                        f"{condition.dtype if isinstance(condition, Tensor) else type(condition).__name__}")
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        dtype = dtypes.result_type(x, y)
+        x = Tensor._make(condition._backend.xp.asarray(x, dtype=dtype), condition._backend)
+    x, y = operands(x, y)
+    return Where.apply(condition, x, y)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        x = maximum(x, min) if min is not None else x
+        return minimum(x, max) if max is not None else x
+    if not dtypes.is_floating(x.dtype) and any(isinstance(v, float) for v in (min, max)):
+        x = x.float()
+    return Clamp.apply(x, min=min, max=max)
+
+
+def compare(fn, a, b):
+    """``fn`` is a NumPy comparison name ("less", "equal"...); the result is a bool tensor."""
+    a, b = operands(a, b)
+    return NonDifferentiable.apply(a, b, fn=fn)
+
+
+def logical(fn, *xs):
+    return NonDifferentiable.apply(*xs, fn=fn)
+
+
+def sign(x):
+    return NonDifferentiable.apply(x, fn="sign")

@@ -1,0 +1,284 @@
+"""Shape and indexing: reshape, permute, expand, sum_to_shape, cat, indexing, and friends."""
+
+from .. import dtypes
+from ..function import Function
+from ..tensor import Tensor
+
+
+class Reshape(Function):
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return ctx.xp.transpose(x, dims)
+    def backward(ctx, grad):
+        inverse = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inverse[d] = i
+        return grad.permute(*inverse)
+
+
+class Expand(Function):
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return ctx.xp.broadcast_to(x, shape)
+    def backward(ctx, grad):
+        return grad.sum_to_shape(ctx.in_shape)
+
+
+class SumToShape(Function):
+    """Sum ``x`` down to ``shape``: undoes broadcasting (the engine's one place for it)."""
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        lead = x.ndim - len(shape)
+        dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
+        return x.sum(axis=dims, keepdims=True).reshape(shape) if dims else x.reshape(shape)
+    def backward(ctx, grad):
+        return grad.expand(ctx.in_shape)
+
+
+class Cat(Function):
+    def forward(ctx, *xs, dim):
+        ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
+        return ctx.xp.concatenate(xs, axis=dim)
+    def backward(ctx, grad):
+        grads, start = [], 0
+        for size, need in zip(ctx.sizes, ctx.needs_input_grad):
+            index = (slice(None),) * ctx.dim + (slice(start, start + size),)
+            grads.append(grad[index] if need else None)
+            start += size
+        return tuple(grads)
+
+
+class GetItem(Function):
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+    def backward(ctx, grad):
+        return IndexAdd.apply(grad, shape=ctx.shape, index=ctx.index)
+
+
+class IndexAdd(Function):
+    """Zeros of ``shape`` with ``values`` added at ``index``; repeated indices add up (scatter-add)."""
+    def forward(ctx, values, shape, index):
+        ctx.index = index
+        out = ctx.xp.zeros(shape, dtype=values.dtype)
+        if is_advanced(index):
+            ctx.xp.add.at(out, index, values)
+        else:
+            out[index] = values
+        return out
+    def backward(ctx, grad):
+        return grad[ctx.index]
+
+
+class IndexPut(Function):
+    """A copy of ``x`` with ``x[index] = value``; what ``x[index] = value`` records in a graph."""
+    def forward(ctx, x, value, index):
+        ctx.index = index
+        out = x.copy()
+        out[index] = value
+        return out
+    def backward(ctx, grad):
+        grad_x = IndexPut.apply(grad, 0.0, index=ctx.index) if ctx.needs_input_grad[0] else None
+        return grad_x, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
+
+
+class Clone(Function):
+    def forward(ctx, x):
+        return x.copy()
+    def backward(ctx, grad):
+        return grad
+
+
+class Cast(Function):
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+    def backward(ctx, grad):
+        return grad.to(ctx.in_dtype)
+
+
+class ToDevice(Function):
+    moves_device = True
+    def forward(ctx, x, backend):
+        ctx.source = backend_of(x)
+        return backend.from_backend(x, ctx.source)
+    def backward(ctx, grad):
+        return ToDevice.apply(grad, backend=ctx.source)
+
+
+def is_advanced(index):
+    """True when ``index`` holds an integer or bool array (NumPy's advanced indexing)."""
+    return any(hasattr(i, "shape") for i in index)
+
+
+# --- the functions ----------------------------------------------------------------------------
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape):
+    shape = _shape_arg(shape)
+    if shape == x.array.shape:
+        return Reshape.apply(x, shape=shape) if x.requires_grad else Tensor._make(x.array, x._backend)
+    known = 1
+    for s in shape:
+        known *= s if s != -1 else 1
+    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or (-1 in shape and (known == 0 or x.numel() % known)):
+        raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of size {x.numel()} "
+                           f"(shape {tuple(x.shape)}); the sizes must multiply to {x.numel()}, with at most one -1")
+    return Reshape.apply(x, shape=shape)
+
+
+def permute(x, *dims):
+    from .reduction import normalize_dims
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim or len(normalize_dims("permute", dims, x.ndim)) != x.ndim:
+        raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.ndim} dims of shape "
+                           f"{tuple(x.shape)}")
+    return Permute.apply(x, dims=tuple(d % x.ndim for d in dims))
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, *dims)
+
+
+def expand(x, *shape):
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the target shape {list(shape)} has fewer dims than the input {tuple(x.shape)}")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
+    for i, s in enumerate(x.shape):
+        if s != 1 and s != shape[lead + i]:
+            raise RuntimeError(f"expand: the input's size {s} at dim {i} (shape {tuple(x.shape)}) must match the "
+                               f"target size {shape[lead + i]} (target {list(shape)}) or be 1")
+    return Expand.apply(x, shape=shape) if shape != x.array.shape else x
+
+
+def sum_to_shape(x, shape):
+    shape = tuple(shape)
+    return SumToShape.apply(x, shape=shape) if shape != x.array.shape else x
+
+
+def squeeze(x, dim=None):
+    from .reduction import normalize_dims
+    dims = normalize_dims("squeeze", dim, x.ndim)
+    shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim):
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dims "
+                         f"(expected a value in [{-x.ndim - 1}, {x.ndim}])")
+    dim = dim % (x.ndim + 1)
+    shape = list(x.shape)
+    shape.insert(dim, 1)
+    return reshape(x, shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:start] + (-1,) + x.shape[end + 1:] if end >= start else x.shape
+    return reshape(x, shape)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    dtype = dtypes.result_type(*tensors)
+    tensors = [t.to(dtype) for t in tensors]
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    dim = dim % ndim
+    for t in tensors:
+        if t.ndim != ndim or t.shape[:dim] + t.shape[dim + 1:] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1:]:
+            raise RuntimeError(f"cat: sizes must match except in dim {dim}, got shapes "
+                               f"{[tuple(x.shape) for x in tensors]}")
+    return Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise RuntimeError(f"stack: expects each tensor to be equal size, got shapes {[tuple(t.shape) for t in tensors]}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim % (tensors[0].ndim + 1))
+
+
+def _index(x, index):
+    """A NumPy/CuPy index from a Python one: Tensors become arrays on x's device."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            if i.dtype.kind not in "biu":
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {i.dtype}")
+            i = i.array if i._backend is x._backend else x._backend.asarray(i._backend.to_numpy(i.array))
+        elif isinstance(i, (list, tuple)) or (hasattr(i, "shape") and not isinstance(i, Tensor)):
+            i = x._backend.asarray(i)
+        out.append(i)
+    return tuple(out)
+
+
+def getitem(x, index):
+    index = _index(x, index)
+    try:
+        return GetItem.apply(x, index=index)
+    except IndexError as e:
+        raise IndexError(f"getitem: {e} (tensor of shape {tuple(x.shape)})") from None
+
+
+def setitem_(x, index, value):
+    from .inplace import inplace, check_leaf
+    index = _index(x, index)
+    if isinstance(value, Tensor) and value._backend is not x._backend:
+        raise RuntimeError(f"setitem: the value is on {value.device} but the tensor is on {x.device}; "
+                           f"move it with .to('{x.device}')")
+    recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+    if not recording:  # plain data: write straight into the array
+        x.array[index] = value.array if isinstance(value, Tensor) else value
+        x._version[0] += 1
+        return x
+    check_leaf(x, "setitem")
+    if isinstance(value, Tensor) and value.dtype != x.dtype:
+        value = value.to(x.dtype)
+    return inplace(x, IndexPut.apply(x, value, index=index), "setitem")
+
+
+def clone(x):
+    return Clone.apply(x)
+
+
+def cast(x, dtype):
+    if x.requires_grad and not dtypes.is_floating(dtype):
+        return Tensor._make(x.array.astype(dtype), x._backend)  # integer results leave the graph
+    return Cast.apply(x, dtype=dtype)
+
+
+def to_device(x, backend):
+    return ToDevice.apply(x, backend=backend)
+
+
+from backends import backend_of  # noqa: E402
+from ..grad_mode import is_grad_enabled  # noqa: E402

@@ -1,0 +1,129 @@
+"""Elementwise math of one tensor. Each op saves what its derivative is written in."""
+
+from ..function import Function
+
+
+class Exp(Function):
+    def forward(ctx, x):
+        out = ctx.xp.exp(x)
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.log(x)
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad / x
+
+
+class Sqrt(Function):
+    def forward(ctx, x):
+        out = ctx.xp.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+class Sin(Function):
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.sin(x)
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * x.cos()
+
+
+class Cos(Function):
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.cos(x)
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return -grad * x.sin()
+
+
+class Tan(Function):
+    def forward(ctx, x):
+        out = ctx.xp.tan(x)
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return grad * (out * out + 1)
+
+
+class Tanh(Function):
+    def forward(ctx, x):
+        out = ctx.xp.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    def forward(ctx, x):
+        out = 1 / (1 + ctx.xp.exp(-x))
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Function):
+    def forward(ctx, x):
+        out = ctx.xp.maximum(x, 0)
+        ctx.save_for_backward(out)  # the output alone decides where the gradient passes
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return ThresholdBackward.apply(grad, out)
+
+
+class ThresholdBackward(Function):
+    """grad where out > 0, else 0: relu's backward as an op of its own, so backends can fuse it."""
+    def forward(ctx, grad, out):
+        ctx.save_for_backward(out)
+        return grad * (out > 0)
+    def backward(ctx, grad_grad):
+        out, = ctx.saved_tensors
+        return ThresholdBackward.apply(grad_grad, out), None
+
+
+class Abs(Function):
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.abs(x)
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * sign(x)
+
+
+def _floating(x):
+    """Integer inputs of float functions become float32, as in PyTorch."""
+    return x if x.array.dtype.kind == "f" else x.float()
+
+
+def exp(x): return Exp.apply(_floating(x))
+def log(x): return Log.apply(_floating(x))
+def sqrt(x): return Sqrt.apply(_floating(x))
+def sin(x): return Sin.apply(_floating(x))
+def cos(x): return Cos.apply(_floating(x))
+def tan(x): return Tan.apply(_floating(x))
+def tanh(x): return Tanh.apply(_floating(x))
+def sigmoid(x): return Sigmoid.apply(_floating(x))
+def relu(x): return Relu.apply(x)
+def abs(x): return Abs.apply(x)
+
+
+from .arithmetic import sign  # noqa: E402

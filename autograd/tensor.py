@@ -1,0 +1,587 @@
+"""Tensor: a backend array + its device + autograd metadata. Operators delegate to ops."""
+
+import weakref
+
+import numpy as np
+
+from backends import Device, backend_of, get_backend
+
+from . import dtypes
+from .grad_mode import is_grad_enabled, no_grad
+
+
+class Tensor:
+    __slots__ = ("array", "_backend", "_requires_grad", "grad", "grad_fn", "_version", "_accumulator",
+                 "__weakref__")
+
+    __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        self.array, self._backend, self._requires_grad = t.array, t._backend, t._requires_grad
+        self.grad = self.grad_fn = self._accumulator = None
+        self._version = [0]
+
+    @staticmethod
+    def _make(array, backend, requires_grad=False, grad_fn=None):
+        """Wrap a backend array without copying (the hot path of every op)."""
+        t = object.__new__(Tensor)
+        t.array = array
+        t._backend = backend
+        t._requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._version = [0]
+        t._accumulator = None
+        return t
+
+    # --- properties -------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self.array.shape)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.array.shape[dim]
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    @property
+    def device(self):
+        return self._backend.device
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    def dim(self):
+        return self.array.ndim
+
+    def numel(self):
+        return int(self.array.size)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self._backend.device.type == "cuda"
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if self.grad_fn is not None:
+            if not flag:
+                raise RuntimeError("requires_grad: you can only change requires_grad of leaf tensors; "
+                                   "use .detach() to get a tensor that does not require grad")
+            return
+        if flag and not dtypes.is_floating(self.array.dtype):
+            raise RuntimeError(f"requires_grad: only tensors of floating point dtype can require gradients, "
+                               f"but this tensor is {self.array.dtype} (shape {tuple(self.array.shape)}); "
+                               f"convert it first, e.g. t.float().requires_grad_()")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def _version_number(self):
+        return self._version[0]
+
+    @property
+    def data(self):
+        """A tensor sharing this one's memory, cut from the graph (PyTorch's ``.data``)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, other):
+        self.array = other.array if isinstance(other, Tensor) else self._backend.asarray(other)
+        self._backend = other._backend if isinstance(other, Tensor) else self._backend
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    # --- autograd -----------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .engine import run_backward
+        if inputs is not None:
+            raise NotImplementedError("backward(inputs=...): use autograd.grad(outputs, inputs) instead")
+        run_backward([self], [gradient], retain_graph, create_graph)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
+            return
+        self.grad_fn._retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        retained = self.grad_fn._retained if self.grad_fn is not None else None
+        return retained is not None and retained() is self
+
+    def _grad_node(self):
+        """The node gradients for this tensor flow into: its grad_fn, or the leaf's AccumulateGrad."""
+        if self.grad_fn is not None:
+            return self.grad_fn
+        node = self._accumulator() if self._accumulator is not None else None
+        if node is None:  # weak from here, strong from the graph: no cycle through the leaf
+            node = AccumulateGrad(self)
+            self._accumulator = weakref.ref(node)
+        return node
+
+    def detach(self):
+        t = Tensor._make(self.array, self._backend)
+        t._version = self._version  # same memory, same version counter
+        return t
+
+    def detach_(self):
+        self.grad_fn, self._requires_grad = None, False
+        return self
+
+    def clone(self):
+        return _ops.clone(self)
+
+    # --- conversion and devices ---------------------------------------------------------
+    def numpy(self):
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
+        return self._backend.to_numpy(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self._backend.to_numpy(self.array)
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def item(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"item: a tensor with {self.array.size} elements (shape {tuple(self.shape)}) cannot "
+                               f"be converted to a Python scalar; only one-element tensors can")
+        return self._backend.to_numpy(self.array).reshape(()).item()
+
+    def tolist(self):
+        return self._backend.to_numpy(self.array).tolist()
+
+    def to(self, *args, dtype=None, device=None, copy=False):
+        for a in args:  # .to("cuda"), .to(ag.float64), .to(other_tensor)
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, (str, Device)):
+                try:
+                    device = Device(a)
+                except ValueError:
+                    dtype = a
+            else:
+                dtype = a
+        result = self
+        if device is not None and get_backend(device) is not self._backend:
+            result = _ops.to_device(result, get_backend(device))
+        if dtype is not None and dtypes.to_dtype(dtype) != result.array.dtype:
+            result = _ops.cast(result, dtypes.to_dtype(dtype))
+        if copy and result is self:
+            result = self.clone()
+        return result
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to(Device("cuda", device) if isinstance(device, int) else device or "cuda")
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def is_floating_point(self):
+        return dtypes.is_floating(self.array.dtype)
+
+    # --- Python protocol --------------------------------------------------------------
+    def __len__(self):
+        if self.array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.array.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"bool: a tensor with {self.array.size} elements is ambiguous as a truth value; "
+                               f"use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.array.dtype.kind not in "iu" or self.array.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        array = self._backend.to_numpy(self.array)
+        prefix = "tensor("
+        if array.size == 0:
+            body = f"[], size={tuple(array.shape)}"
+        else:
+            body = np.array2string(array, separator=", ", prefix=prefix, precision=4, threshold=1000)
+        extras = []
+        if self._backend.device.type != "cpu":
+            extras.append(f"device='{self._backend.device}'")
+        if array.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={array.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return prefix + ", ".join([body] + extras) + ")"
+
+    # --- arithmetic (the ops live in autograd/ops) -------------------------------------------
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+
+    def __eq__(self, other): return _ops.compare("equal", self, other)
+    def __ne__(self, other): return _ops.compare("not_equal", self, other)
+    def __lt__(self, other): return _ops.compare("less", self, other)
+    def __le__(self, other): return _ops.compare("less_equal", self, other)
+    def __gt__(self, other): return _ops.compare("greater", self, other)
+    def __ge__(self, other): return _ops.compare("greater_equal", self, other)
+
+    def __and__(self, other): return _ops.logical("logical_and", *_ops.operands(self, other))
+    def __or__(self, other): return _ops.logical("logical_or", *_ops.operands(self, other))
+    def __xor__(self, other): return _ops.logical("logical_xor", *_ops.operands(self, other))
+    def __invert__(self): return _ops.logical("logical_not", self)
+
+    def __getitem__(self, index): return _ops.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        _ops.setitem_(self, index, value)
+
+    # in place: the array changes, the version counter says so
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+
+    def add_(self, other, alpha=1):
+        return _ops.apply_inplace(self, _ops.add, other if alpha == 1 else other * alpha, "add_")
+
+    def sub_(self, other, alpha=1):
+        return _ops.apply_inplace(self, _ops.sub, other if alpha == 1 else other * alpha, "sub_")
+
+    def mul_(self, other):
+        return _ops.apply_inplace(self, _ops.mul, other, "mul_")
+
+    def div_(self, other):
+        return _ops.apply_inplace(self, _ops.div, other, "div_")
+
+    def zero_(self):
+        return _ops.fill(self, 0, "zero_")
+
+    def fill_(self, value):
+        return _ops.fill(self, value, "fill_")
+
+    def copy_(self, src):
+        if isinstance(src, Tensor) and src._backend is not self._backend:
+            src = src.to(self.device)
+        return _ops.fill(self, src, "copy_")
+
+    # --- methods that mirror functions in autograd.ops ---------------------------------------------
+    def add(self, other, alpha=1): return _ops.add(self, other if alpha == 1 else other * alpha)
+    def sub(self, other, alpha=1): return _ops.sub(self, other if alpha == 1 else other * alpha)
+    def mul(self, other): return _ops.mul(self, other)
+    def div(self, other): return _ops.div(self, other)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def neg(self): return _ops.neg(self)
+    def matmul(self, other): return _ops.matmul(self, other)
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def tan(self): return _ops.tan(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def abs(self): return _ops.abs(self)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return _ops.maximum(self, other)
+    def minimum(self, other): return _ops.minimum(self, other)
+    def sum(self, dim=None, keepdim=False, dtype=None): return _ops.sum(self, dim, keepdim, dtype)
+    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
+    def softmax(self, dim): return _ops.softmax(self, dim)
+    def log_softmax(self, dim): return _ops.log_softmax(self, dim)
+    def reshape(self, *shape): return _ops.reshape(self, *shape)
+    def view(self, *shape): return _ops.reshape(self, *shape)
+    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def reshape_as(self, other): return _ops.reshape(self, other.shape)
+    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
+    def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def permute(self, *dims): return _ops.permute(self, *dims)
+    def expand(self, *shape): return _ops.expand(self, *shape)
+    def expand_as(self, other): return _ops.expand(self, other.shape)
+    def broadcast_to(self, shape): return _ops.expand(self, shape)
+    def sum_to_shape(self, shape): return _ops.sum_to_shape(self, shape)
+    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def contiguous(self): return self
+    def where(self, condition, other): return _ops.where(condition, self, other)
+    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+
+
+class Size(tuple):
+    """A shape, printed as PyTorch prints one."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+# --- factories ----------------------------------------------------------------------------------
+
+def _infer_array(data, dtype):
+    """A NumPy array for Python/NumPy data, with PyTorch's default dtypes."""
+    array = np.asarray(data)
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.float32:
+        if not _holds_numpy_floats(data):  # Python floats default to float32; NumPy data keeps its dtype
+            return array.astype(dtypes.float32)
+    if array.dtype.kind in "iu" and not isinstance(data, np.ndarray) and array.dtype != dtypes.int64:
+        if not _holds_numpy_floats(data):
+            return array.astype(dtypes.int64)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: can't make a tensor from data of dtype {array.dtype}; "
+                        f"use numbers, nested lists of numbers, or numeric arrays")
+    return array
+
+
+def _holds_numpy_floats(data):
+    return isinstance(data, np.generic) or (
+        isinstance(data, (list, tuple)) and len(data) > 0 and isinstance(data[0], (np.generic, np.ndarray)))
+
+
+def _finish(array, backend, requires_grad):
+    t = Tensor._make(array, backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, arrays or a Tensor)."""
+    dtype = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        backend = get_backend(device) if device is not None else data._backend
+        array = data.to(device=backend.device, dtype=dtype).array
+        return _finish(backend.xp.array(array, copy=True), backend, requires_grad)
+    backend = get_backend(device or "cpu")
+    if backend_of_or_none(data) is not None:  # already a backend array
+        array = data if dtype is None else data.astype(dtype)
+        return _finish(backend.asarray(array).copy() if backend.is_array(array) else backend.asarray(array),
+                       backend, requires_grad)
+    array = _infer_array(data, dtype)
+    array = np.array(array, copy=True) if backend.device.type == "cpu" else backend.asarray(array)
+    return _finish(array, backend, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with ``data`` when dtype and device already fit."""
+    dtype = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    backend = get_backend(device or (backend_of(data).device if backend_of_or_none(data) else "cpu"))
+    if backend_of_or_none(data) is None:
+        data = _infer_array(data, dtype)
+    return _finish(backend.asarray(data, dtype), backend, False)
+
+
+def from_numpy(array):
+    """A CPU tensor sharing memory with a NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._make(array, get_backend("cpu"))
+
+
+def backend_of_or_none(obj):
+    module = type(obj).__module__
+    if module == "numpy" and isinstance(obj, np.ndarray) or module.startswith("cupy"):
+        return backend_of(obj)
+    return None
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def _create(fn_name, size, dtype, device, requires_grad, *args, default=dtypes.float32):
+    backend = get_backend(device or "cpu")
+    dtype = dtypes.to_dtype(dtype) or default
+    array = getattr(backend.xp, fn_name)(*args, _shape(size), dtype=dtype) if args else \
+        getattr(backend.xp, fn_name)(_shape(size), dtype=dtype)
+    return _finish(array, backend, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _create("zeros", size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _create("ones", size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _create("empty", size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    backend = get_backend(device or "cpu")
+    dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
+    return _finish(backend.xp.full(_shape((size,)), fill_value, dtype=dtype), backend, requires_grad)
+
+
+def _like(t, dtype, device):
+    return dtypes.to_dtype(dtype) or t.dtype, device or t.device
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return zeros(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return ones(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return empty(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return full(t.shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return randn(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    dtype, device = _like(t, dtype, device)
+    return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    backend = get_backend(device or "cpu")
+    is_int = all(isinstance(v, int) for v in (start, end, step))
+    dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.float32)
+    return _finish(backend.xp.arange(start, end, step).astype(dtype, copy=False), backend, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    backend = get_backend(device or "cpu")
+    dtype = dtypes.to_dtype(dtype) or dtypes.float32
+    return _finish(backend.xp.linspace(start, end, steps).astype(dtype), backend, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    backend = get_backend(device or "cpu")
+    return _finish(backend.xp.eye(n, m, dtype=dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    backend = get_backend(device or "cpu")
+    return _finish(backend.rand(_shape(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    backend = get_backend(device or "cpu")
+    return _finish(backend.randn(_shape(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    backend = get_backend(device or "cpu")
+    dtype = dtypes.to_dtype(dtype) or dtypes.int64
+    return _finish(backend.randint(low, high, _shape((size,)), dtype), backend, requires_grad)
+
+
+from . import ops as _ops  # noqa: E402  (ops import Tensor)
+from .function import AccumulateGrad  # noqa: E402

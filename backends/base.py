@@ -1,0 +1,59 @@
+"""The Backend interface: everything autograd needs to know about one kind of device."""
+
+
+class Backend:
+    """One device's array library. Subclasses fill in the methods below.
+
+    ``xp`` is the array namespace (``numpy`` or ``cupy``); op forward kernels are
+    written against it once. ``kernels`` maps an op name to a faster kernel that
+    replaces the op's generic ``forward`` on this backend (same signature).
+    """
+
+    device = None      # the Device this backend serves
+    xp = None          # array namespace
+    kernels = {}       # op name -> override kernel(ctx, *arrays, **attrs); per subclass
+
+    @classmethod
+    def register_kernel(cls, op_name):
+        """Decorator: use ``fn`` instead of op ``op_name``'s generic forward on this backend."""
+        def deco(fn):
+            cls.kernels[op_name] = fn
+            return fn
+        return deco
+
+    # array creation and transfer
+    def asarray(self, data, dtype=None):
+        raise NotImplementedError
+
+    def to_numpy(self, array):
+        raise NotImplementedError
+
+    def from_backend(self, array, source):
+        """A copy on this device of ``array``, which lives on backend ``source``."""
+        return self.asarray(source.to_numpy(array))
+
+    def is_array(self, obj):
+        raise NotImplementedError
+
+    # random numbers
+    def seed(self, seed):
+        raise NotImplementedError
+
+    def rand(self, shape, dtype):
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):
+        raise NotImplementedError
+
+    def randint(self, low, high, shape, dtype):
+        raise NotImplementedError
+
+    # device control
+    def synchronize(self):
+        raise NotImplementedError
+
+    def memory_stats(self):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.device}>"

@@ -1,0 +1,71 @@
+"""The CPU backend: NumPy arrays, a NumPy Generator, and a few in-place kernels."""
+
+import tracemalloc
+
+import numpy as np
+
+from .base import Backend
+from .device import Device
+
+
+class NumpyBackend(Backend):
+    xp = np
+    kernels = {}
+
+    def __init__(self):
+        self.device = Device("cpu")
+        self.generator = np.random.default_rng()
+
+    def asarray(self, data, dtype=None):
+        return np.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array):
+        return np.asarray(array)
+
+    def is_array(self, obj):
+        return isinstance(obj, np.ndarray)
+
+    def seed(self, seed):
+        self.generator = np.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        return self.generator.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float64).astype(dtype, copy=False)
+
+    def randn(self, shape, dtype):
+        if dtype in (np.float32, np.float64):
+            return self.generator.standard_normal(shape, dtype=dtype)
+        return self.generator.standard_normal(shape).astype(dtype)
+
+    def randint(self, low, high, shape, dtype):
+        return self.generator.integers(low, high, size=shape, dtype=dtype)
+
+    def synchronize(self):
+        pass  # NumPy calls return when their work is done
+
+    def memory_stats(self):
+        """Bytes NumPy has allocated, as seen by tracemalloc (only while it is tracing)."""
+        if not tracemalloc.is_tracing():
+            return {"allocated_bytes": None, "peak_bytes": None}
+        current, peak = tracemalloc.get_traced_memory()
+        return {"allocated_bytes": current, "peak_bytes": peak}
+
+
+# --- kernel overrides: NumPy `out=` variants that skip temporaries -------------
+
+@NumpyBackend.register_kernel("sigmoid")
+def _sigmoid(ctx, x):
+    """1 / (1 + exp(-x)) computed in one buffer instead of four."""
+    out = np.negative(x)
+    np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    ctx.save_for_backward(out)
+    return out
+
+
+@NumpyBackend.register_kernel("threshold_backward")
+def _threshold_backward(ctx, grad, out):
+    """grad where out > 0 else 0, written into one fresh buffer."""
+    result = np.zeros_like(grad)
+    np.copyto(result, grad, where=out > 0)
+    return result
