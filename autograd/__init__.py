@@ -4,6 +4,7 @@ import backends as _backends
 from backends import Device, manual_seed
 
 from . import dtypes
+from .tensor import Tensor  # first: tensor.py pulls in ops, function and engine in the right order
 from .dtypes import bfloat16, float16, float32, float64, int32, int64
 from .dtypes import bool_ as bool  # noqa: A001  (PyTorch spells it torch.bool)
 from .engine import run_backward as _run_backward

@@ -9,7 +9,7 @@
 """
 
 from .function import AccumulateGrad
-from .grad_mode import set_grad_enabled
+from .grad_mode import _set_enabled, is_grad_enabled
 from .tensor import Tensor
 
 
@@ -44,7 +44,9 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
         _accumulate(buffers, owned, node, g, create_graph)
     ready = [n for n in dict.fromkeys(start) if dependencies.get(n, 0) == 0]
 
-    with set_grad_enabled(create_graph):
+    previous_mode = is_grad_enabled()
+    _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
+    try:
         while ready:
             node = ready.pop()
             grad = buffers.pop(node, None)
@@ -55,21 +57,31 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                 if capture is None and grad is not None:
                     node.accumulate(grad, create_graph)
                 continue
-            if grad is not None and node._retained is not None:
-                _retain(node, grad, create_graph)
-            input_grads = _call_backward(node, grad) if grad is not None else ()
+            input_grads = ()
+            if grad is not None:
+                if node._retained is not None:
+                    _retain(node, grad, create_graph)
+                input_grads = node.backward(grad)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
+                if len(input_grads) != len(node.next_functions):
+                    raise RuntimeError(f"{node.name} returned {len(input_grads)} gradients but its op has "
+                                       f"{len(node.next_functions)} inputs")
             if not retain_graph:
                 node.release()
-            for i, next_node in enumerate(node.next_functions):
+            for next_node, g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
                 if next_node is None:
                     continue
-                g = input_grads[i] if i < len(input_grads) else None
                 if g is not None:
-                    _accumulate(buffers, owned, next_node, _fit(g, node.input_meta[i]), create_graph)
+                    if g.array.shape != meta[0] or g.array.dtype != meta[1]:
+                        g = _fit(g, meta)
+                    _accumulate(buffers, owned, next_node, g, create_graph)
                 count = dependencies[next_node] - 1
                 dependencies[next_node] = count
                 if count == 0:
                     ready.append(next_node)
+    finally:
+        _set_enabled(previous_mode)
 
     if capture is None:
         return None
@@ -120,14 +132,8 @@ def _count_dependencies(start):
     return dependencies
 
 
-def _call_backward(node, grad):
-    grads = node.backward(grad)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    if len(grads) != len(node.next_functions):
-        raise RuntimeError(f"{node.name} returned {len(grads)} gradients but its op has "
-                           f"{len(node.next_functions)} inputs")
-    return grads
+def _nones(node):
+    return (None,) * len(node.next_functions)
 
 
 def _fit(grad, meta):

@@ -117,10 +117,17 @@ class Function:
 
     def _link(self, inputs, arrays, result):
         """Record the edges to the inputs' nodes and pack what forward asked to save."""
-        needs = tuple(isinstance(x, Tensor) and x._requires_grad for x in inputs)
-        self.needs_input_grad = needs
-        self.next_functions = tuple(x._grad_node() if need else None for x, need in zip(inputs, needs))
-        self.input_meta = tuple((x.array.shape, x.array.dtype) if need else None for x, need in zip(inputs, needs))
+        needs, edges, meta = [], [], []
+        for x in inputs:
+            if isinstance(x, Tensor) and x._requires_grad:
+                needs.append(True)
+                edges.append(x.grad_fn or x._grad_node())
+                meta.append((x.array.shape, x.array.dtype))
+            else:
+                needs.append(False)
+                edges.append(None)
+                meta.append(None)
+        self.needs_input_grad, self.next_functions, self.input_meta = tuple(needs), tuple(edges), tuple(meta)
         self._retained = None
         saved = []
         for array in self._to_save:
@@ -159,7 +166,10 @@ class AccumulateGrad:
         if create_graph:  # keep the graph of the gradient so it can be differentiated again
             var.grad = grad if var.grad is None else var.grad + grad
         elif var.grad is None:  # a fresh wrapper: another leaf may be handed the same gradient
-            var.grad = Tensor._make(grad.array, grad._backend)
+            array = grad.array
+            if 0 in array.strides:  # a broadcast view (from sum's backward): give .grad its own memory
+                array = array.copy()
+            var.grad = Tensor._make(array, grad._backend)
         else:  # out of place: the old array may be shared with another leaf's .grad
             var.grad.array = var.grad.array + grad.array
 

@@ -114,7 +114,6 @@ class Tensor:
 
     # --- autograd -----------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .engine import run_backward
         if inputs is not None:
             raise NotImplementedError("backward(inputs=...): use autograd.grad(outputs, inputs) instead")
         run_backward([self], [gradient], retain_graph, create_graph)
@@ -584,4 +583,5 @@ def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=Fals
 
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
+from .engine import run_backward  # noqa: E402
 from .function import AccumulateGrad  # noqa: E402

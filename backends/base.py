@@ -55,5 +55,9 @@ class Backend:
     def memory_stats(self):
         raise NotImplementedError
 
+    def device_name(self):
+        """The hardware's name, for benchmark reports."""
+        raise NotImplementedError
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.device}>"

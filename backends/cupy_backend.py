@@ -72,6 +72,10 @@ class CupyBackend(Backend):
     def synchronize(self):
         self._cuda_device.synchronize()
 
+    def device_name(self):
+        name = self.xp.cuda.runtime.getDeviceProperties(self.device.index)["name"]
+        return name.decode() if isinstance(name, bytes) else name
+
     def memory_stats(self):
         """Bytes in use and held by CuPy's default memory pool (all devices)."""
         pool = self.xp.get_default_memory_pool()

@@ -1,5 +1,7 @@
 """The CPU backend: NumPy arrays, a NumPy Generator, and a few in-place kernels."""
 
+import os
+import platform
 import tracemalloc
 
 import numpy as np
@@ -49,6 +51,14 @@ class NumpyBackend(Backend):
         current, peak = tracemalloc.get_traced_memory()
         return {"allocated_bytes": current, "peak_bytes": peak}
 
+    def device_name(self):
+        try:
+            with open("/proc/cpuinfo") as f:
+                model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            model = platform.processor() or platform.machine()
+        return f"{model} ({os.cpu_count()} cores)"
+
 
 # --- kernel overrides: NumPy `out=` variants that skip temporaries -------------
 
@@ -65,7 +75,9 @@ def _sigmoid(ctx, x):
 
 @NumpyBackend.register_kernel("threshold_backward")
 def _threshold_backward(ctx, grad, out):
-    """grad where out > 0 else 0, written into one fresh buffer."""
-    result = np.zeros_like(grad)
-    np.copyto(result, grad, where=out > 0)
+    """grad where out > 0 else 0: the mask is written as 1.0/0.0 straight into the result
+    buffer, then multiplied in place (no bool temporary, one buffer)."""
+    ctx.save_for_backward(out)
+    result = np.greater(out, 0, out=np.empty_like(grad))
+    result *= grad
     return result

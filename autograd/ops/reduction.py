@@ -32,12 +32,19 @@ def kept_shape(shape, dims):
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
+def spread(grad, shape, dims):
+    """A reduction's gradient broadcast back over the reduced ``dims`` of ``shape``."""
+    if grad.ndim and grad.ndim != len(shape):  # reduced without keepdim: put the dims back
+        grad = grad.reshape(kept_shape(shape, dims))
+    return grad.expand(shape)
+
+
 class Sum(Function):
     def forward(ctx, x, dims, keepdim, dtype=None):
         ctx.shape, ctx.dims = x.shape, dims
         return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
     def backward(ctx, grad):
-        return grad.reshape(kept_shape(ctx.shape, ctx.dims)).expand(ctx.shape)
+        return spread(grad, ctx.shape, ctx.dims)
 
 
 class Mean(Function):
@@ -48,7 +55,7 @@ class Mean(Function):
             ctx.count *= x.shape[d]
         return x.mean(axis=dims, keepdims=keepdim)
     def backward(ctx, grad):
-        return grad.reshape(kept_shape(ctx.shape, ctx.dims)).expand(ctx.shape) / ctx.count
+        return spread(grad, ctx.shape, ctx.dims) / ctx.count
 
 
 class Amax(Function):

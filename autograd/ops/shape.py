@@ -124,7 +124,7 @@ def is_advanced(index):
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    return shape if type(shape) is tuple and all(type(s) is int for s in shape) else tuple(int(s) for s in shape)
 
 
 def reshape(x, *shape):
@@ -157,11 +157,13 @@ def transpose(x, dim0, dim1):
 
 def expand(x, *shape):
     shape = _shape_arg(shape)
-    lead = len(shape) - x.ndim
+    in_shape = x.array.shape
+    lead = len(shape) - len(in_shape)
     if lead < 0:
-        raise RuntimeError(f"expand: the target shape {list(shape)} has fewer dims than the input {tuple(x.shape)}")
-    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
-    for i, s in enumerate(x.shape):
+        raise RuntimeError(f"expand: the target shape {list(shape)} has fewer dims than the input {in_shape}")
+    if -1 in shape:
+        shape = tuple(in_shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
+    for i, s in enumerate(in_shape):
         if s != 1 and s != shape[lead + i]:
             raise RuntimeError(f"expand: the input's size {s} at dim {i} (shape {tuple(x.shape)}) must match the "
                                f"target size {shape[lead + i]} (target {list(shape)}) or be 1")

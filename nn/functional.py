@@ -1,0 +1,48 @@
+"""Functions with PyTorch's ``torch.nn.functional`` names, as thin wrappers over autograd's ops.
+
+``import nn.functional as F``; every function takes and returns ndgrad Tensors.
+"""
+
+import autograd as ag
+from autograd import ops
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``; weight has shape (out_features, in_features)."""
+    return ops.linear(input, weight, bias)
+
+
+def relu(input):
+    return ops.relu(input)
+
+
+def sigmoid(input):
+    return ops.sigmoid(input)
+
+
+def tanh(input):
+    return ops.tanh(input)
+
+
+def softmax(input, dim):
+    return ops.softmax(input, dim)
+
+
+def log_softmax(input, dim):
+    return ops.log_softmax(input, dim)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    return ops.flatten(input, start_dim, end_dim)
+
+
+def cross_entropy(input, target, reduction="mean", ignore_index=-100):
+    """Cross entropy between logits ``input`` (N, C) and class indices ``target`` (N,)."""
+    return ops.cross_entropy(input, target, reduction=reduction, ignore_index=ignore_index)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean (or summed, or element-wise) squared error; ``input`` and ``target`` have the same shape."""
+    if not isinstance(target, ag.Tensor):
+        target = ag.as_tensor(target, dtype=input.dtype, device=input.device)
+    return ops.mse_loss(input, target, reduction=reduction)
