@@ -59,5 +59,10 @@ class Backend:
         """The hardware's name, for benchmark reports."""
         raise NotImplementedError
 
+    def __reduce__(self):
+        # one backend per device: copies and unpickled tensors must find the same object
+        from . import get_backend
+        return get_backend, (str(self.device),)
+
     def __repr__(self):
         return f"<{type(self).__name__} {self.device}>"

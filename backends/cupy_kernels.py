@@ -5,6 +5,7 @@ saves exactly what the generic kernel saves, so backward is unchanged.
 """
 
 import cupy
+import cupyx
 
 from .cupy_backend import CupyBackend
 
@@ -29,4 +30,13 @@ def threshold_backward(ctx, grad, out):
 def sigmoid(ctx, x):
     out = _sigmoid(x)
     ctx.save_for_backward(out)
+    return out
+
+
+@CupyBackend.register_kernel("index_add")
+def index_add(ctx, values, shape, index):
+    """Scatter-add for indexing's backward: cupyx.scatter_add does what numpy.add.at does."""
+    ctx.index = index
+    out = cupy.zeros(shape, dtype=values.dtype)
+    cupyx.scatter_add(out, index, values)
     return out

@@ -1,0 +1,78 @@
+"""Adam (with AMSGrad and L2 weight decay) and AdamW (decoupled weight decay), PyTorch's update rules."""
+
+import math
+
+import autograd as ag
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""For each parameter, at step t, with g its gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p                    (AdamW instead: p = p * (1 - lr * weight_decay))
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        v_max = max(v_max, v)                       (amsgrad; then v_max replaces v below)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False):
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
+        if eps < 0:
+            raise ValueError(f"Invalid epsilon value: {eps} (must be >= 0)")
+        for i, beta in enumerate(betas):
+            if not 0 <= beta < 1:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
+        if weight_decay < 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _update(self, param, grad, state, group):
+        p, xp = param.array, param._backend.xp
+        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = ag.zeros_like(param)
+            state["exp_avg_sq"] = ag.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = ag.zeros_like(param)
+        state["step"] += 1
+        step = state["step"]
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                p *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * p
+        exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
+        exp_avg *= beta1
+        exp_avg += (1 - beta1) * grad
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            max_sq = state["max_exp_avg_sq"].array
+            xp.maximum(max_sq, exp_avg_sq, out=max_sq)
+            denom = xp.sqrt(max_sq)
+        else:
+            denom = xp.sqrt(exp_avg_sq)
+        denom /= math.sqrt(1 - beta2 ** step)
+        denom += eps
+        update = exp_avg / denom
+        update *= lr / (1 - beta1 ** step)
+        p -= update
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: the parameter shrinks by ``lr * weight_decay`` before the Adam step."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)

@@ -1,0 +1,166 @@
+"""Optimizer: parameter groups, per-parameter state, zero_grad, step, and state dicts.
+
+Updates run on the raw backend arrays (``p.array``, ``p.grad.array``) outside the
+graph, in place, with array operators only, so the same code runs on NumPy and CuPy
+and a step never waits for the GPU. After changing a parameter an optimizer bumps its
+version counter, so a graph that saved the old value refuses to backward through it.
+
+State dict format (PyTorch's): ``{"state": {index: {name: value}}, "param_groups":
+[{hyperparameters..., "params": [index, ...]}]}`` with parameters numbered in group
+order. State arrays are ndgrad Tensors that share memory with the live state, as in
+PyTorch (save or deep-copy the dict to keep a snapshot); step counts are Python ints.
+``load_state_dict`` accepts ndgrad Tensors or NumPy/CuPy arrays and copies each onto its
+parameter's device (floating state cast to the parameter's dtype).
+"""
+
+from collections import defaultdict
+
+import numpy as np
+
+import autograd as ag
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()  # a default the caller must give (per group or to the constructor)
+
+
+class Optimizer:
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = defaultdict(dict)  # parameter -> its state (momentum buffers, step counts...)
+        self.param_groups = []
+        if isinstance(params, ag.Tensor):
+            raise TypeError(f"params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got a single Tensor (shape {tuple(params.shape)}); wrap it in a list: [t]")
+        param_groups = list(params)
+        if not param_groups:
+            raise ValueError("optimizer got an empty parameter list; pass model.parameters() of a model that has "
+                             "parameters, or a non-empty list of tensors (or of dicts with a 'params' entry)")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters with its own hyperparameters (missing ones taken from the defaults)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, ag.Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs; use a list instead")
+        elif params is None:
+            raise ValueError("a parameter group must have a 'params' entry (a list of tensors)")
+        params = list(params)
+        for p in params:
+            if not isinstance(p, ag.Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"can't optimize a non-leaf Tensor (shape {tuple(p.shape)}, made by "
+                                 f"{p.grad_fn.name}); optimize the leaf it was computed from, or use "
+                                 f"t.detach().requires_grad_()")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter group contains the same tensor more than once; pass each parameter once")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter "
+                                 f"{name}; give it in the group or to the optimizer")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients of every parameter: ``.grad = None`` (default) or zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:  # a fresh array: the engine may share a leaf's grad array with another tensor
+                    p.grad = ag.zeros_like(p.grad)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; ``closure`` re-evaluates the loss and returns it."""
+        loss = None
+        if closure is not None:
+            with ag.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad.array, self.state[p], group)
+                    p._version[0] += 1  # the parameter changed in place
+        return loss
+
+    def _update(self, param, grad, state, group):
+        """Change ``param.array`` in place from ``grad`` (an array); the subclass's update rule."""
+        raise NotImplementedError
+
+    # --- state dicts -------------------------------------------------------------------------------
+    def state_dict(self):
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}`` (PyTorch's layout)."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Take hyperparameters and state from ``state_dict`` (copied, so the source is left alone)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has a different number of parameter groups "
+                             f"({len(saved_groups)}) than this optimizer ({len(self.param_groups)})")
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group that doesn't match the size of "
+                                 f"optimizer's group: group {i} has {len(saved['params'])} parameters in the "
+                                 f"state dict and {len(group['params'])} here")
+        by_index = {}
+        for saved, group in zip(saved_groups, self.param_groups):
+            by_index.update(zip(saved["params"], group["params"]))
+        state = defaultdict(dict)
+        for index, saved_state in state_dict["state"].items():
+            if index not in by_index:
+                raise ValueError(f"loaded state dict has state for parameter {index}, which is in none of its "
+                                 f"parameter groups")
+            p = by_index[index]
+            state[p] = {name: _restore(name, value, p) for name, value in saved_state.items()}
+        self.state = state
+        for saved, group in zip(saved_groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _restore(name, value, param):
+    """A copy of one saved state entry, on ``param``'s device (floating arrays in its dtype)."""
+    if name == "step":
+        return int(value)
+    if not hasattr(value, "dtype"):  # a Python number or flag
+        return value
+    module = type(value).__module__
+    if not isinstance(value, ag.Tensor) and module != "numpy" and not module.startswith("cupy"):
+        value = np.asarray(value)  # anything else that converts to an array
+    floating = ag.dtypes.is_floating(np.dtype(value.dtype))
+    return ag.tensor(value, dtype=param.dtype if floating else None, device=param.device)  # always a copy

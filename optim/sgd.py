@@ -1,0 +1,48 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (PyTorch's rule)."""
+
+import autograd as ag
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""For each parameter, with g its gradient (negated when ``maximize``)::
+
+        g = g + weight_decay * p
+        buf = g                                   on the first step
+        buf = momentum * buf + (1 - dampening) * g  afterwards
+        g = g + momentum * buf if nesterov else buf  (when momentum != 0)
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False):
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
+        if momentum < 0:
+            raise ValueError(f"Invalid momentum value: {momentum} (must be >= 0)")
+        if weight_decay < 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"Nesterov momentum requires a momentum and zero dampening (got momentum={momentum}, "
+                             f"dampening={dampening})")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _update(self, param, grad, state, group):
+        p = param.array
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * p
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # the first step starts the buffer at the gradient, without dampening
+                state["momentum_buffer"] = ag.as_tensor(grad.copy())
+                buf = state["momentum_buffer"].array
+            else:
+                buf = buf.array
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        p -= group["lr"] * grad
