@@ -50,12 +50,13 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
         while ready:
             node = ready.pop()
             grad = buffers.pop(node, None)
+            exclusive = node in owned
             owned.discard(node)
             if capture is not None and node in capture:
                 capture[node] = grad
             if type(node) is AccumulateGrad:
                 if capture is None and grad is not None:
-                    node.accumulate(grad, create_graph)
+                    node.accumulate(grad, create_graph, exclusive)
                 continue
             input_grads = ()
             if grad is not None:
@@ -75,7 +76,7 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                 if g is not None:
                     if g.array.shape != meta[0] or g.array.dtype != meta[1]:
                         g = _fit(g, meta)
-                    _accumulate(buffers, owned, next_node, g, create_graph)
+                    _accumulate(buffers, owned, next_node, g, create_graph, _is_new(g, grad, input_grads))
                 count = dependencies[next_node] - 1
                 dependencies[next_node] = count
                 if count == 0:
@@ -146,10 +147,22 @@ def _fit(grad, meta):
     return grad
 
 
-def _accumulate(buffers, owned, node, grad, create_graph):
+def _is_new(g, grad, input_grads):
+    """True when backward made ``g``'s array for this one input: not the incoming gradient, not a
+    view of anything, not handed to two inputs. Only such a buffer may be written in place or
+    become a leaf's .grad without a copy."""
+    array = g.array
+    if array is grad.array or array.base is not None:
+        return False
+    return sum(x is not None and x.array is array for x in input_grads) <= 1
+
+
+def _accumulate(buffers, owned, node, grad, create_graph, new=False):
     current = buffers.get(node)
     if current is None:
         buffers[node] = grad
+        if new and not create_graph:
+            owned.add(node)
     elif create_graph:
         buffers[node] = current + grad
     elif node in owned:

@@ -95,7 +95,7 @@ class Function:
                 if backend is None:
                     backend = x._backend
                 elif x._backend is not backend:
-                    raise _device_error(cls, inputs)
+                    raise _device_error(_op_name(cls, attrs), inputs)
                 arrays.append(x.array)
                 record = record or x._requires_grad
             else:
@@ -106,7 +106,7 @@ class Function:
         try:
             out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
         except ValueError as e:  # NumPy/CuPy shape errors: say which op and which shapes
-            raise _shape_error(cls, inputs, e) from None
+            raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None
         if cls.moves_device:
             backend = attrs["backend"]
         if not (record and cls.differentiable and is_grad_enabled()):
@@ -161,14 +161,15 @@ class AccumulateGrad:
     def __init__(self, variable):
         self.variable = variable
 
-    def accumulate(self, grad, create_graph):
+    def accumulate(self, grad, create_graph, exclusive=False):
         var = self.variable
         if create_graph:  # keep the graph of the gradient so it can be differentiated again
             var.grad = grad if var.grad is None else var.grad + grad
-        elif var.grad is None:  # a fresh wrapper: another leaf may be handed the same gradient
-            array = grad.array
-            if 0 in array.strides:  # a broadcast view (from sum's backward): give .grad its own memory
-                array = array.copy()
+        elif var.grad is None:
+            # .grad must own its memory (optimizers and users change it in place), so the array is
+            # taken as is only when the engine made it for this leaf alone; a view (sum's broadcast),
+            # a gradient shared with another leaf (x + y) or the caller's own buffer is copied
+            array = grad.array if exclusive else grad.array.copy()
             var.grad = Tensor._make(array, grad._backend)
         else:  # out of place: the old array may be shared with another leaf's .grad
             var.grad.array = var.grad.array + grad.array
@@ -181,16 +182,20 @@ def _describe(inputs):
     return ", ".join(f"{tuple(x.shape)} {x.dtype} on {x.device}" for x in inputs if isinstance(x, Tensor))
 
 
-def _device_error(cls, inputs):
+def _op_name(cls, attrs):
+    """The name errors use: the op's, or for a generic op (comparisons, logic) the array function's."""
+    return attrs.get("fn") if isinstance(attrs.get("fn"), str) else cls.op
+
+
+def _device_error(op, inputs):
     devices = sorted({str(x.device) for x in inputs if isinstance(x, Tensor)})
     return RuntimeError(
-        f"{cls.op}: expected all tensors on the same device, but got {' and '.join(devices)} "
+        f"{op}: expected all tensors on the same device, but got {' and '.join(devices)} "
         f"(inputs: {_describe(inputs)}). Move them first, e.g. x.to('{devices[-1]}').")
 
 
-def _shape_error(cls, inputs, error):
-    return RuntimeError(f"{cls.op}: the inputs do not fit together (inputs: {_describe(inputs)}): {error}."
-                        f"{cls.shape_hint}")
+def _shape_error(op, hint, inputs, error):
+    return RuntimeError(f"{op}: the inputs do not fit together (inputs: {_describe(inputs)}): {error}.{hint}")
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py needs Function first)

@@ -50,19 +50,20 @@ def numerical_jacobian(fn, inputs, eps=1e-6, accuracy=2):
     jacobians = []
     with no_grad():
         for k, x in enumerate(inputs):
+            if not getattr(x, "requires_grad", False):  # targets, masks, indices: not perturbed
+                jacobians.append(np.zeros((_flat_output(fn(*inputs)).size, _numel(x))))
+                continue
             saved = x.array.copy()
-            flat = x.array.reshape(-1)
             columns = []
-            for i in range(flat.size):
+            for i in np.ndindex(x.array.shape):  # element by element: works for non-contiguous arrays too
                 total = 0
                 for p, w in zip(points, weights):
                     if w == 0:
                         continue
-                    flat[i] = saved.reshape(-1)[i] + p * eps
+                    x.array[i] = saved[i] + p * eps
                     total = total + w * _flat_output(fn(*inputs))
-                flat[i] = saved.reshape(-1)[i]
+                x.array[i] = saved[i]
                 columns.append(total / eps)
-            x.array[...] = saved
             jacobians.append(np.stack(columns, axis=1) if columns else np.zeros((0, 0)))
     return jacobians
 
@@ -73,12 +74,14 @@ def analytic_jacobian(fn, inputs):
     from .tensor import Tensor
     out = fn(*inputs)
     flat_out = out.reshape(-1)
+    wrt = [k for k, x in enumerate(inputs) if getattr(x, "requires_grad", False)]
     rows = [[] for _ in inputs]
     for j in range(flat_out.shape[0]):
-        grads = grad(flat_out[j], inputs, retain_graph=True, allow_unused=True)
-        for k, (g, x) in enumerate(zip(grads, inputs)):
+        grads = grad(flat_out[j], [inputs[k] for k in wrt], retain_graph=True, allow_unused=True)
+        for k, g in zip(wrt, grads):
+            x = inputs[k]
             rows[k].append(np.zeros(x.numel()) if g is None else np.asarray(g.detach().cpu().numpy()).reshape(-1))
-    return [np.stack(r) if r else np.zeros((0, x.numel())) for r, x in zip(rows, inputs)]
+    return [np.stack(r) if r else np.zeros((flat_out.shape[0], _numel(x))) for r, x in zip(rows, inputs)]
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
@@ -95,7 +98,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     def call(*xs):
         return fn(*xs)
 
-    analytic = analytic_jacobian(call, differentiable if len(differentiable) == len(inputs) else inputs)
+    analytic = analytic_jacobian(call, inputs)
     numerical = numerical_jacobian(call, inputs, eps)
     for k, (a, n) in enumerate(zip(analytic, numerical)):
         if not getattr(inputs[k], "requires_grad", False):
@@ -112,3 +115,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 
 def _flat_output(out):
     return np.asarray(out.detach().cpu().numpy(), dtype=np.float64).reshape(-1)
+
+
+def _numel(x):
+    return x.numel() if hasattr(x, "numel") else 1

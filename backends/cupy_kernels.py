@@ -11,7 +11,7 @@ from .cupy_backend import CupyBackend
 
 _threshold_backward = cupy.ElementwiseKernel(
     "T grad, T out", "T result",
-    "result = out > (T)0 ? grad : (T)0",
+    "result = grad * (T)(out > (T)0)",  # a product, like the generic kernel (nan * 0 stays nan)
     "ndgrad_threshold_backward")
 
 _sigmoid = cupy.ElementwiseKernel(

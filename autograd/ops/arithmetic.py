@@ -132,7 +132,11 @@ class NonDifferentiable(Function):
 # --- the functions (and Tensor operators) ------------------------------------------------------
 
 def _log(v):
-    return v.log() if isinstance(v, Tensor) else math.log(v)
+    """log v for pow's exponent gradient, taken as 0 at v == 0: there v ** p is 0 (or 1) and the
+    gradient is 0, as in PyTorch, not 0 * -inf = nan."""
+    if isinstance(v, Tensor):
+        return where(v == 0, 1.0, v).log()
+    return math.log(v) if v > 0 else 0.0 if v == 0 else math.nan
 
 
 def operands(a, b):

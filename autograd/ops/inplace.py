@@ -18,7 +18,7 @@ def check_leaf(t, op):
             f"t = t.clone()")
 
 
-def inplace(t, result, op):
+def inplace(t, result, op, bump=True):
     """Make ``result`` (computed out of place) the new contents of ``t``."""
     check_leaf(t, op)
     if result.shape != t.shape:
@@ -29,7 +29,8 @@ def inplace(t, result, op):
             raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {t.dtype} "
                                f"in place; use the out-of-place op, or convert the tensor first (t.float())")
         result = result.to(t.dtype)
-    t._version[0] += 1
+    if bump:
+        t._version[0] += 1
     if result.grad_fn is None:
         t.array[...] = result.array
     else:
@@ -39,7 +40,25 @@ def inplace(t, result, op):
 
 
 def apply_inplace(t, fn, other, op):
-    return inplace(t, fn(t, other), op)
+    # bump first: nodes that saved t before now refuse to backward, while the node fn records
+    # (y.mul_(w) saves y) sees the version it really read. fn reads an alias of t, so what it
+    # saves keeps the old array and node when t takes the result's place.
+    check_leaf(t, op)
+    t._version[0] += 1
+    try:
+        old = _alias(t)
+        return inplace(t, fn(old, old if other is t else other), op, bump=False)  # y.mul_(y) too
+    except Exception:
+        t._version[0] -= 1  # refused before anything was changed
+        raise
+
+
+def _alias(t):
+    """A tensor for t's current contents: same array, same node, same version counter."""
+    from ..tensor import Tensor
+    alias = Tensor._make(t.array, t._backend, t._requires_grad, t.grad_fn)
+    alias._version = t._version
+    return alias
 
 
 def fill(t, value, op="fill_"):

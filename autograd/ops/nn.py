@@ -68,7 +68,7 @@ class CrossEntropy(Function):
         logits, target, valid = ctx.saved_tensors
         weight = valid.to(logits.dtype) * grad  # d loss_i / d logits_i = softmax_i - onehot_i
         if ctx.reduction == "mean":
-            weight = weight / valid.sum().to(logits.dtype)
+            weight = weight / valid.sum().to(logits.dtype).clamp(min=1)  # all ignored: zero grad, as PyTorch
         onehot = OneHot.apply(target, num_classes=logits.shape[-1], dtype=logits.dtype)
         return (logits.softmax(-1) - onehot) * weight.unsqueeze(-1), None
 

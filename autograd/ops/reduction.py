@@ -172,9 +172,10 @@ def min(x, dim=None, keepdim=False):
 
 def _extreme_along(x, dim, keepdim, arg_fn, result):
     _check_nonempty(arg_fn[3:], x)
-    (d,) = normalize_dims(arg_fn[3:], dim, x.ndim)
+    dims = normalize_dims(arg_fn[3:], dim, x.ndim)  # checks dim; () for a 0-d tensor
     if x.ndim == 0:
         return result(x, argmax(x))
+    (d,) = dims
     indices = _arg(arg_fn, x, d, keepdim=True)
     values = TakeAlongDim.apply(x, indices, dim=d)
     if not keepdim:

@@ -1,0 +1,61 @@
+"""Shared test helpers: the device parameters and comparisons against PyTorch.
+
+Nothing here imports CuPy: whether CUDA is usable is asked only when a test marked
+``cuda`` is about to run, and such a test is skipped when it is not.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+import autograd as ag
+
+# every test that takes ``device`` runs once per entry; the CUDA one carries the marker
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_available():
+    return ag.cuda.is_available()
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("cuda") is not None and not cuda_available():
+        pytest.skip("needs an NVIDIA GPU with CuPy (pip install 'ndgrad[cuda12]' or 'ndgrad[cuda13]')")
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """The device a test runs on: "cpu", and "cuda" (marked; skipped without a GPU)."""
+    return request.param
+
+
+def to_numpy(t):
+    """A NumPy copy of an ndgrad tensor, a torch tensor or array-like data."""
+    if isinstance(t, ag.Tensor):
+        return t.detach().cpu().numpy()
+    module = type(t).__module__
+    if module.startswith("torch"):
+        return t.detach().cpu().numpy(force=True)  # force: torch's lazy zero tensors too
+    if module.startswith("cupy"):
+        return t.get()
+    return np.asarray(t)
+
+
+def to_torch(t, requires_grad=False):
+    """A CPU torch tensor holding the same data (and dtype) as an ndgrad tensor or an array."""
+    import torch
+    out = torch.from_numpy(np.array(to_numpy(t), copy=True))
+    return out.requires_grad_(requires_grad) if requires_grad else out
+
+
+def assert_close(actual, expected, rtol=1e-10, atol=1e-12, check_dtype=True, msg=""):
+    """Same shape, same dtype (unless told not to) and close values; either side may be any array-like."""
+    a, e = to_numpy(actual), to_numpy(expected)
+    assert a.shape == e.shape, f"{msg} shape {a.shape} != expected {e.shape}"
+    if check_dtype:
+        assert a.dtype == e.dtype, f"{msg} dtype {a.dtype} != expected {e.dtype}"
+    np.testing.assert_allclose(a.astype(np.float64) if a.dtype.kind == "b" else a,
+                               e.astype(np.float64) if e.dtype.kind == "b" else e,
+                               rtol=rtol, atol=atol, err_msg=msg)

@@ -1,0 +1,245 @@
+"""Backend kernel overrides are held to the generic kernel (the op's own ``forward``).
+
+For every override a backend registers, the same inputs go through the override and
+through the generic kernel: the outputs must agree, the override must save the same
+things for backward (by role: the output, an input, or a helper array of equal value),
+and the op run through ``apply`` must give the same forward, gradient and double
+backward with and without the override. A last check makes sure ops really dispatch to
+the override. Every override needs a case below; a new one without a case fails.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd.function import registry
+from backends import NumpyBackend, get_backend
+from conftest import assert_close, to_numpy
+
+DTYPES = [np.float32, np.float64]
+
+
+def signed_with_zeros(rng, shape):
+    """Negative, zero and positive values, some of them large."""
+    x = rng.standard_normal(shape) * 4
+    x.reshape(-1)[::4] = 0.0
+    x.reshape(-1)[1::7] *= 20
+    return x
+
+
+@dataclass
+class KernelCase:
+    """Arguments for one op's kernel, and how a user's code reaches that kernel."""
+    arrays: Callable       # arrays(rng, dtype) -> list of NumPy arrays (the kernel's array arguments)
+    attrs: Callable        # attrs(rng, arrays) -> dict of keyword attributes (index arrays are NumPy)
+    trigger: Callable      # trigger(x) -> a scalar tensor whose forward or backward runs the kernel
+    variants: list = field(default_factory=lambda: [None])  # passed to arrays/attrs as ``variant``
+
+
+def _relu_backward_arrays(rng, dtype, variant):
+    out = np.maximum(signed_with_zeros(rng, (5, 6)), 0).astype(dtype)
+    grad = signed_with_zeros(rng, (5, 6)).astype(dtype)
+    if variant == "broadcast_grad":  # sum's backward hands a read-only, stride-0 view
+        grad = np.broadcast_to(grad[:1], grad.shape)
+    if variant == "transposed":
+        out, grad = np.ascontiguousarray(out.T).T, grad.T.copy().T
+    return [grad, out]
+
+
+INDEXES = {  # getitem indexes whose backward (index_add) scatters values back
+    "slice": lambda rng: (slice(1, 4, 2),),
+    "int_and_none": lambda rng: (2, None, slice(None)),
+    "repeats": lambda rng: (np.array([0, 3, 0, 0, 2]),),
+    "two_arrays": lambda rng: (np.array([1, 1, 4]), np.array([0, 0, 5])),
+    "mask": lambda rng: (rng.random((5, 6)) < 0.5,),
+}
+
+
+def _index_add_arrays(rng, dtype, variant):
+    values = np.zeros((5, 6))[INDEXES[variant](np.random.default_rng(0))]
+    return [rng.standard_normal(values.shape).astype(dtype)]
+
+
+CASES = {
+    "sigmoid": KernelCase(
+        arrays=lambda rng, dtype, variant: [signed_with_zeros(rng, (4, 7)).astype(dtype)],
+        attrs=lambda rng, variant: {},
+        trigger=lambda x: (x.sigmoid() * x).sum()),
+    "threshold_backward": KernelCase(
+        arrays=_relu_backward_arrays,
+        attrs=lambda rng, variant: {},
+        trigger=lambda x: (x.relu() * x).sum(),
+        variants=[None, "broadcast_grad", "transposed"]),
+    "index_add": KernelCase(
+        arrays=_index_add_arrays,
+        attrs=lambda rng, variant: {"shape": (5, 6), "index": INDEXES[variant](np.random.default_rng(0))},
+        trigger=lambda x: (x[[0, 2, 0]] * x[1:3].sum()).sum(),
+        variants=list(INDEXES)),
+}
+
+
+def _cases(backend_cls):
+    return [pytest.param(name, dtype, variant, id=f"{name}-{np.dtype(dtype).name}-{variant}")
+            for name in sorted(backend_cls.kernels) if name in CASES
+            for dtype in DTYPES for variant in CASES[name].variants]
+
+
+def _cuda_backend():
+    backend = get_backend("cuda")
+    from backends.cupy_backend import CupyBackend  # imported once CUDA is known to work
+    return backend, CupyBackend
+
+
+def _on(backend, value):
+    """NumPy arrays (and index tuples holding them) moved to ``backend``."""
+    if isinstance(value, tuple):
+        return tuple(_on(backend, v) for v in value)
+    return backend.asarray(value) if isinstance(value, np.ndarray) else value
+
+
+def _run_kernel(kernel, cls, backend, arrays, attrs):
+    """One kernel call with a fresh ctx: (output, ctx)."""
+    ctx = object.__new__(cls)
+    ctx.xp = backend.xp
+    ctx._to_save = ()
+    return kernel(ctx, *arrays, **attrs), ctx
+
+
+def _saved_roles(ctx, arrays, out):
+    """What ctx saved, by role: the output, input k, or a helper array (by value)."""
+    roles = []
+    for a in ctx._to_save:
+        if a is out:
+            roles.append("output")
+        elif any(a is x for x in arrays):
+            roles.append(f"input {next(i for i, x in enumerate(arrays) if a is x)}")
+        else:
+            roles.append(("helper", to_numpy(a) if hasattr(a, "shape") else a))
+    return roles
+
+
+def _tolerance(dtype):
+    return 8 * np.finfo(dtype).eps
+
+
+def check_override_matches_generic(backend, name, dtype, variant, seed=0):
+    """The override on ``backend`` against the generic kernel run by NumPy on the same data."""
+    case, cls = CASES[name], registry[name]
+    rng = np.random.default_rng(seed)
+    host_arrays = case.arrays(rng, dtype, variant)
+    host_attrs = case.attrs(rng, variant)
+    arrays = [backend.asarray(a) for a in host_arrays]
+    attrs = {k: _on(backend, v) for k, v in host_attrs.items()}
+    before = [to_numpy(a).copy() for a in arrays]
+    with np.errstate(over="ignore"):  # exp(-x) may overflow to inf in both kernels alike
+        got, ctx = _run_kernel(backend.kernels[name], cls, backend, arrays, attrs)
+        for a, b in zip(arrays, before):  # the inputs may be saved or shared elsewhere: never written
+            np.testing.assert_array_equal(to_numpy(a), b, err_msg=f"{name}: the override changed an input")
+        expected, generic_ctx = _run_kernel(cls.forward, cls, get_backend("cpu"), host_arrays, host_attrs)
+    tol = _tolerance(dtype)
+    assert_close(got, expected, rtol=tol, atol=tol, msg=f"{name} override vs generic:")
+    roles, expected_roles = _saved_roles(ctx, arrays, got), _saved_roles(generic_ctx, host_arrays, expected)
+    assert [r if isinstance(r, str) else "helper" for r in roles] == \
+        [r if isinstance(r, str) else "helper" for r in expected_roles], f"{name}: saves differ"
+    for r, e in zip(roles, expected_roles):
+        if not isinstance(r, str):
+            assert_close(r[1], e[1], rtol=tol, atol=tol, msg=f"{name} saved helper:")
+    extra = {k for k in vars(generic_ctx) if k not in ("xp", "_to_save")}
+    assert extra == {k for k in vars(ctx) if k not in ("xp", "_to_save")}, f"{name}: ctx attributes differ"
+
+
+def _gradients(name, device, dtype):
+    """Forward, gradient and double backward of the case's trigger on random data."""
+    x = ag.tensor(signed_with_zeros(np.random.default_rng(1), (5, 6)).astype(dtype), device=device,
+                  requires_grad=True)
+    y = CASES[name].trigger(x)
+    (g,) = ag.grad(y, x, create_graph=True)
+    (gg,) = ag.grad((g * g).sum(), x, allow_unused=True)
+    return [to_numpy(y), to_numpy(g), np.zeros(x.shape, dtype) if gg is None else to_numpy(gg)]
+
+
+def check_backward_unchanged(backend, name, dtype, monkeypatch):
+    device = str(backend.device)
+    with_override = _gradients(name, device, dtype)
+    monkeypatch.delitem(backend.kernels, name)
+    generic = _gradients(name, device, dtype)
+    tol = 4 * _tolerance(dtype)
+    for got, expected in zip(with_override, generic):
+        assert_close(got, expected, rtol=tol, atol=tol, msg=f"{name} via apply, override vs generic:")
+
+
+def check_dispatch(backend, name, monkeypatch):
+    calls = []
+    override = backend.kernels[name]
+
+    def counting(ctx, *args, **kwargs):
+        calls.append(name)
+        return override(ctx, *args, **kwargs)
+
+    monkeypatch.setitem(backend.kernels, name, counting)
+    y = CASES[name].trigger(ag.randn(5, 6, device=str(backend.device), requires_grad=True))
+    y.backward()
+    assert calls, f"{name}: the override registered on {backend} was never called"
+
+
+# --- CPU (NumPy) overrides ------------------------------------------------------------------------------
+
+def test_every_cpu_override_has_a_case():
+    assert set(NumpyBackend.kernels) <= set(CASES), "add a KernelCase for each NumPy kernel override"
+
+
+@pytest.mark.parametrize("name, dtype, variant", _cases(NumpyBackend))
+def test_cpu_override_matches_generic(name, dtype, variant):
+    check_override_matches_generic(get_backend("cpu"), name, dtype, variant)
+
+
+@pytest.mark.parametrize("name", sorted(NumpyBackend.kernels))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cpu_backward_unchanged_by_override(name, dtype, monkeypatch):
+    check_backward_unchanged(get_backend("cpu"), name, dtype, monkeypatch)
+
+
+@pytest.mark.parametrize("name", sorted(NumpyBackend.kernels))
+def test_cpu_dispatches_to_override(name, monkeypatch):
+    check_dispatch(get_backend("cpu"), name, monkeypatch)
+
+
+def test_cpu_generic_kernel_used_without_override(monkeypatch):
+    """Removing an override falls back to the op's own forward (which is then the one called)."""
+    calls = []
+    generic = registry["sigmoid"].forward
+    monkeypatch.delitem(NumpyBackend.kernels, "sigmoid", raising=False)
+    monkeypatch.setattr(registry["sigmoid"], "forward", lambda ctx, x: calls.append(1) or generic(ctx, x))
+    assert_close(ag.tensor([0.0]).sigmoid(), np.array([0.5], np.float32))
+    assert calls == [1]
+
+
+# --- CUDA (CuPy) overrides ------------------------------------------------------------------------------
+
+@pytest.mark.cuda
+def test_cuda_overrides(monkeypatch):
+    """Every CuPy override against the generic kernel run on CuPy, and its dispatch."""
+    backend, cupy_cls = _cuda_backend()
+    assert set(cupy_cls.kernels) <= set(CASES), "add a KernelCase for each CuPy kernel override"
+    for name in sorted(cupy_cls.kernels):
+        for dtype in DTYPES:
+            for variant in CASES[name].variants:
+                check_override_matches_generic(backend, name, dtype, variant)
+            with monkeypatch.context() as m:
+                check_backward_unchanged(backend, name, dtype, m)
+        with monkeypatch.context() as m:
+            check_dispatch(backend, name, m)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cuda_matches_cpu(name):
+    """The same case on both devices, each with its own kernels: the same forward and gradients."""
+    _cuda_backend()
+    for dtype in DTYPES:
+        tol = 4 * _tolerance(dtype)
+        for got, expected in zip(_gradients(name, "cuda", dtype), _gradients(name, "cpu", dtype)):
+            assert_close(got, expected, rtol=tol, atol=tol, msg=f"{name} cuda vs cpu:")

@@ -1,0 +1,580 @@
+"""The op table: every op, checked against PyTorch, finite differences and itself on every device.
+
+One row per op (or per way of calling it): a name, ``fn(lib, *inputs)`` that applies it with
+``lib`` being ``autograd`` or ``torch`` (the APIs match, so one lambda serves both),
+and input generators. Floating inputs require grad; integer and bool inputs (targets, masks)
+are passed as they are. Adding an op means adding a row: the parametrised tests below then
+check its forward and gradients against PyTorch in float64 and float32, its gradients
+against central differences, its double backward, on the CPU and (marked) on CUDA.
+"""
+
+import operator
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import autograd as ag
+from autograd import ops as agops
+from conftest import assert_close, to_numpy
+
+
+def F(lib):
+    """The functional namespace: autograd.ops or torch.nn.functional."""
+    return TF if lib is torch else agops
+
+
+# --- input generators: each takes a NumPy Generator and returns one array -----------------------
+
+def randn(*shape, scale=1.0):
+    return lambda rng: rng.standard_normal(shape) * scale
+
+
+def uniform(low, high, *shape):
+    return lambda rng: rng.uniform(low, high, shape)
+
+
+def positive(*shape):  # the domain of log, sqrt and real powers
+    return uniform(0.5, 2.0, *shape)
+
+
+def away(*shape, kinks=(0.0,), gap=0.1):
+    """Normal samples at least ``gap`` from every kink (relu, abs, clamp bounds)."""
+    def sample(rng):
+        x = rng.standard_normal(shape)
+        for k in kinks:
+            near = np.abs(x - k) < gap
+            x = np.where(near, k + np.where(x >= k, gap, -gap) * 2, x)
+        return x
+    return sample
+
+
+def distinct(*shape):
+    """All values distinct and at least ~0.06 apart: no ties for max/min/amax, no ambiguous argmax."""
+    def sample(rng):
+        n = int(np.prod(shape))
+        return ((rng.permutation(n) - n / 2) * 0.1 + rng.uniform(-0.02, 0.02, n)).reshape(shape)
+    return sample
+
+
+def on_grid(*shape, offset=0.0):
+    """Values k * 0.2 + offset + small noise: two grids with different offsets never tie."""
+    return lambda rng: rng.integers(-5, 6, shape) * 0.2 + offset + rng.uniform(-0.03, 0.03, shape)
+
+
+def ties(*shape):
+    """Values from {-1, 0, 1}: plenty of ties, to check how gradients are shared between them."""
+    return lambda rng: rng.integers(-1, 2, shape).astype(np.float64)
+
+
+def with_zeros(*shape):
+    """Positive values, every third one exactly zero (the edge of pow's domain)."""
+    def sample(rng):
+        x = rng.uniform(0.5, 2.0, shape)
+        x.reshape(-1)[::3] = 0.0
+        return x
+    return sample
+
+
+def ints(low, high, *shape):
+    return lambda rng: rng.integers(low, high, shape)
+
+
+def mask(*shape):
+    return lambda rng: rng.random(shape) < 0.5
+
+
+def targets(classes, *shape, ignore=None):
+    """Class indices; with ``ignore``, a few entries (the first always) are that ignore value."""
+    def sample(rng):
+        t = rng.integers(0, classes, shape)
+        if ignore is not None:
+            t.reshape(-1)[::3] = ignore
+        return t
+    return sample
+
+
+def setitem(x, index, value):
+    y = x.clone()
+    y[index] = value
+    return y
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    fn: Callable            # fn(lib, *inputs) -> tensor or tuple of tensors; lib is autograd or torch
+    inputs: tuple           # generators, one per input
+    gradcheck: bool = True  # False where finite differences are meaningless (ties, float32 casts)
+    double: bool = True     # False where double backward is not compared
+
+    def sample(self, rng):
+        return [np.asarray(g(rng)) for g in self.inputs]
+
+    def apply(self, lib, *xs):
+        return self.fn(lib, *xs)
+
+    def __repr__(self):
+        return self.name
+
+
+def op(name, fn, *inputs, **flags):
+    return Op(name, fn, inputs, **flags)
+
+
+OPS = [
+    # arithmetic (broadcasting, 0-d operands, Python scalars on either side)
+    op("add", lambda lib, x, y: x + y, randn(3, 1), randn(4)),
+    op("add_0d", lambda lib, x, y: x + y, randn(), randn(2, 3)),
+    op("add_scalar", lambda lib, x: 2.5 + x, randn(2, 3)),
+    op("sub", lambda lib, x, y: x - y, randn(2, 3, 4), randn(3, 1)),
+    op("sub_rscalar", lambda lib, x: 1.5 - x, randn(3)),
+    op("mul", lambda lib, x, y: x * y, randn(2, 1, 4), randn(3, 1)),
+    op("mul_scalar", lambda lib, x: x * -3, randn(2, 3)),
+    op("div", lambda lib, x, y: x / y, randn(3, 4), away(4, gap=0.5)),
+    op("div_rscalar", lambda lib, x: 2.0 / x, away(3, 2, gap=0.5)),
+    op("div_scalar", lambda lib, x: x / 4, randn(5)),
+    op("neg", lambda lib, x: -x, randn(2, 3)),
+    op("pow_scalar", lambda lib, x: x ** 2.5, positive(3, 4)),
+    op("pow_neg_scalar", lambda lib, x: x ** -1.5, positive(5)),
+    op("pow_int_scalar", lambda lib, x: x ** 3, randn(2, 3)),
+    op("pow_method", lambda lib, x: x.pow(0.5), positive(4)),
+    op("pow_tensor", lambda lib, x, p: x ** p, positive(3, 1), randn(4)),
+    op("rpow_scalar", lambda lib, x: 2.0 ** x, randn(2, 3)),
+    # at a zero base PyTorch's gradient for the exponent is 0 (x ** p is 0 there for p > 0); its own
+    # double backward gives nan there, so that is not compared
+    op("pow_tensor_zero_base", lambda lib, x, p: x ** p, with_zeros(3, 4), uniform(2.5, 3.5, 4), gradcheck=False,
+       double=False),
+    op("rpow_zero_base", lambda lib, x: 0.0 ** x, positive(2, 3), double=False),
+    # unary math
+    op("exp", lambda lib, x: x.exp(), randn(3, 4)),
+    op("log", lambda lib, x: x.log(), positive(3, 4)),
+    op("sqrt", lambda lib, x: lib.sqrt(x), positive(3, 4)),
+    op("sin", lambda lib, x: lib.sin(x), randn(3, 4)),
+    op("cos", lambda lib, x: x.cos(), randn(3, 4)),
+    op("tan", lambda lib, x: x.tan(), uniform(-1.2, 1.2, 3, 4)),
+    op("tanh", lambda lib, x: lib.tanh(x), randn(3, 4)),
+    op("sigmoid", lambda lib, x: x.sigmoid(), randn(3, 4, scale=3)),
+    op("sigmoid_fn", lambda lib, x: lib.sigmoid(x), randn(5)),
+    op("relu", lambda lib, x: x.relu(), away(3, 4)),
+    op("relu_fn", lambda lib, x: lib.relu(x), away(2, 5)),
+    op("abs", lambda lib, x: x.abs(), away(3, 4)),
+    op("abs_builtin", lambda lib, x: abs(x), away(6)),
+    op("clamp_min", lambda lib, x: x.clamp(min=-0.5), away(3, 4, kinks=(-0.5,))),
+    op("clamp_max", lambda lib, x: x.clamp(max=0.3), away(3, 4, kinks=(0.3,))),
+    op("clamp_both", lambda lib, x: lib.clamp(x, -0.5, 0.3), away(3, 4, kinks=(-0.5, 0.3), gap=0.05)),
+    op("maximum", lambda lib, x, y: lib.maximum(x, y), on_grid(3, 1), on_grid(4, offset=0.1)),
+    op("minimum", lambda lib, x, y: x.minimum(y), on_grid(2, 3), on_grid(2, 1, 3, offset=0.1)),
+    op("maximum_ties", lambda lib, x, y: lib.maximum(x, y), ties(4, 5), ties(5), gradcheck=False),
+    op("minimum_ties", lambda lib, x, y: lib.minimum(x, y), ties(4, 5), ties(4, 1), gradcheck=False),
+    op("where", lambda lib, c, x, y: lib.where(c, x, y), mask(3, 1), randn(3, 4), randn(4)),
+    op("where_scalar", lambda lib, c, x: lib.where(c, x, 0.5), mask(2, 3), randn(2, 3)),
+    op("where_method", lambda lib, c, x, y: x.where(c, y), mask(4), randn(2, 4), randn(2, 1)),
+    # matmul: every rank combination, batch dims broadcast
+    op("matmul_1d_1d", lambda lib, x, y: x @ y, randn(4), randn(4)),
+    op("matmul_1d_2d", lambda lib, x, y: x @ y, randn(4), randn(4, 3)),
+    op("matmul_2d_1d", lambda lib, x, y: x @ y, randn(3, 4), randn(4)),
+    op("matmul_2d_2d", lambda lib, x, y: lib.matmul(x, y), randn(3, 4), randn(4, 2)),
+    op("matmul_batched", lambda lib, x, y: x @ y, randn(2, 3, 4), randn(2, 4, 5)),
+    op("matmul_batch_broadcast", lambda lib, x, y: x @ y, randn(2, 1, 3, 4), randn(5, 4, 2)),
+    op("matmul_2d_batched", lambda lib, x, y: x @ y, randn(3, 4), randn(2, 4, 5)),
+    op("matmul_1d_batched", lambda lib, x, y: x @ y, randn(4), randn(2, 4, 3)),
+    op("matmul_batched_1d", lambda lib, x, y: x @ y, randn(2, 3, 4), randn(4)),
+    # reductions
+    op("sum", lambda lib, x: x.sum(), randn(3, 4)),
+    op("sum_dim", lambda lib, x: x.sum(dim=1), randn(2, 3, 4)),
+    op("sum_dims_keepdim", lambda lib, x: lib.sum(x, dim=(0, 2), keepdim=True), randn(2, 3, 4)),
+    op("sum_neg_dim", lambda lib, x: x.sum(-1), randn(2, 3, 4)),
+    op("mean", lambda lib, x: x.mean(), randn(3, 4)),
+    op("mean_dim_keepdim", lambda lib, x: x.mean(dim=0, keepdim=True), randn(3, 4)),
+    op("mean_dims", lambda lib, x: lib.mean(x, dim=(-1, 0)), randn(2, 3, 4)),
+    op("max", lambda lib, x: x.max(), distinct(3, 4)),
+    op("max_dim", lambda lib, x: x.max(dim=1), distinct(3, 4, 2)),
+    op("max_dim_keepdim", lambda lib, x: lib.max(x, dim=-1, keepdim=True), distinct(3, 4)),
+    op("min", lambda lib, x: lib.min(x), distinct(3, 4)),
+    op("min_dim", lambda lib, x: x.min(0), distinct(3, 4)),
+    op("min_dim_keepdim", lambda lib, x: x.min(dim=2, keepdim=True), distinct(2, 3, 4)),
+    op("max_dim_0d", lambda lib, x: x.max(0), randn()),
+    op("min_dim_0d_keepdim", lambda lib, x: lib.min(x, -1, keepdim=True), randn()),
+    op("max_ties", lambda lib, x: x.max(), ties(3, 4), gradcheck=False),
+    op("amax", lambda lib, x: x.amax(), distinct(3, 4)),
+    op("amax_dim", lambda lib, x: lib.amax(x, dim=1), distinct(3, 4, 2)),
+    op("amax_dims_keepdim", lambda lib, x: x.amax(dim=(0, 2), keepdim=True), distinct(3, 4, 2)),
+    op("amin", lambda lib, x: x.amin(dim=-1), distinct(3, 4)),
+    op("amin_dims", lambda lib, x: lib.amin(x, dim=(0, 1)), distinct(3, 4, 2)),
+    op("amax_ties", lambda lib, x: x.amax(dim=1), ties(3, 6), gradcheck=False),
+    op("amin_ties", lambda lib, x: x.amin(dim=(0, 1), keepdim=True), ties(3, 4, 2), gradcheck=False),
+    op("logsumexp", lambda lib, x: x.logsumexp(dim=1), randn(3, 4)),
+    op("logsumexp_dims_keepdim", lambda lib, x: lib.logsumexp(x, dim=(0, 2), keepdim=True), randn(2, 3, 4)),
+    op("logsumexp_large", lambda lib, x: x.logsumexp(-1), uniform(500, 510, 3, 4)),
+    op("softmax", lambda lib, x: x.softmax(-1), randn(3, 4, scale=2)),
+    op("softmax_dim0", lambda lib, x: F(lib).softmax(x, dim=0), randn(3, 4, 2)),
+    op("log_softmax", lambda lib, x: x.log_softmax(dim=-1), randn(3, 4, scale=2)),
+    op("log_softmax_dim1", lambda lib, x: F(lib).log_softmax(x, dim=1), randn(2, 3, 4)),
+    # shapes
+    op("reshape", lambda lib, x: x.reshape(3, -1), randn(2, 3, 4)),
+    op("reshape_tuple", lambda lib, x: lib.reshape(x, (4, 6)), randn(2, 3, 4)),
+    op("reshape_flat", lambda lib, x: x.reshape(-1), randn(2, 3)),
+    op("view", lambda lib, x: x.view(6, 2, 2), randn(2, 3, 4)),
+    op("transpose", lambda lib, x: x.transpose(0, 2), randn(2, 3, 4)),
+    op("transpose_neg", lambda lib, x: lib.transpose(x, -1, -2), randn(2, 3, 4)),
+    op("permute", lambda lib, x: x.permute(2, 0, 1), randn(2, 3, 4)),
+    op("permute_tuple", lambda lib, x: lib.permute(x, (1, 2, 0)), randn(2, 3, 4)),
+    op("T", lambda lib, x: x.T, randn(3, 4)),
+    op("mT", lambda lib, x: x.mT, randn(2, 3, 4)),
+    op("expand", lambda lib, x: x.expand(2, 3, 4), randn(3, 1)),
+    op("expand_minus_one", lambda lib, x: x.expand(-1, 4), randn(3, 1)),
+    op("broadcast_to", lambda lib, x: x.broadcast_to((2, 3, 4)), randn(4)),
+    op("expand_as", lambda lib, x, y: x.expand_as(y) * y, randn(1, 4), randn(3, 4)),
+    op("squeeze", lambda lib, x: x.squeeze(), randn(3, 1, 4, 1)),
+    op("squeeze_dim", lambda lib, x: x.squeeze(1), randn(3, 1, 4, 1)),
+    op("squeeze_neg_dim", lambda lib, x: lib.squeeze(x, -1), randn(3, 1, 4, 1)),
+    op("unsqueeze", lambda lib, x: x.unsqueeze(0), randn(3, 4)),
+    op("unsqueeze_neg", lambda lib, x: lib.unsqueeze(x, -1), randn(3, 4)),
+    op("flatten", lambda lib, x: x.flatten(), randn(2, 3, 4)),
+    op("flatten_start", lambda lib, x: lib.flatten(x, 1), randn(2, 3, 4)),
+    op("flatten_range", lambda lib, x: x.flatten(0, 1), randn(2, 3, 4)),
+    op("cat", lambda lib, x, y, z: lib.cat([x, y, z], dim=1), randn(2, 3), randn(2, 1), randn(2, 4)),
+    op("cat_neg_dim", lambda lib, x, y: lib.cat((x, y), -1), randn(2, 3, 2), randn(2, 3, 1)),
+    op("cat_1d", lambda lib, x, y: lib.cat([x, y]), randn(3), randn(2)),
+    op("stack", lambda lib, x, y: lib.stack([x, y]), randn(2, 3), randn(2, 3)),
+    op("stack_dim", lambda lib, x, y, z: lib.stack([x, y, z], dim=1), randn(2, 3), randn(2, 3), randn(2, 3)),
+    op("stack_neg_dim", lambda lib, x, y: lib.stack((x, y), dim=-1), randn(4), randn(4)),
+    op("clone", lambda lib, x: x.clone() * x, randn(3, 4)),
+    op("cast", lambda lib, x: x.float(), randn(3, 4), gradcheck=False),
+    # indexing
+    op("getitem_int", lambda lib, x: x[1], randn(4, 5, 3)),
+    op("getitem_ints", lambda lib, x: x[-1, 2], randn(4, 5, 3)),
+    op("getitem_slices_step", lambda lib, x: x[1:4:2, ::2], randn(4, 5, 3)),
+    op("getitem_none_ellipsis", lambda lib, x: x[None, ..., 1], randn(4, 5, 3)),
+    op("getitem_ellipsis_slice", lambda lib, x: x[..., 0:2, None], randn(4, 5, 3)),
+    op("getitem_int_slice_none", lambda lib, x: x[2, None, 1:], randn(4, 5, 3)),
+    op("getitem_array_repeats", lambda lib, x: x[[0, 2, 0, 3, 0]], randn(4, 5, 3)),
+    op("getitem_two_arrays", lambda lib, x: x[[0, 2, 0], [1, 1, 4]], randn(4, 5, 3)),
+    op("getitem_slice_array", lambda lib, x: x[1:, [0, 0, 2]], randn(4, 5, 3)),
+    op("getitem_int_tensor", lambda lib, x, i: x[i], randn(4, 3), ints(0, 4, 2, 3)),
+    op("getitem_mask", lambda lib, x, m: x[m], randn(4, 5, 3), mask(4, 5)),
+    op("getitem_mask_full", lambda lib, x, m: x[m], randn(4, 3), mask(4, 3)),
+    op("setitem", lambda lib, x, v: setitem(x, (1, slice(None, 2)), v), randn(3, 4), randn(2)),
+    op("setitem_scalar", lambda lib, x: setitem(x, (slice(None), 0), 0.5), randn(3, 4)),
+    # nn ops and losses
+    op("cross_entropy", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(4, 5), targets(5, 4)),
+    op("cross_entropy_sum", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="sum"), randn(4, 5),
+       targets(5, 4)),
+    op("cross_entropy_none", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="none"), randn(4, 5),
+       targets(5, 4)),
+    op("cross_entropy_ignore", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(6, 3), targets(3, 6, ignore=-100)),
+    op("cross_entropy_ignore_custom", lambda lib, x, t: F(lib).cross_entropy(x, t, ignore_index=2), randn(6, 4),
+       targets(4, 6, ignore=2)),
+    op("cross_entropy_ignore_sum", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="sum", ignore_index=0),
+       randn(6, 3), targets(3, 6, ignore=0)),
+    op("cross_entropy_ignore_none", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="none"), randn(5, 3),
+       targets(3, 5, ignore=-100)),
+    # every target ignored: the mean is 0/0 = nan, the gradient is zero (as in PyTorch)
+    op("cross_entropy_all_ignored", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(3, 4),
+       lambda rng: np.full(3, -100), gradcheck=False),
+    op("cross_entropy_unbatched", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(5), targets(5)),
+    op("mse_loss", lambda lib, x, y: F(lib).mse_loss(x, y), randn(3, 4), randn(3, 4)),
+    op("mse_loss_sum", lambda lib, x, y: F(lib).mse_loss(x, y, reduction="sum"), randn(5), randn(5)),
+    op("mse_loss_none", lambda lib, x, y: F(lib).mse_loss(x, y, reduction="none"), randn(2, 3), randn(2, 3)),
+    op("linear", lambda lib, x, w, b: F(lib).linear(x, w, b), randn(4, 3), randn(5, 3), randn(5)),
+    op("linear_no_bias", lambda lib, x, w: F(lib).linear(x, w), randn(4, 3), randn(5, 3)),
+    op("linear_batched", lambda lib, x, w, b: F(lib).linear(x, w, b), randn(2, 4, 3), randn(5, 3), randn(5)),
+    op("linear_1d", lambda lib, x, w, b: F(lib).linear(x, w, b), randn(3), randn(2, 3), randn(2)),
+]
+
+ROWS = [pytest.param(o, id=o.name) for o in OPS]
+assert len({o.name for o in OPS}) == len(OPS), "op names must be unique"
+
+
+# --- running a row with either library ------------------------------------------------------------
+
+def _rng(*salt):
+    return np.random.default_rng(zlib.crc32("/".join(map(str, salt)).encode()))
+
+
+def _make_inputs(lib, arrays, device, dtype):
+    """Tensors of ``lib`` holding the same data; floating ones get ``dtype`` and require grad."""
+    xs = []
+    for a in arrays:
+        floating = a.dtype.kind == "f"
+        a = a.astype(dtype) if floating else a
+        if lib is torch:
+            xs.append(torch.from_numpy(a.copy()).requires_grad_(floating))
+        else:
+            xs.append(ag.tensor(a, device=device, requires_grad=floating))
+    return xs
+
+
+def _as_list(result):
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def _grad(lib, outputs, inputs, grad_outputs=None, **kwargs):
+    fn = torch.autograd.grad if lib is torch else ag.grad
+    return fn(outputs, inputs, grad_outputs, **kwargs)
+
+
+def _like(lib, array, device):
+    array = np.array(array)  # a copy, and an ndarray even for 0-d data
+    return torch.from_numpy(array) if lib is torch else ag.tensor(array, device=device)
+
+
+def _numpy_or_zeros(grads, inputs):
+    return [np.zeros(tuple(x.shape), to_numpy(x).dtype) if g is None else to_numpy(g) for g, x in zip(grads, inputs)]
+
+
+def forward_backward(o, lib, device="cpu", dtype=np.float64, create_graph=False):
+    """The row's outputs and the gradients of (outputs . v) for random v, as NumPy arrays.
+
+    The same seed gives both libraries the same inputs and the same v. With ``create_graph``
+    the gradients are differentiated once more, with respect to (grads . w) for random w.
+    """
+    rng = _rng(o.name, np.dtype(dtype).name)
+    xs = _make_inputs(lib, o.sample(rng), device, dtype)
+    outs = _as_list(o.apply(lib, *xs))
+    wrt = [x for x in xs if x.requires_grad]
+    diff_outs = [y for y in outs if y.is_floating_point()]
+    vs = [_like(lib, rng.standard_normal(tuple(y.shape)).astype(to_numpy(y).dtype), device) for y in diff_outs]
+    grads = _grad(lib, diff_outs, wrt, vs, create_graph=create_graph, allow_unused=True)
+    result = [to_numpy(y) for y in outs], _numpy_or_zeros(grads, wrt)
+    if not create_graph:
+        return result
+    ws = [rng.standard_normal(tuple(x.shape)).astype(to_numpy(x).dtype) for x in wrt]
+    terms = [(g * _like(lib, w, device)).sum() for g, w in zip(grads, ws) if g is not None and g.requires_grad]
+    if not terms:  # the gradient does not depend on the inputs: the second derivative is zero
+        return result + ([np.zeros_like(w) for w in ws],)
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return result + (_numpy_or_zeros(_grad(lib, total, wrt, allow_unused=True), wrt),)
+
+
+def _compare(name, got, expected, rtol, atol):
+    for kind, g_list, e_list in zip(("output", "grad"), got, expected):
+        assert len(g_list) == len(e_list), f"{name}: {len(g_list)} {kind}s, torch has {len(e_list)}"
+        for i, (g, e) in enumerate(zip(g_list, e_list)):
+            assert_close(g, e, rtol=rtol, atol=atol, msg=f"{name} {kind} {i}:")
+
+
+# --- the checks every row gets ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("o", ROWS)
+def test_float64_against_torch(o, device):
+    _compare(o.name, forward_backward(o, ag, device), forward_backward(o, torch), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("o", ROWS)
+def test_float32_against_torch(o, device):
+    got = forward_backward(o, ag, device, np.float32)
+    _compare(o.name, got, forward_backward(o, torch, dtype=np.float32), rtol=1e-4, atol=1e-5)
+    outputs, grads = got
+    assert all(y.dtype == np.float32 for y in outputs if y.dtype.kind == "f"), \
+        f"{o.name}: float32 inputs gave outputs of dtypes {[y.dtype for y in outputs]}"
+    assert all(g.dtype == np.float32 for g in grads)
+
+
+@pytest.mark.parametrize("o", [r for r in ROWS if r.values[0].gradcheck])
+def test_gradcheck(o, device):
+    arrays = o.sample(_rng(o.name, "gradcheck"))
+    xs = _make_inputs(ag, arrays, device, np.float64)
+
+    def flat_outputs(*xs):
+        outs = [y.reshape(-1) for y in _as_list(o.apply(ag, *xs)) if y.is_floating_point()]
+        return outs[0] if len(outs) == 1 else ag.cat(outs)
+
+    assert ag.gradcheck(flat_outputs, xs)
+
+
+@pytest.mark.parametrize("o", [r for r in ROWS if r.values[0].double])
+def test_double_backward_against_torch(o, device):
+    got = forward_backward(o, ag, device, create_graph=True)
+    expected = forward_backward(o, torch, create_graph=True)
+    _compare(o.name, got[:2], expected[:2], rtol=1e-10, atol=1e-12)
+    for i, (g, e) in enumerate(zip(got[2], expected[2])):
+        assert_close(g, e, rtol=1e-9, atol=1e-11, msg=f"{o.name} second-order grad {i}:")
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_gradcheck_catches_a_wrong_gradient(with_mask, monkeypatch):
+    """The checker the table relies on fails for a gradient 1% off (also next to a bool input)."""
+    from autograd.ops.unary import Exp
+    monkeypatch.setattr(Exp, "backward", lambda ctx, grad: grad * ctx.saved_tensors[0] * 1.01)
+    x = ag.tensor(np.array([0.3, -1.2, 0.7]), requires_grad=True)
+    m = ag.tensor(np.array([True, False, True]))
+    fn, inputs = ((lambda t, m: t.exp()[m]), (x, m)) if with_mask else ((lambda t: t.exp()), (x,))
+    with pytest.raises(AssertionError, match="Jacobian mismatch"):
+        ag.gradcheck(fn, inputs)
+
+
+def test_every_op_has_a_row():
+    """Every differentiable op in autograd.ops shows up in the graphs the table builds
+    (its forward or backward), so a new op cannot go unchecked."""
+    seen = set()
+
+    def walk(t):
+        stack = [t.grad_fn] if t is not None and t.grad_fn is not None else []
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen or not hasattr(node, "op"):
+                continue
+            seen.add(node)
+            stack.extend(node.next_functions)
+
+    for o in OPS:
+        xs = _make_inputs(ag, o.sample(_rng(o.name)), "cpu", np.float64)
+        outs = [y for y in _as_list(o.apply(ag, *xs)) if y.is_floating_point()]
+        # cotangents that require grad make the gradient graphs record every backward op too
+        vs = [ag.ones(y.shape, dtype=y.dtype, requires_grad=True) for y in outs]
+        for y in outs:
+            walk(y)
+        for g in ag.grad(outs, [x for x in xs if x.requires_grad], vs, create_graph=True, allow_unused=True):
+            walk(g)
+    covered = {type(node).op for node in seen}
+    elsewhere = {"to_device"}  # crosses devices: test_to_device_gradient below (CUDA only)
+    from autograd.function import registry
+    ops = {name for name, cls in registry.items()
+           if cls.__module__.startswith("autograd.ops") and cls.differentiable}
+    assert ops - covered - elsewhere == set(), "ops without a row in the op table"
+
+
+# --- CPU against CUDA -------------------------------------------------------------------------------
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("o", ROWS)
+def test_cuda_matches_cpu(o):
+    """The same row on both devices: the same outputs and gradients (also in float32)."""
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-5)):
+        _compare(o.name, forward_backward(o, ag, "cuda", dtype), forward_backward(o, ag, "cpu", dtype),
+                 rtol=tol, atol=tol)
+
+
+@pytest.mark.cuda
+def test_to_device_gradient():
+    x = ag.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = (x.to("cuda") * 3).cpu() * x
+    assert y.device == "cpu"
+    (g,) = ag.grad(y.sum(), x)
+    assert_close(g, 6 * np.arange(6.0).reshape(2, 3))
+
+
+# --- dtype promotion (PyTorch's rules) ----------------------------------------------------------------
+
+def _torch_dtype_name(t):
+    return str(t.dtype).replace("torch.", "")
+
+
+PROMOTIONS = [  # (left, right, expected result dtype) by PyTorch's documented rules
+    (np.ones(3, np.float32), 2.5, "float32"),
+    (np.ones(3, np.int64), 2.5, "float32"),
+    (np.ones(3, np.int32), 2, "int32"),
+    (np.ones(3, np.int32), np.ones(3, np.int64), "int64"),
+    (np.ones((), np.float64), np.ones(3, np.float32), "float32"),
+    (np.ones((), np.float64), np.ones((), np.float32), "float64"),
+    (np.ones((), np.int64), np.ones(3, np.int32), "int32"),
+    (np.ones((), np.float32), np.ones(3, np.int64), "float32"),
+    (np.ones(3, np.int64), np.ones(3, np.float64), "float64"),
+    (2.5, np.ones(3, np.int32), "float32"),
+]
+
+
+@pytest.mark.parametrize("left, right, expected", PROMOTIONS)
+@pytest.mark.parametrize("fn", [operator.add, operator.mul, operator.sub])
+def test_promotion_examples(left, right, expected, fn, device):
+    def wrap(v, lib):
+        return v if not isinstance(v, np.ndarray) else _like(lib, v, device)
+    got = fn(wrap(left, ag), wrap(right, ag))
+    assert got.dtype == np.dtype(expected)
+    assert _torch_dtype_name(fn(wrap(left, torch), wrap(right, torch))) == expected
+
+
+# --- hypothesis: broadcasting, dtypes and reductions against torch --------------------------------------
+
+DTYPES = [np.float32, np.float64, np.int32, np.int64]
+BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+          "maximum": lambda a, b: a.maximum(b)}
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _values(rng, shape, dtype):
+    """Magnitudes in [0.5, 3], random signs: safe denominators, no ties between independent draws."""
+    sign = np.where(rng.random(shape) < 0.5, -1, 1)
+    if np.dtype(dtype).kind == "i":
+        return (rng.integers(1, 4, shape) * sign).astype(dtype)
+    return (rng.uniform(0.5, 3.0, shape) * sign).astype(dtype)
+
+
+def _check_against_torch(fn, arrays, device):
+    """fn applied to tensors of both libraries: same dtype, values and gradients of the floating inputs."""
+    results = []
+    for lib in (ag, torch):
+        xs = [_like(lib, a, device).requires_grad_(a.dtype.kind == "f") for a in arrays]
+        out = fn(lib, *xs)
+        grads = []
+        if out.requires_grad:
+            v = np.linspace(-1, 1, out.numel()).reshape(tuple(out.shape)).astype(to_numpy(out).dtype)
+            wrt = [x for x in xs if x.requires_grad]
+            grads = _numpy_or_zeros(_grad(lib, [out], wrt, [_like(lib, v, device)], allow_unused=True), wrt)
+        results.append((to_numpy(out), grads))
+    (out, grads), (expected, expected_grads) = results
+    tol = 1e-5 if np.float32 in [a.dtype for a in arrays] + [expected.dtype] else 1e-10
+    assert_close(out, expected, rtol=tol, atol=tol, msg="output:")
+    assert len(grads) == len(expected_grads)
+    for g, e in zip(grads, expected_grads):
+        assert_close(g, e, rtol=tol, atol=tol, msg="grad:")
+
+
+@SETTINGS
+@given(name=st.sampled_from(sorted(BINARY)),
+       shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
+       dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES)), seed=st.integers(0, 2 ** 32 - 1))
+def test_binary_ops_broadcast_and_promote(device, name, shapes, dtypes, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [_values(rng, s, d) for s, d in zip(shapes.input_shapes, dtypes)]
+    _check_against_torch(lambda lib, x, y: BINARY[name](x, y), arrays, device)
+
+
+@SETTINGS
+@given(name=st.sampled_from(["add", "sub", "mul", "div"]), dtype=st.sampled_from(DTYPES),
+       scalar=st.sampled_from([2.5, -0.75, 3, -2]), scalar_first=st.booleans(),
+       shape=array_shapes(min_dims=0, max_dims=3, max_side=4), seed=st.integers(0, 2 ** 32 - 1))
+def test_binary_ops_with_python_scalars(device, name, dtype, scalar, scalar_first, shape, seed):
+    x = _values(np.random.default_rng(seed), shape, dtype)
+    fn = BINARY[name]
+    _check_against_torch(lambda lib, t: fn(scalar, t) if scalar_first else fn(t, scalar), [x], device)
+
+
+@st.composite
+def reduction_args(draw):
+    shape = draw(array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4))
+    ndim = len(shape)
+    dims = draw(st.none() | st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    if dims is not None:  # some negative, sometimes a bare int
+        dims = tuple(d - ndim if draw(st.booleans()) else d for d in dims)
+        if len(dims) == 1 and draw(st.booleans()):
+            dims = dims[0]
+    return shape, dims, draw(st.booleans())
+
+
+@SETTINGS
+@given(name=st.sampled_from(["sum", "mean", "amax", "amin", "logsumexp"]), args=reduction_args(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 32 - 1))
+def test_reductions(device, name, args, dtype, seed):
+    shape, dims, keepdim = args
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)  # continuous: no ties
+
+    def fn(lib, t):
+        if dims is None:
+            if name == "logsumexp":  # torch's logsumexp needs dims: reduce over all of them
+                return t.logsumexp(tuple(range(t.ndim)), keepdim=keepdim)
+            return getattr(t, name)() if not keepdim else getattr(t, name)(tuple(range(t.ndim)), keepdim=True)
+        return getattr(t, name)(dims, keepdim=keepdim)
+
+    _check_against_torch(fn, [x], device)
