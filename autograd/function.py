@@ -88,8 +88,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         backend = None
-        arrays = []
-        record = False
+        arrays, needs = [], []
         for x in inputs:
             if isinstance(x, Tensor):
                 if backend is None:
@@ -97,19 +96,23 @@ class Function:
                 elif x._backend is not backend:
                     raise _device_error(_op_name(cls, attrs), inputs)
                 arrays.append(x.array)
-                record = record or x._requires_grad
+                needs.append(x._requires_grad)
             else:
                 arrays.append(x)
+                needs.append(False)
         ctx = object.__new__(cls)
         ctx.xp = backend.xp
         ctx._to_save = ()
+        record = True in needs and cls.differentiable and is_grad_enabled()
+        # forward may read needs_input_grad to keep less (mul keeps x only if y needs a gradient)
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         try:
             out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
         except ValueError as e:  # NumPy/CuPy shape errors: say which op and which shapes
             raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None
         if cls.moves_device:
             backend = attrs["backend"]
-        if not (record and cls.differentiable and is_grad_enabled()):
+        if not record:
             return Tensor._make(out, backend)
         result = Tensor._make(out, backend, True, ctx)
         ctx._link(inputs, arrays, result)
@@ -117,17 +120,10 @@ class Function:
 
     def _link(self, inputs, arrays, result):
         """Record the edges to the inputs' nodes and pack what forward asked to save."""
-        needs, edges, meta = [], [], []
-        for x in inputs:
-            if isinstance(x, Tensor) and x._requires_grad:
-                needs.append(True)
-                edges.append(x.grad_fn or x._grad_node())
-                meta.append((x.array.shape, x.array.dtype))
-            else:
-                needs.append(False)
-                edges.append(None)
-                meta.append(None)
-        self.needs_input_grad, self.next_functions, self.input_meta = tuple(needs), tuple(edges), tuple(meta)
+        self.next_functions = tuple((x.grad_fn or x._grad_node()) if need else None
+                                    for x, need in zip(inputs, self.needs_input_grad))
+        self.input_meta = tuple((x.array.shape, x.array.dtype) if need else None
+                                for x, need in zip(inputs, self.needs_input_grad))
         self._retained = None
         saved = []
         for array in self._to_save:

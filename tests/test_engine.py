@@ -154,14 +154,21 @@ def test_two_backward_calls_accumulate_into_grad():
     close(x.grad, 2 * np.array(XS) + 3)
 
 
-def test_accumulated_grads_of_two_leaves_stay_independent():
+@pytest.mark.parametrize("reduce", ["sum", "mean", "gradient"])
+def test_accumulated_grads_of_two_leaves_stay_independent(reduce):
     # x + y hands both leaves the same gradient; changing one .grad must not change the other
     x, y = leaf(XS), leaf(XS)
-    (x + y).sum().backward()
+    if reduce == "gradient":
+        (x + y).backward(ag.ones(4, dtype=ag.float64))
+    else:
+        getattr(x + y, reduce)().backward()
+    expected = np.full(4, 0.25 if reduce == "mean" else 1.0)
     x.grad.zero_()
-    close(y.grad, np.ones(4))
+    close(y.grad, expected)
     x.grad.add_(5.0)
-    close(y.grad, np.ones(4))
+    close(y.grad, expected)
+    y.grad.mul_(3.0)
+    close(x.grad, np.full(4, 5.0))
 
 
 def test_grad_is_not_the_callers_gradient_buffer():
@@ -331,6 +338,15 @@ def test_retain_grad_keeps_non_leaf_gradients():
     close(z.grad, tz.grad)
     close(x.grad, tx.grad)
     assert y.grad.grad_fn is None and not y.grad.requires_grad
+
+
+def test_retained_grad_and_leaf_grad_do_not_share_memory():
+    x = leaf(XS)
+    y = x.clone()             # clone's backward passes the gradient through unchanged
+    y.retain_grad()
+    (y * 2).sum().backward()
+    y.grad.mul_(10.0)
+    close(x.grad, np.full(4, 2.0))
 
 
 def test_retain_grad_accumulates_over_two_backwards():
@@ -577,9 +593,9 @@ def test_next_functions_structure():
     out = (prod + c).sum()
     sum_node = out.grad_fn
     (add_node,) = sum_node.next_functions
-    assert add_node is (prod + c).grad_fn.next_functions[0] is prod.grad_fn
     assert add_node.name == "AddBackward"
     mul_node, constant = add_node.next_functions
+    assert mul_node is prod.grad_fn
     assert constant is None              # c does not require grad: no edge
     assert mul_node.name == "MulBackward"
     ax, ay = mul_node.next_functions

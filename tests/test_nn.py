@@ -209,7 +209,7 @@ def test_load_state_dict_errors_name_keys_and_shapes():
 def test_load_state_dict_copies_in_place():
     model = nn.Linear(3, 2)
     weight = model.weight
-    saved = weight * ag.ones(2, 3)  # a graph that saved the old weight
+    saved = weight.exp() * weight  # a graph that saved the old weight (mul keeps both operands)
     source = {"weight": ag.full((2, 3), 0.5), "bias": np.array([1.0, 2.0], dtype=np.float32)}
     model.load_state_dict(source)
     assert model.weight is weight and weight.requires_grad and weight.is_leaf

@@ -32,7 +32,8 @@ class Sub(Function):
 class Mul(Function):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        need_x, need_y = ctx.needs_input_grad  # each operand is kept only for the other's gradient
+        ctx.save_for_backward(x if need_y else None, y if need_x else None)
         return x * y
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
@@ -43,7 +44,7 @@ class Mul(Function):
 class Div(Function):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)
         return x / y
     def backward(ctx, grad):
         x, y = ctx.saved_tensors

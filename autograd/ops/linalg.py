@@ -7,18 +7,20 @@ from .arithmetic import operands
 class Matmul(Function):
     """1-D, 2-D and batched products with NumPy's matmul rules (batch dims broadcast)."""
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        need_x, need_y = ctx.needs_input_grad  # each operand is kept only for the other's gradient
+        ctx.save_for_backward(x if need_y else None, y if need_x else None)
+        ctx.ndims = (x.ndim, y.ndim)
         return ctx.xp.matmul(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
-        if x.ndim == 1 and y.ndim == 1:
+        if ctx.ndims == (1, 1):
             return (grad * y if need_x else None), (grad * x if need_y else None)
-        if x.ndim == 1:  # (k) @ (..., k, n): treat x as a row (1, k)
+        if ctx.ndims[0] == 1:  # (k) @ (..., k, n): treat x as a row (1, k)
             gx = (grad.unsqueeze(-2) @ y.mT).squeeze(-2) if need_x else None
             gy = x.unsqueeze(-1) @ grad.unsqueeze(-2) if need_y else None
             return gx, gy
-        if y.ndim == 1:  # (..., m, k) @ (k): treat y as a column (k, 1)
+        if ctx.ndims[1] == 1:  # (..., m, k) @ (k): treat y as a column (k, 1)
             gx = grad.unsqueeze(-1) @ y.unsqueeze(-2) if need_x else None
             gy = (x.mT @ grad.unsqueeze(-1)).squeeze(-1) if need_y else None
             return gx, gy

@@ -9,7 +9,8 @@ from .reduction import normalize_dims
 class Linear(Function):
     """x @ weight.T + bias in one node (PyTorch's addmm); the engine sums the bias gradient."""
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
+        need_x, need_w = ctx.needs_input_grad[:2]
+        ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         out = ctx.xp.matmul(x, weight.T)
         if bias is not None:
             out += bias

@@ -1,0 +1,458 @@
+"""Bad input raises an exception whose message names the op, the shapes/dtypes/devices
+involved, and what to do instead. Where PyTorch refuses the same thing, the test checks
+that it does, so ndgrad is held to PyTorch's behaviour, not to its own.
+"""
+
+import re
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import backends
+from backends import Device, NumpyBackend
+
+torch = pytest.importorskip("torch")
+
+
+def torch_raises(fn, error=(RuntimeError, IndexError, ValueError, TypeError)):
+    with pytest.raises(error):
+        fn()
+
+
+# --- requires_grad on integer tensors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: ag.tensor([1, 2], requires_grad=True),
+    lambda: ag.zeros(3, dtype=ag.int64, requires_grad=True),
+    lambda: ag.arange(4, requires_grad=True),
+    lambda: ag.tensor([1, 2]).requires_grad_(),
+    lambda: ag.tensor([True]).requires_grad_(),
+])
+def test_integer_tensor_cannot_require_grad(make):
+    with pytest.raises(RuntimeError, match=r"floating point") as info:
+        make()
+    message = str(info.value)
+    assert "requires_grad" in message
+    assert re.search(r"int64|bool", message)
+    assert ".float()" in message
+    torch_raises(lambda: torch.tensor([1, 2], requires_grad=True))
+
+
+def test_setting_requires_grad_on_integer_tensor_attribute():
+    t = ag.tensor([1, 2], dtype=ag.int32)
+    with pytest.raises(RuntimeError, match=r"int32.*\(shape \(2,\)\)"):
+        t.requires_grad = True
+    assert not t.requires_grad
+
+
+# --- mixing devices -------------------------------------------------------------------------------------------
+
+class FakeCudaBackend(NumpyBackend):
+    """NumPy arrays that claim to live on cuda:0: a second device without a GPU."""
+    kernels = {}
+
+    def __init__(self):
+        super().__init__()
+        self.device = Device("cuda:0")
+
+
+@pytest.fixture
+def on_fake_gpu():
+    backend = FakeCudaBackend()
+
+    def make(values, requires_grad=False):
+        return ag.Tensor._make(np.asarray(values, dtype=np.float32), backend, requires_grad)
+    return make
+
+
+@pytest.mark.parametrize("name, op", [
+    ("add", lambda a, b: a + b),
+    ("mul", lambda a, b: b * a),
+    ("sub", lambda a, b: a - b),
+    ("div", lambda a, b: a / b),
+    ("matmul", lambda a, b: a @ b),
+    ("maximum", lambda a, b: ag.maximum(a, b)),
+    ("less", lambda a, b: a < b),
+])
+def test_mixing_devices_in_one_op(on_fake_gpu, name, op):
+    cpu = ag.tensor([1.0, 2.0, 3.0])
+    gpu = on_fake_gpu([4.0, 5.0, 6.0])
+    assert gpu.device == "cuda:0" and cpu.device == "cpu"
+    with pytest.raises(RuntimeError) as info:
+        op(cpu, gpu)
+    message = str(info.value)
+    assert message.startswith(f"{name}:")
+    assert "cpu" in message and "cuda:0" in message
+    assert "same device" in message
+    assert "(3,)" in message            # the shapes of the inputs
+    assert ".to(" in message             # and the fix
+
+
+def test_mixing_devices_in_cat_and_setitem(on_fake_gpu):
+    cpu = ag.tensor([1.0, 2.0])
+    gpu = on_fake_gpu([3.0, 4.0])
+    with pytest.raises(RuntimeError, match=r"cat: .*same device.*cpu and cuda:0"):
+        ag.cat([cpu, gpu])
+    with pytest.raises(RuntimeError, match=r"setitem: .*cuda:0.*cpu.*\.to\('cpu'\)"):
+        cpu[0:2] = gpu
+
+
+def test_mixing_devices_with_grad(on_fake_gpu):
+    w = ag.tensor([1.0, 2.0], requires_grad=True)
+    x = on_fake_gpu([1.0, 1.0])
+    with pytest.raises(RuntimeError, match=r"mul: .*cpu and cuda:0"):
+        w * x
+
+
+# --- shapes ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b", [((2, 3), (4, 5)), ((3,), (4,)), ((5, 2, 3), (5, 4, 3)), ((2, 3), (2,))])
+def test_matmul_shape_mismatch(a, b):
+    with pytest.raises(RuntimeError) as info:
+        ag.ones(*a) @ ag.ones(*b)
+    message = str(info.value)
+    assert message.startswith("matmul:")
+    assert str(a) in message and str(b) in message
+    torch_raises(lambda: torch.ones(*a) @ torch.ones(*b))
+
+
+def test_matmul_of_a_scalar():
+    with pytest.raises(RuntimeError, match=r"matmul: .*at least 1 dim.*\(\).*use \*"):
+        ag.tensor(2.0) @ ag.ones(2)
+
+
+@pytest.mark.parametrize("name, op", [
+    ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
+    ("div", lambda a, b: a / b), ("maximum", lambda a, b: ag.maximum(a, b)), ("less", lambda a, b: a < b),
+    ("equal", lambda a, b: a == b),
+])
+def test_broadcast_mismatch_names_op_and_shapes(name, op):
+    with pytest.raises(RuntimeError) as info:
+        op(ag.ones(2, 3), ag.ones(4))
+    message = str(info.value)
+    assert message.startswith(f"{name}:")
+    assert "(2, 3)" in message and "(4,)" in message
+    assert "broadcast" in message
+    torch_raises(lambda: torch.ones(2, 3) + torch.ones(4))
+
+
+def test_broadcast_mismatch_with_grad():
+    x = ag.ones(3, 2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"mul: .*\(3, 2\).*\(3,\)"):
+        x * ag.ones(3)
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (-1, 4), (-1, -1), (7,), (0, -1)])
+def test_reshape_to_an_invalid_shape(shape):
+    t = ag.ones(2, 3)
+    with pytest.raises(RuntimeError) as info:
+        t.reshape(*shape)
+    message = str(info.value)
+    assert message.startswith("reshape:")
+    assert str(list(shape)) in message and "6" in message and "(2, 3)" in message
+    torch_raises(lambda: torch.ones(2, 3).reshape(*shape))
+    with pytest.raises(RuntimeError, match="reshape"):
+        t.view(shape)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "softmax", "logsumexp"])
+@pytest.mark.parametrize("dim", [2, -3, (0, 5)])
+def test_dim_out_of_range(op, dim):
+    if op in ("softmax",) and isinstance(dim, tuple):
+        pytest.skip("softmax takes one dim")
+    t = ag.ones(2, 3)
+    with pytest.raises(IndexError) as info:
+        getattr(t, op)(dim)
+    message = str(info.value)
+    assert message.startswith(f"{op}:")
+    bad = dim[1] if isinstance(dim, tuple) else dim
+    assert f"dim {bad}" in message and "2 dims" in message and "[-2, 1]" in message
+    torch_raises(lambda: getattr(torch.ones(2, 3), op)(dim), IndexError)
+
+
+def test_unsqueeze_dim_out_of_range():
+    with pytest.raises(IndexError, match=r"unsqueeze: dim 3 .*\[-3, 2\]"):
+        ag.ones(2, 3).unsqueeze(3)
+
+
+def test_cat_shape_mismatch():
+    with pytest.raises(RuntimeError, match=r"cat: .*dim 0.*\(2, 3\).*\(2, 4\)"):
+        ag.cat([ag.ones(2, 3), ag.ones(2, 4)])
+
+
+def test_stack_shape_mismatch():
+    with pytest.raises(RuntimeError, match=r"stack: .*\(2,\).*\(3,\)"):
+        ag.stack([ag.ones(2), ag.ones(3)])
+
+
+def test_expand_to_incompatible_shape():
+    with pytest.raises(RuntimeError, match=r"expand: .*\(3,\).*\[2, 4\]"):
+        ag.ones(3).expand(2, 4)
+
+
+def test_index_out_of_range():
+    with pytest.raises(IndexError, match=r"getitem: .*\(2, 3\)"):
+        ag.ones(2, 3)[5]
+    with pytest.raises(IndexError, match=r"getitem: .*integer or bool.*float32"):
+        ag.ones(3)[ag.tensor([0.0, 1.0])]
+
+
+# --- backward misuse -------------------------------------------------------------------------------------------
+
+def test_second_backward_through_a_freed_graph():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match=r"MulBackward: .*second time.*retain_graph=True"):
+        y.backward()
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    ty = (tx * tx).sum()
+    ty.backward()
+    torch_raises(ty.backward)
+
+
+def test_second_autograd_grad_through_a_freed_graph():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp().sum()
+    ag.grad(y, x)
+    with pytest.raises(RuntimeError, match=r"ExpBackward: .*retain_graph=True"):
+        ag.grad(y, x)
+
+
+def test_backward_of_non_scalar_without_gradient():
+    x = ag.ones(2, 3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    message = str(info.value)
+    assert message.startswith("backward:")
+    assert "scalar" in message and "(2, 3)" in message
+    assert "gradient=" in message and ".sum().backward()" in message
+    torch_raises((torch.ones(2, 3, requires_grad=True) * 2).backward)
+
+
+def test_backward_gradient_of_the_wrong_shape():
+    y = ag.ones(2, 3, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"backward: gradient has shape \(3,\) but the output has shape \(2, 3\)"):
+        y.backward(ag.ones(3))
+
+
+def test_backward_of_a_tensor_that_does_not_require_grad():
+    with pytest.raises(RuntimeError, match=r"backward: .*shape \(\)\).*does not require grad.*requires_grad=True"):
+        ag.ones(2).sum().backward()
+    with ag.no_grad():
+        y = (ag.ones(2, requires_grad=True) * 2).sum()
+    with pytest.raises(RuntimeError, match="no_grad"):
+        y.backward()
+
+
+def test_backward_with_mismatched_tensor_and_gradient_counts():
+    x = ag.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"backward: got 2 tensors but 1 gradients"):
+        ag.backward([x.sum(), (x * 2).sum()], [ag.tensor(1.0)])
+
+
+def test_requires_grad_false_on_a_non_leaf():
+    y = ag.ones(2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"leaf.*detach"):
+        y.requires_grad_(False)
+
+
+def test_numpy_of_a_tensor_requiring_grad():
+    with pytest.raises(RuntimeError, match=r"numpy.*requires grad.*detach\(\)\.numpy\(\)"):
+        ag.ones(2, requires_grad=True).numpy()
+
+
+# --- in place ----------------------------------------------------------------------------------------------------
+
+def test_inplace_change_of_a_saved_output():
+    # exp saves its output; changing it in place makes the gradient wrong, so backward refuses
+    x = ag.tensor([0.5, 1.0], requires_grad=True)
+    y = x.exp()
+    y.add_(1.0)
+    with pytest.raises(RuntimeError) as info:
+        y.sum().backward()
+    message = str(info.value)
+    assert message.startswith("ExpBackward:")
+    assert "in-place" in message and "(2,)" in message and "float32" in message
+    assert "version 1, expected 0" in message
+    assert ".clone()" in message
+    tx = torch.tensor([0.5, 1.0], requires_grad=True)
+    ty = tx.exp()
+    ty.add_(1.0)
+    torch_raises(ty.sum().backward)
+
+
+def test_inplace_change_of_a_saved_input():
+    x = ag.tensor([0.5, 1.0], requires_grad=True)
+    h = x * 1
+    z = (h * h).sum()
+    h.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"MulBackward: .*modified by an in-place operation"):
+        z.backward()
+    tx = torch.tensor([0.5, 1.0], requires_grad=True)
+    th = tx * 1
+    tz = (th * th).sum()
+    th.mul_(2.0)
+    torch_raises(tz.backward)
+
+
+def test_inplace_change_of_a_saved_leaf_under_no_grad():
+    w = ag.tensor([0.5, 1.0], requires_grad=True)
+    z = (w.sin()).sum()
+    with ag.no_grad():
+        w.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"SinBackward: .*in-place"):
+        z.backward()
+
+
+def test_inplace_change_through_a_detached_alias():
+    x = ag.tensor([0.5, 1.0], requires_grad=True)
+    y = x.tanh()
+    y.detach().mul_(0.0)          # same memory, same version counter
+    with pytest.raises(RuntimeError, match=r"TanhBackward: .*in-place"):
+        y.sum().backward()
+
+
+def test_inplace_change_through_setitem():
+    x = ag.tensor([0.5, 1.0], requires_grad=True)
+    h = x * 1
+    z = h.log().sum()
+    h[0] = 3.0
+    with pytest.raises(RuntimeError, match=r"LogBackward: .*in-place"):
+        z.backward()
+
+
+@pytest.mark.parametrize("name, update", [
+    ("add_", lambda w: w.add_(1.0)), ("sub_", lambda w: w.sub_(1.0)), ("mul_", lambda w: w.mul_(2.0)),
+    ("div_", lambda w: w.div_(2.0)), ("zero_", lambda w: w.zero_()), ("fill_", lambda w: w.fill_(2.0)),
+    ("copy_", lambda w: w.copy_(ag.ones(2))), ("setitem", lambda w: w.__setitem__(0, 1.0)),
+    ("add_", lambda w: w.__iadd__(1.0)),
+])
+def test_inplace_on_a_leaf_requiring_grad(name, update):
+    w = ag.tensor([0.5, 1.0], requires_grad=True)
+    with pytest.raises(RuntimeError) as info:
+        update(w)
+    message = str(info.value)
+    assert message.startswith(f"{name}:")
+    assert "leaf" in message and "requires grad" in message and "(2,)" in message
+    assert "no_grad" in message
+    assert w.detach().tolist() == [0.5, 1.0]
+    assert w._version[0] == 0               # refused: nothing changed
+    tw = torch.tensor([0.5, 1.0], requires_grad=True)
+    torch_raises(lambda: tw.add_(1.0))
+
+
+def test_inplace_that_would_change_the_shape():
+    t = ag.zeros(3)
+    with pytest.raises(RuntimeError, match=r"add_: the result has shape \(2, 3\) .*shape \(3,\)"):
+        t += ag.ones(2, 3)
+    assert t._version[0] == 0
+    torch_raises(lambda: torch.zeros(3).add_(torch.ones(2, 3)))
+
+
+def test_inplace_that_would_change_the_dtype():
+    t = ag.tensor([1, 2])
+    with pytest.raises(RuntimeError, match=r"mul_: result type float32 can't be cast to .*int64"):
+        t *= 1.5
+    assert t.tolist() == [1, 2] and t._version[0] == 0
+    torch_raises(lambda: torch.tensor([1, 2]).mul_(1.5))
+
+
+# --- CUDA without CuPy or without a GPU ---------------------------------------------------------------------------
+
+@pytest.fixture
+def no_cuda_backends(monkeypatch):
+    """Forget any CUDA backend made earlier, so the next CUDA request imports CuPy afresh."""
+    kept = {k: v for k, v in backends._backends.items() if Device(k).type == "cpu"}
+    monkeypatch.setattr(backends, "_backends", kept)
+
+
+@pytest.mark.parametrize("request_cuda", [
+    lambda: ag.zeros(2, device="cuda"),
+    lambda: ag.tensor([1.0], device="cuda:0"),
+    lambda: ag.randn(3, device=Device("cuda")),
+    lambda: ag.ones(2).to("cuda"),
+    lambda: ag.ones(2).cuda(),
+])
+def test_cuda_without_cupy_names_the_install_extra(monkeypatch, no_cuda_backends, request_cuda):
+    monkeypatch.setitem(sys.modules, "cupy", None)     # `import cupy` now raises ImportError
+    with pytest.raises(RuntimeError) as info:
+        request_cuda()
+    message = str(info.value)
+    assert "cuda:0" in message and "CuPy is not installed" in message
+    assert "ndgrad[cuda" in message
+    assert not ag.cuda.is_available()
+
+
+def test_cuda_with_cupy_but_no_gpu(monkeypatch, no_cuda_backends):
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(RuntimeError, match=r"cuda:0 was requested but no CUDA GPU is usable.*device='cpu'"):
+        ag.zeros(2, device="cuda")
+    assert not ag.cuda.is_available()
+
+
+def test_cuda_index_beyond_the_visible_gpus(monkeypatch, no_cuda_backends):
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(RuntimeError, match=r"cuda:3 was requested but only 1 CUDA GPU\(s\) are visible"):
+        ag.zeros(2, device="cuda:3")
+
+
+def test_unknown_device_string():
+    with pytest.raises(ValueError, match=r"Device: unknown device 'tpu'.*'cpu', 'cuda' or 'cuda:N'"):
+        ag.zeros(2, device="tpu")
+
+
+# --- losses and dtypes --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", [[0, 3, 1, 2], [0, -5, 1, 2], [7, 7, 0, 0]])
+def test_cross_entropy_targets_out_of_range(target):
+    F = pytest.importorskip("nn.functional")
+    logits = ag.randn(4, 3, requires_grad=True)
+    with pytest.raises(IndexError) as info:
+        F.cross_entropy(logits, ag.tensor(target))
+    message = str(info.value)
+    assert message.startswith("cross_entropy:")
+    assert "[0, 2]" in message and "(4, 3)" in message
+    bad = [t for t in target if not 0 <= t < 3]
+    assert str(bad[0]) in message
+    torch_raises(lambda: torch.nn.functional.cross_entropy(torch.randn(4, 3), torch.tensor(target)))
+
+
+def test_cross_entropy_ignore_index_is_not_out_of_range():
+    F = pytest.importorskip("nn.functional")
+    logits = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]])
+    ours = F.cross_entropy(ag.tensor(logits), ag.tensor([2, -100]))
+    theirs = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor([2, -100]))
+    np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-12)
+
+
+def test_cross_entropy_float_targets():
+    F = pytest.importorskip("nn.functional")
+    with pytest.raises(TypeError, match=r"cross_entropy: target must be .*class indices.*float32"):
+        F.cross_entropy(ag.randn(2, 3), ag.tensor([0.0, 1.0]))
+
+
+def test_unknown_dtype():
+    with pytest.raises(TypeError, match=r"dtype: .*'float99'.*is not a dtype.*ag.float32"):
+        ag.zeros(2, dtype="float99")
+
+
+def test_item_and_bool_of_many_elements():
+    with pytest.raises(RuntimeError, match=r"item: .*3 elements.*\(3,\)"):
+        ag.ones(3).item()
+    with pytest.raises(RuntimeError, match=r"bool: .*ambiguous.*any\(\)"):
+        bool(ag.ones(3))
+
+
+def test_grad_of_unused_input_names_allow_unused():
+    x, u = ag.ones(2, requires_grad=True), ag.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"autograd.grad: .*\(3,\).*not used.*allow_unused=True"):
+        ag.grad((x * 2).sum(), [x, u])
