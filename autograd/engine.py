@@ -154,7 +154,11 @@ def _is_new(g, grad, input_grads):
     array = g.array
     if array is grad.array or array.base is not None:
         return False
-    return sum(x is not None and x.array is array for x in input_grads) <= 1
+    shared = 0
+    for other in input_grads:
+        if other is not None and other.array is array:
+            shared += 1
+    return shared <= 1
 
 
 def _accumulate(buffers, owned, node, grad, create_graph, new=False):

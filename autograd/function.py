@@ -120,10 +120,15 @@ class Function:
 
     def _link(self, inputs, arrays, result):
         """Record the edges to the inputs' nodes and pack what forward asked to save."""
-        self.next_functions = tuple((x.grad_fn or x._grad_node()) if need else None
-                                    for x, need in zip(inputs, self.needs_input_grad))
-        self.input_meta = tuple((x.array.shape, x.array.dtype) if need else None
-                                for x, need in zip(inputs, self.needs_input_grad))
+        edges, meta = [], []
+        for x, need in zip(inputs, self.needs_input_grad):
+            if need:
+                edges.append(x.grad_fn or x._grad_node())
+                meta.append((x.array.shape, x.array.dtype))
+            else:
+                edges.append(None)
+                meta.append(None)
+        self.next_functions, self.input_meta = tuple(edges), tuple(meta)
         self._retained = None
         saved = []
         for array in self._to_save:

@@ -40,13 +40,24 @@ def timed(fn, sync, iterations):
     return (time.perf_counter() - start) / iterations
 
 
+SETTLE_S = 0.3  # BLAS/OpenMP worker threads spin for a while after their last job: let them go idle
+
+
 def interleave(ours, theirs, sync_ours, sync_theirs, rounds, iterations):
-    """Alternate the two frameworks round by round so drift in machine speed hits both alike."""
+    """Alternate the two frameworks round by round so drift in machine speed hits both alike.
+
+    Before each timed block the other framework's thread pool is given SETTLE_S to stop
+    spinning; without it, whichever framework runs second shares the cores with the
+    first one's busy-waiting threads (seen here: PyTorch's MLP step 5.1 ms alone, 8.1 ms
+    right after NumPy's OpenBLAS).
+    """
     for fn, sync in ((ours, sync_ours), (theirs, sync_theirs)):
         timed(fn, sync, max(1, iterations // 4))  # warm up: caches, allocator pools, BLAS threads
     a, b = [], []
     for _ in range(rounds):
+        time.sleep(SETTLE_S)
         a.append(timed(ours, sync_ours, iterations))
+        time.sleep(SETTLE_S)
         b.append(timed(theirs, sync_theirs, iterations))
     return a, b
 
@@ -139,7 +150,8 @@ def main(argv=None):
 
     print(f"device: {args.device} ({device_name}); ndgrad vs PyTorch {torch.__version__}, "
           f"numpy {np.__version__}, {rounds} interleaved rounds, median per call")
-    print(f"{'case':<10} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}")
+    print(f"{'case':<10} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}   (ratio: median over rounds of "
+          f"ndgrad/pytorch)")
     results = []
     for name in args.cases:
         ours, theirs, iterations = CASES[name](args.device, torch)
@@ -147,9 +159,10 @@ def main(argv=None):
             iterations = max(1, iterations // 10)
         a, b = interleave(ours, theirs, sync_ours, sync_theirs, rounds, iterations)
         ours_s, theirs_s = statistics.median(a), statistics.median(b)
-        results.append({"case": name, "ndgrad_s": ours_s, "pytorch_s": theirs_s, "ratio": ours_s / theirs_s,
+        ratio = statistics.median(x / y for x, y in zip(a, b))  # paired by round: robust to drift
+        results.append({"case": name, "ndgrad_s": ours_s, "pytorch_s": theirs_s, "ratio": ratio,
                         "ndgrad_all_s": a, "pytorch_all_s": b, "iterations_per_round": iterations})
-        print(f"{name:<10} {fmt(ours_s):>12} {fmt(theirs_s):>12} {ours_s / theirs_s:>7.2f}")
+        print(f"{name:<10} {fmt(ours_s):>12} {fmt(theirs_s):>12} {ratio:>7.2f}")
 
     report = {"device": str(ag.Device(args.device)), "device_name": device_name, "torch": torch.__version__,
               "numpy": np.__version__, "python": platform.python_version(), "rounds": rounds,
