@@ -257,7 +257,8 @@ class Tensor:
         if array.size == 0:
             body = f"[], size={tuple(array.shape)}"
         else:
-            body = np.array2string(array, separator=", ", prefix=prefix, precision=4, threshold=1000)
+            body = np.array2string(array, separator=", ", prefix=prefix, threshold=1000,
+                                   formatter=_float_format(array))
         extras = []
         if self._backend.device.type != "cpu":
             extras.append(f"device='{self._backend.device}'")
@@ -389,6 +390,20 @@ class Tensor:
     def le(self, other): return self <= other
     def gt(self, other): return self > other
     def ge(self, other): return self >= other
+
+
+def _float_format(array):
+    """PyTorch's look: ``1.`` for whole numbers, else ``1.5000``; e-notation for wide ranges."""
+    if array.dtype.kind != "f":
+        return None
+    values = np.abs(array[np.isfinite(array) & (array != 0)].astype(np.float64))
+    if values.size == 0:
+        return None
+    if values.max() > 1e8 or values.max() / values.min() > 1e3:
+        return {"float_kind": lambda v: f"{v:.4e}"}
+    if np.all(values == np.round(values)):
+        return None  # NumPy prints whole floats as 1., 2.
+    return {"float_kind": lambda v: f"{v:.4f}"}
 
 
 class Size(tuple):

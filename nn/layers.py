@@ -96,7 +96,27 @@ class LogSoftmax(Softmax):
 
 # --- containers --------------------------------------------------------------------------------
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children named "0", "1", ... kept in order."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def _index(self, i):
+        n = len(self._modules)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for {type(self).__name__} of length {n}")
+        return i % n
+
+
+class Sequential(_ModuleSequence):
     """Modules run one after the other: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
     Children are named "0", "1", ... (or by the keys of an OrderedDict), as in PyTorch.
@@ -110,12 +130,6 @@ class Sequential(Module):
         else:
             for i, module in enumerate(modules):
                 self.add_module(str(i), module)
-
-    def _index(self, i):
-        n = len(self._modules)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} is out of range for {type(self).__name__} of length {n}")
-        return i % n
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -135,23 +149,13 @@ class Sequential(Module):
             for j, module in enumerate(modules):
                 self._modules[str(j)] = module
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
     def forward(self, input):
         for module in self._modules.values():
             input = module(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (named "0", "1", ...)."""
 
     def __init__(self, modules=None):
@@ -163,16 +167,6 @@ class ModuleList(Module):
         if isinstance(i, slice):
             return ModuleList(list(self._modules.values())[i])
         return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules):
         for module in modules:
