@@ -257,8 +257,7 @@ class Tensor:
         if array.size == 0:
             body = f"[], size={tuple(array.shape)}"
         else:
-            body = np.array2string(array, separator=", ", prefix=prefix, threshold=1000,
-                                   formatter=_float_format(array))
+            body = np.array2string(array, separator=", ", prefix=prefix, threshold=1000, **_float_format(array))
         extras = []
         if self._backend.device.type != "cpu":
             extras.append(f"device='{self._backend.device}'")
@@ -395,15 +394,16 @@ class Tensor:
 def _float_format(array):
     """PyTorch's look: ``1.`` for whole numbers, else ``1.5000``; e-notation for wide ranges."""
     if array.dtype.kind != "f":
-        return None
+        return {}
     values = np.abs(array[np.isfinite(array) & (array != 0)].astype(np.float64))
     if values.size == 0:
-        return None
+        return {}
     if values.max() > 1e8 or values.max() / values.min() > 1e3:
-        return {"float_kind": lambda v: f"{v:.4e}"}
+        width = max(len(f"{v:.4e}") for v in array[np.isfinite(array)].ravel())
+        return {"formatter": {"float_kind": lambda v: f"{v:.4e}".rjust(width)}}
     if np.all(values == np.round(values)):
-        return None  # NumPy prints whole floats as 1., 2.
-    return {"float_kind": lambda v: f"{v:.4f}"}
+        return {}  # NumPy prints whole floats as 1., 2.
+    return {"precision": 4, "floatmode": "fixed"}
 
 
 class Size(tuple):

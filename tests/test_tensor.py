@@ -702,3 +702,12 @@ def test_device_rejects_bad_strings(bad):
 def test_device_rejects_non_strings():
     with pytest.raises(TypeError, match="string"):
         Device(3.5)
+
+
+@pytest.mark.parametrize("data", [[1.5, 2.25], [1.0, 2.0], [1e-6, 1.0], [[1.5, 2.0], [3.0, 4.0]], [1, 2, 3],
+                                  [[True, False]], [0.0, -0.5]])
+def test_repr_matches_pytorch(data):
+    torch = pytest.importorskip("torch")
+    assert repr(ag.tensor(data)) == repr(torch.tensor(data))
+    assert repr(ag.tensor(data, dtype=ag.float64)).replace("dtype=float64", "dtype=torch.float64") == \
+        repr(torch.tensor(data, dtype=torch.float64))
