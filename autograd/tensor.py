@@ -173,16 +173,7 @@ class Tensor:
         return self._backend.to_numpy(self.array).tolist()
 
     def to(self, *args, dtype=None, device=None, copy=False):
-        for a in args:  # .to("cuda"), .to(ag.float64), .to(other_tensor)
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, Device)):
-                try:
-                    device = Device(a)
-                except ValueError:
-                    dtype = a
-            else:
-                dtype = a
+        device, dtype = parse_to_args(args, device, dtype)
         result = self
         if device is not None and get_backend(device) is not self._backend:
             result = _ops.to_device(result, get_backend(device))
@@ -404,6 +395,21 @@ def _float_format(array):
     if np.all(values == np.round(values)):
         return {}  # NumPy prints whole floats as 1., 2.
     return {"precision": 4, "floatmode": "fixed"}
+
+
+def parse_to_args(args, device=None, dtype=None):
+    """(device, dtype) from ``.to``'s positional forms: ``to("cuda")``, ``to(ag.float64)``, ``to(tensor)``."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, (str, Device)):
+            try:
+                device = Device(a)
+            except ValueError:  # a dtype name such as "float64"
+                dtype = a
+        else:
+            dtype = a
+    return device, dtype
 
 
 class Size(tuple):

@@ -11,6 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 import autograd as ag
+from autograd.tensor import parse_to_args
 
 from .parameter import Parameter
 
@@ -233,16 +234,7 @@ class Module:
 
         A dtype applies to floating-point parameters and buffers only, as in PyTorch.
         """
-        for a in args:
-            if isinstance(a, ag.Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, ag.Device)):
-                try:
-                    device = ag.Device(a)
-                except ValueError:
-                    dtype = a
-            else:
-                dtype = a
+        device, dtype = parse_to_args(args, device, dtype)
         if dtype is not None:
             dtype = ag.dtypes.to_dtype(dtype)
             if not ag.dtypes.is_floating(dtype):
