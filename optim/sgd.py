@@ -43,6 +43,6 @@ class SGD(Optimizer):
             else:
                 buf = buf.array
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                buf += grad if group["dampening"] == 0 else (1 - group["dampening"]) * grad  # no temporary
             grad = grad + momentum * buf if group["nesterov"] else buf
         p -= group["lr"] * grad
