@@ -464,10 +464,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         backend = get_backend(device) if device is not None else data._backend
         array = data.to(device=backend.device, dtype=dtype).array
         return _finish(backend.xp.array(array, copy=True), backend, requires_grad)
-    backend = get_backend(device or "cpu")
-    if backend_of_or_none(data) is not None:  # already a backend array
+    source = backend_of_or_none(data)
+    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    if source is not None:  # already a NumPy or CuPy array: keeps its dtype
         array = data if dtype is None else data.astype(dtype)
-        return _finish(backend.asarray(array).copy() if backend.is_array(array) else backend.asarray(array),
+        return _finish(array.copy() if source is backend else backend.from_backend(array, source),
                        backend, requires_grad)
     array = _infer_array(data, dtype)
     array = np.array(array, copy=True) if backend.device.type == "cpu" else backend.asarray(array)
@@ -479,9 +480,12 @@ def as_tensor(data, dtype=None, device=None):
     dtype = dtypes.to_dtype(dtype)
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
-    backend = get_backend(device or (backend_of(data).device if backend_of_or_none(data) else "cpu"))
-    if backend_of_or_none(data) is None:
+    source = backend_of_or_none(data)
+    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    if source is None:
         data = _infer_array(data, dtype)
+    elif source is not backend:
+        data = backend.from_backend(data, source)
     return _finish(backend.asarray(data, dtype), backend, False)
 
 
@@ -499,17 +503,18 @@ def backend_of_or_none(obj):
     return None
 
 
-def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+def shape_tuple(size):
+    """A shape from ``f(2, 3)`` or ``f((2, 3))`` style arguments, as a tuple of ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
+    if type(size) is tuple and all(type(s) is int for s in size):
+        return size
     return tuple(int(s) for s in size)
 
 
-def _create(fn_name, size, dtype, device, requires_grad, *args, default=dtypes.float32):
+def _create(fn_name, size, dtype, device, requires_grad):
     backend = get_backend(device or "cpu")
-    dtype = dtypes.to_dtype(dtype) or default
-    array = getattr(backend.xp, fn_name)(*args, _shape(size), dtype=dtype) if args else \
-        getattr(backend.xp, fn_name)(_shape(size), dtype=dtype)
+    array = getattr(backend.xp, fn_name)(shape_tuple(size), dtype=dtypes.to_dtype(dtype) or dtypes.float32)
     return _finish(array, backend, requires_grad)
 
 
@@ -528,7 +533,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
     dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
-    return _finish(backend.xp.full(_shape((size,)), fill_value, dtype=dtype), backend, requires_grad)
+    return _finish(backend.xp.full(shape_tuple((size,)), fill_value, dtype=dtype), backend, requires_grad)
 
 
 def _like(t, dtype, device):
@@ -587,12 +592,12 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
-    return _finish(backend.rand(_shape(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    return _finish(backend.rand(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
-    return _finish(backend.randn(_shape(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    return _finish(backend.randn(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=False):
@@ -600,7 +605,7 @@ def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=Fals
         low, high = 0, low
     backend = get_backend(device or "cpu")
     dtype = dtypes.to_dtype(dtype) or dtypes.int64
-    return _finish(backend.randint(low, high, _shape((size,)), dtype), backend, requires_grad)
+    return _finish(backend.randint(low, high, shape_tuple((size,)), dtype), backend, requires_grad)
 
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)

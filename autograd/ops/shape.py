@@ -2,7 +2,7 @@
 
 from .. import dtypes
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, shape_tuple
 
 
 class Reshape(Function):
@@ -121,14 +121,8 @@ def is_advanced(index):
 
 # --- the functions ----------------------------------------------------------------------------
 
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return shape if type(shape) is tuple and all(type(s) is int for s in shape) else tuple(int(s) for s in shape)
-
-
 def reshape(x, *shape):
-    shape = _shape_arg(shape)
+    shape = shape_tuple(shape)
     if shape == x.array.shape:
         return Reshape.apply(x, shape=shape) if x.requires_grad else Tensor._make(x.array, x._backend)
     known = 1
@@ -142,7 +136,7 @@ def reshape(x, *shape):
 
 def permute(x, *dims):
     from .reduction import normalize_dims
-    dims = _shape_arg(dims)
+    dims = shape_tuple(dims)
     if len(dims) != x.ndim or len(normalize_dims("permute", dims, x.ndim)) != x.ndim:
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.ndim} dims of shape "
                            f"{tuple(x.shape)}")
@@ -156,7 +150,7 @@ def transpose(x, dim0, dim1):
 
 
 def expand(x, *shape):
-    shape = _shape_arg(shape)
+    shape = shape_tuple(shape)
     in_shape = x.array.shape
     lead = len(shape) - len(in_shape)
     if lead < 0:
