@@ -29,7 +29,7 @@ _OUTPUT = object()  # marks the op's own output among its saved tensors
 
 
 class Function:
-    __slots__ = ("next_functions", "needs_input_grad", "xp", "input_meta",
+    __slots__ = ("next_functions", "needs_input_grad", "backend", "xp", "input_meta",
                  "_to_save", "_saved", "_retained", "__dict__", "__weakref__")
 
     op = None               # registry name, e.g. "mul"; backends override kernels by this name
@@ -73,7 +73,7 @@ class Function:
                     f"{counter[0]}, expected {version}. Use the out-of-place op (x = x + y instead of "
                     f"x += y), or .clone() the tensor before changing it.")
             if tensor is _OUTPUT:  # this node's own output: rebuilt so double backward flows through self
-                tensor = Tensor._make(array, backend_of(array), True, self)
+                tensor = Tensor._make(array, self.backend, True, self)
             tensors.append(tensor)
         return tuple(tensors)
 
@@ -101,7 +101,7 @@ class Function:
                 arrays.append(x)
                 needs.append(False)
         ctx = object.__new__(cls)
-        ctx.xp = backend.xp
+        ctx.backend, ctx.xp = backend, backend.xp
         ctx._to_save = ()
         record = True in needs and cls.differentiable and is_grad_enabled()
         # forward may read needs_input_grad to keep less (mul keeps x only if y needs a gradient)
@@ -143,7 +143,7 @@ class Function:
                     saved.append((x, array, x._version, x._version[0]))
                     break
             else:  # a helper array made by forward (a mask, indices): nobody else can change it
-                saved.append((Tensor._make(array, backend_of(array)), array, None, None))
+                saved.append((Tensor._make(array, self.backend), array, None, None))
         self._saved = tuple(saved)
         self._to_save = None
 
@@ -200,4 +200,3 @@ def _shape_error(op, hint, inputs, error):
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py needs Function first)
-from backends import backend_of  # noqa: E402

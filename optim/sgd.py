@@ -38,7 +38,7 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:  # the first step starts the buffer at the gradient, without dampening
-                state["momentum_buffer"] = ag.as_tensor(grad.copy())
+                state["momentum_buffer"] = ag.as_tensor(grad.copy(), device=param.device)
                 buf = state["momentum_buffer"].array
             else:
                 buf = buf.array

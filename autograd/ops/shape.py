@@ -108,10 +108,9 @@ class Cast(Function):
 class ToDevice(Function):
     moves_device = True
     def forward(ctx, x, backend):
-        ctx.source = backend_of(x)
-        return backend.from_backend(x, ctx.source)
+        return backend.from_backend(x, ctx.backend)  # ctx.backend: the input's device
     def backward(ctx, grad):
-        return ToDevice.apply(grad, backend=ctx.source)
+        return ToDevice.apply(grad, backend=ctx.backend)  # the gradient goes back where x lives
 
 
 def is_advanced(index):
@@ -276,5 +275,4 @@ def to_device(x, backend):
     return ToDevice.apply(x, backend=backend)
 
 
-from backends import backend_of  # noqa: E402
 from ..grad_mode import is_grad_enabled  # noqa: E402
