@@ -27,9 +27,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     start = [_root_node(i, r) for i, r in enumerate(roots)]
     grads = [_root_grad(r, g) for r, g in zip(roots, grad_roots)]
 
-    capture = None
+    capture = None  # autograd.grad: node -> the gradient that reached it
     if inputs is not None:
-        capture = {}
         for t in inputs:
             if not t.requires_grad:
                 raise RuntimeError(f"autograd.grad: one of the inputs (shape {tuple(t.shape)}) does not require "
