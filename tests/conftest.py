@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
+from backends import Device, NumpyBackend
 
 # every test that takes ``device`` runs once per entry; the CUDA one carries the marker
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -29,6 +30,16 @@ def pytest_runtest_setup(item):
 def device(request):
     """The device a test runs on: "cpu", and "cuda" (marked; skipped without a GPU)."""
     return request.param
+
+
+class SecondDevice(NumpyBackend):
+    """NumPy arrays that live on "cuda:0" as far as ndgrad can tell (generic kernels only):
+    a second device for device-plumbing and device-mixing tests on machines without a GPU."""
+    kernels = {}
+
+    def __init__(self):
+        super().__init__()
+        self.device = Device("cuda:0")
 
 
 def to_numpy(t):

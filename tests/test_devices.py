@@ -16,16 +16,8 @@ import backends
 import nn
 import nn.functional as F
 import optim
-from backends import Device, NumpyBackend
-
-
-class SecondDevice(NumpyBackend):
-    """NumPy arrays that live on "cuda:0" as far as ndgrad can tell; generic kernels only."""
-    kernels = {}
-
-    def __init__(self):
-        super().__init__()
-        self.device = Device("cuda:0")
+from backends import Device
+from conftest import SecondDevice
 
 
 @pytest.fixture

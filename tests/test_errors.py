@@ -12,7 +12,8 @@ import pytest
 
 import autograd as ag
 import backends
-from backends import Device, NumpyBackend
+from backends import Device
+from conftest import SecondDevice
 
 torch = pytest.importorskip("torch")
 
@@ -50,18 +51,9 @@ def test_setting_requires_grad_on_integer_tensor_attribute():
 
 # --- mixing devices -------------------------------------------------------------------------------------------
 
-class FakeCudaBackend(NumpyBackend):
-    """NumPy arrays that claim to live on cuda:0: a second device without a GPU."""
-    kernels = {}
-
-    def __init__(self):
-        super().__init__()
-        self.device = Device("cuda:0")
-
-
 @pytest.fixture
 def on_fake_gpu():
-    backend = FakeCudaBackend()
+    backend = SecondDevice()
 
     def make(values, requires_grad=False):
         return ag.Tensor._make(np.asarray(values, dtype=np.float32), backend, requires_grad)

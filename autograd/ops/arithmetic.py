@@ -177,9 +177,14 @@ def add(a, b):
     return Add.apply(a, b)
 
 
+def _tensor_of(a, b):
+    """The operand that is a Tensor (after ``operands`` both share its dtype)."""
+    return a if isinstance(a, Tensor) else b
+
+
 def sub(a, b):
     a, b = operands(a, b)
-    if a.dtype == dtypes.bool_ if isinstance(a, Tensor) else b.dtype == dtypes.bool_:
+    if _tensor_of(a, b).array.dtype == dtypes.bool_:
         raise TypeError("sub: subtracting bool tensors is not supported; use logical_xor, or convert with .int()")
     return Sub.apply(a, b)
 
@@ -191,9 +196,7 @@ def mul(a, b):
 
 def div(a, b):
     a, b = operands(a, b)
-    # true division of integers gives the default float dtype, as in PyTorch
-    t = a if isinstance(a, Tensor) else b
-    if not dtypes.is_floating(t.array.dtype):
+    if not dtypes.is_floating(_tensor_of(a, b).array.dtype):  # int / int is float32, as in PyTorch
         a = a.float() if isinstance(a, Tensor) else a
         b = b.float() if isinstance(b, Tensor) else b
     return Div.apply(a, b)
