@@ -8,7 +8,7 @@ from .tensor import Tensor  # first: tensor.py pulls in ops, function and engine
 from .dtypes import bfloat16, float16, float32, float64, int32, int64
 from .dtypes import bool_ as bool  # noqa: A001  (PyTorch spells it torch.bool)
 from .engine import run_backward as _run_backward
-from .function import AccumulateGrad, Function
+from .function import AccumulateGrad, Function, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import (abs, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
                   mean, min, minimum, permute, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum,

@@ -18,64 +18,71 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
 
     With ``inputs`` (autograd.grad), return the gradients reaching those tensors and
     leave every ``.grad`` alone; otherwise accumulate into the leaves' ``.grad``.
+    Edges are ``(node, output_nr)``: a node with several outputs (a user's Function)
+    gets one gradient slot per output.
     """
     if retain_graph is None:
         retain_graph = create_graph
     roots, grad_roots = list(roots), list(grad_roots)
     if len(roots) != len(grad_roots):
         raise RuntimeError(f"backward: got {len(roots)} tensors but {len(grad_roots)} gradients; pass one each")
-    start = [_root_node(i, r) for i, r in enumerate(roots)]
+    starts = [_root_edge(i, r) for i, r in enumerate(roots)]
     grads = [_root_grad(r, g) for r, g in zip(roots, grad_roots)]
 
-    capture = None  # autograd.grad: node -> the gradient that reached it
+    capture = None  # autograd.grad: (node, output_nr) -> the gradient that reached it
     if inputs is not None:
         for t in inputs:
             if not t.requires_grad:
                 raise RuntimeError(f"autograd.grad: one of the inputs (shape {tuple(t.shape)}) does not require "
                                    f"grad; call .requires_grad_() on it before computing the outputs")
-        targets = [t._grad_node() for t in inputs]
+        targets = [_edge(t) for t in inputs]
         capture = dict.fromkeys(targets)
 
-    dependencies = _count_dependencies(start)
-    buffers = {}
-    owned = set()  # buffers the engine allocated itself, so it may add into them in place
-    for node, g in zip(start, grads):
-        _accumulate(buffers, owned, node, g, create_graph)
-    ready = [n for n in dict.fromkeys(start) if dependencies.get(n, 0) == 0]
+    start_nodes = list(dict.fromkeys(node for node, _ in starts))
+    dependencies = _count_dependencies(start_nodes)
+    buffers = {}   # node -> [gradient per output]
+    owned = set()  # (node, output_nr) whose buffer the engine allocated itself: it may add into it in place
+    for (node, nr), g in zip(starts, grads):
+        _accumulate(buffers, owned, node, nr, g, create_graph)
+    ready = [n for n in start_nodes if dependencies.get(n, 0) == 0]
 
     previous_mode = is_grad_enabled()
     _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
     try:
         while ready:
             node = ready.pop()
-            grad = buffers.pop(node, None)
-            exclusive = node in owned
-            owned.discard(node)
-            if capture is not None and node in capture:
-                capture[node] = grad
+            slots = buffers.pop(node, None)
+            if capture is not None:
+                for nr in range(node.num_outputs):
+                    if (node, nr) in capture:
+                        capture[node, nr] = slots[nr] if slots else None
             if type(node) is AccumulateGrad:
-                if capture is None and grad is not None:
-                    node.accumulate(grad, create_graph, exclusive)
+                if capture is None and slots is not None:
+                    node.accumulate(slots[0], create_graph, (node, 0) in owned)
+                    owned.discard((node, 0))
                 continue
             input_grads = ()
-            if grad is not None:
+            if slots is not None:
                 if node._retained is not None:
-                    _retain(node, grad, create_graph)
-                input_grads = node.backward(grad)
+                    _retain(node, slots, create_graph)
+                input_grads = node.backward(*slots)
                 if type(input_grads) is not tuple:
                     input_grads = (input_grads,)
                 if len(input_grads) != len(node.next_functions):
-                    raise RuntimeError(f"{node.name} returned {len(input_grads)} gradients but its op has "
-                                       f"{len(node.next_functions)} inputs")
+                    raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients but its op has "
+                                       f"{len(node.next_functions)} inputs; return one per input (None for "
+                                       f"inputs that need none)")
+                for nr in range(node.num_outputs):
+                    owned.discard((node, nr))
             if not retain_graph:
                 node.release()
-            for next_node, g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
+            for (next_node, nr), g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
                 if next_node is None:
                     continue
                 if g is not None:
                     if g.array.shape != meta[0] or g.array.dtype != meta[1]:
                         g = _fit(g, meta)
-                    _accumulate(buffers, owned, next_node, g, create_graph, _is_new(g, grad, input_grads))
+                    _accumulate(buffers, owned, next_node, nr, g, create_graph, _is_new(g, slots, input_grads))
                 count = dependencies[next_node] - 1
                 dependencies[next_node] = count
                 if count == 0:
@@ -86,8 +93,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     if capture is None:
         return None
     result = []
-    for t, node in zip(inputs, targets):
-        g = capture[node]
+    for t, edge in zip(inputs, targets):
+        g = capture[edge]
         if g is None and not allow_unused:
             raise RuntimeError(f"autograd.grad: one of the inputs (shape {tuple(t.shape)}) was not used to compute "
                                f"the outputs, so it has no gradient; pass allow_unused=True to get None for it")
@@ -95,12 +102,17 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     return tuple(result)
 
 
-def _root_node(i, root):
+def _edge(t):
+    """Where gradients for ``t`` go: (its grad_fn or the leaf's AccumulateGrad, which output it is)."""
+    return t._grad_node(), t._output_nr
+
+
+def _root_edge(i, root):
     if not root.requires_grad:
         raise RuntimeError(f"backward: element {i} of the tensors (shape {tuple(root.shape)}) does not require grad "
                            f"and has no grad_fn; make its inputs require grad (requires_grad=True) before "
                            f"computing it, outside no_grad()")
-    return root._grad_node()
+    return _edge(root)
 
 
 def _root_grad(root, grad):
@@ -115,15 +127,18 @@ def _root_grad(root, grad):
     if grad.shape != root.shape:
         raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the output has shape "
                            f"{tuple(root.shape)}; they must match")
-    return grad
+    if grad._backend is not root._backend:
+        raise RuntimeError(f"backward: gradient is on {grad.device} but the output is on {root.device}; "
+                           f"move it first, e.g. gradient.to('{root.device}')")
+    return grad if grad.array.dtype == root.array.dtype else grad.to(root.array.dtype)  # as PyTorch casts
 
 
 def _count_dependencies(start):
     dependencies = {}
-    stack = list(dict.fromkeys(start))
+    stack = list(start)
     seen = set(stack)
     while stack:
-        for next_node in stack.pop().next_functions:
+        for next_node, _ in stack.pop().next_functions:
             if next_node is not None:
                 dependencies[next_node] = dependencies.get(next_node, 0) + 1
                 if next_node not in seen:
@@ -146,12 +161,12 @@ def _fit(grad, meta):
     return grad
 
 
-def _is_new(g, grad, input_grads):
-    """True when backward made ``g``'s array for this one input: not the incoming gradient, not a
+def _is_new(g, slots, input_grads):
+    """True when backward made ``g``'s array for this one input: not an incoming gradient, not a
     view of anything, not handed to two inputs. Only such a buffer may be written in place or
     become a leaf's .grad without a copy."""
     array = g.array
-    if array is grad.array or array.base is not None:
+    if array.base is not None or any(s is not None and array is s.array for s in slots):
         return False
     shared = 0
     for other in input_grads:
@@ -160,24 +175,29 @@ def _is_new(g, grad, input_grads):
     return shared <= 1
 
 
-def _accumulate(buffers, owned, node, grad, create_graph, new=False):
-    current = buffers.get(node)
+def _accumulate(buffers, owned, node, nr, grad, create_graph, new=False):
+    slots = buffers.get(node)
+    if slots is None:
+        slots = buffers[node] = [None] * node.num_outputs
+    current = slots[nr]
     if current is None:
-        buffers[node] = grad
+        slots[nr] = grad
         if new and not create_graph:
-            owned.add(node)
+            owned.add((node, nr))
     elif create_graph:
-        buffers[node] = current + grad
-    elif node in owned:
+        slots[nr] = current + grad
+    elif (node, nr) in owned:
         current.array += grad.array
     else:
-        buffers[node] = Tensor._make(current.array + grad.array, current._backend)
-        owned.add(node)
+        slots[nr] = Tensor._make(current.array + grad.array, current._backend)
+        owned.add((node, nr))
 
 
-def _retain(node, grad, create_graph):
-    tensor = node._retained()
-    if tensor is not None:
-        if not create_graph:
-            grad = grad.detach()
-        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+def _retain(node, slots, create_graph):
+    """Non-leaf tensors that asked for retain_grad() get the gradient that reached them."""
+    for nr, ref in node._retained.items():
+        tensor, grad = ref(), slots[nr]
+        if tensor is not None and grad is not None:
+            if not create_graph:
+                grad = grad.detach()
+            tensor._grad = grad if tensor._grad is None else tensor._grad + grad

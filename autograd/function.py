@@ -1,8 +1,8 @@
-"""Function: one op = a forward kernel on backend arrays + a backward rule on Tensors.
+"""Graph nodes: built-in ops (``Op``) and users' ``Function``s (PyTorch's API).
 
-An op is a subclass with two methods side by side::
+A built-in op is an ``Op`` subclass with two methods side by side::
 
-    class Mul(Function):
+    class Mul(Op):
         def forward(ctx, x, y):
             ctx.save_for_backward(x, y)        # declare exactly what backward needs
             return x * y                       # arrays; ctx.xp is numpy or cupy
@@ -10,37 +10,147 @@ An op is a subclass with two methods side by side::
             x, y = ctx.saved_tensors           # Tensors again, so backward is differentiable
             return grad * y, grad * x          # one gradient per input (or None)
 
-``Mul.apply(a, b)`` runs the kernel and, when grad mode is on and an input requires
-grad, records an instance of ``Mul`` as the output's ``grad_fn``. That instance is
-both the ``ctx`` the two methods see and the graph node the engine walks. Inputs may
-be Tensors or plain Python values (constants: no gradient, no edge).
+``Mul.apply(a, b)`` runs the kernel (or the backend's override for this op) and, when
+grad mode is on and an input requires grad, records an instance of ``Mul`` as the
+output's ``grad_fn``. That instance is both the ``ctx`` the two methods see and the
+graph node the engine walks. Inputs may be Tensors or plain Python values (constants:
+no gradient, no edge).
+
+A user's op is PyTorch's ``autograd.Function``: static ``forward(ctx, *args)`` gets
+Tensors and runs with grad mode off, static ``backward(ctx, *grads)`` returns one
+gradient per argument. It never runs a backend's kernel.
 
 Gradients do not have to match their input's shape: the engine sums broadcast
 dimensions away (``sum_to_shape``) in one place, so ``Add.backward`` is ``grad, grad``.
 """
 
 import re
+import threading
 import weakref
 
-from .grad_mode import is_grad_enabled
+from .grad_mode import is_grad_enabled, no_grad
 
-registry = {}  # op name -> Function subclass
-_OUTPUT = object()  # marks the op's own output among its saved tensors
+registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
+_accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
 
 
-class Function:
-    __slots__ = ("next_functions", "needs_input_grad", "backend", "xp", "input_meta",
-                 "_to_save", "_saved", "_retained", "__dict__", "__weakref__")
+class _Output:
+    """Marks a node's own output among its saved tensors: kept as an array, never as the
+    Tensor, so the node does not keep its output alive (no reference cycle)."""
+    __slots__ = ("nr",)
+
+    def __init__(self, nr):
+        self.nr = nr
+
+
+class Node:
+    """What every graph node has: edges to its inputs' nodes, what it saved, its name."""
+
+    __slots__ = ("next_functions", "needs_input_grad", "backend", "input_meta", "_to_save", "_saved",
+                 "_retained", "__dict__", "__weakref__")
+    num_outputs = 1
+
+    # --- what the node keeps for backward -------------------------------------
+    def save_for_backward(self, *values):
+        """Keep these (inputs, outputs or helpers) for backward; nothing else is kept."""
+        self._to_save = values
+
+    @property
+    def saved_tensors(self):
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(
+                f"{self.name()}: trying to backward through the graph a second time (or to read saved "
+                f"tensors after they were freed). The saved tensors were released when the first "
+                f"backward ran; pass retain_graph=True to the first backward() or autograd.grad() "
+                f"to backward through the same graph again.")
+        tensors = []
+        for tensor, array, counter, version in saved:
+            if counter is not None and counter[0] != version:
+                raise RuntimeError(
+                    f"{self.name()}: one of the tensors it saved for backward (shape {tuple(array.shape)}, "
+                    f"dtype {array.dtype}) was modified by an in-place operation: it is at version "
+                    f"{counter[0]}, expected {version}. Use the out-of-place op (x = x + y instead of "
+                    f"x += y), or .clone() the tensor before changing it.")
+            if type(tensor) is _Output:  # rebuilt so that double backward flows through this node
+                nr = tensor.nr
+                tensor = Tensor._make(array, self.backend, True, self)
+                tensor._output_nr = nr
+            tensors.append(tensor)
+        return tuple(tensors)
+
+    def _pack(self, inputs, outputs):
+        """Turn what forward asked to save into (tensor, array, version counter, version) entries."""
+        saved = []
+        for value in self._to_save:
+            array = value.array if isinstance(value, Tensor) else value
+            entry = None
+            for nr, out in enumerate(outputs):
+                if out is not None and array is out.array:
+                    entry = (_Output(nr), array, out._version, out._version[0])
+                    break
+            if entry is None and not hasattr(array, "shape"):  # None or a Python scalar
+                entry = (value, value, None, None)
+            if entry is None:
+                for x in inputs:
+                    if isinstance(x, Tensor) and (x is value or x.array is array):
+                        entry = (x, array, x._version, x._version[0])
+                        break
+            if entry is None:  # a helper made by forward (a mask, indices): nobody else can change it
+                tensor = value if isinstance(value, Tensor) else Tensor._make(array, self.backend)
+                entry = (tensor, array, tensor._version, tensor._version[0])
+            saved.append(entry)
+        self._saved = tuple(saved)
+        self._to_save = None
+
+    def release(self):
+        """Drop the saved tensors (done by the engine after this node's backward)."""
+        self._saved = None
+
+    def _link(self, inputs):
+        """Record the edges to the inputs' nodes: ``(node, output_nr)`` pairs as in PyTorch."""
+        edges, meta = [], []
+        for x, need in zip(inputs, self.needs_input_grad):
+            if need:
+                edges.append((x.grad_fn or x._grad_node(), x._output_nr))
+                meta.append((x.array.shape, x.array.dtype))
+            else:
+                edges.append(_NO_EDGE)
+                meta.append(None)
+        self.next_functions, self.input_meta = tuple(edges), tuple(meta)
+        self._retained = None
+
+    def name(self):
+        return type(self).__name__ + "Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+_NO_EDGE = (None, 0)
+
+
+# --- built-in ops ---------------------------------------------------------------------------------
+
+class Op(Node):
+    """A built-in op: ``forward`` on backend arrays (``ctx.xp``), ``backward`` on Tensors."""
+
+    __slots__ = ("xp",)
 
     op = None               # registry name, e.g. "mul"; backends override kernels by this name
     differentiable = True   # False: the output never requires grad (comparisons, argmax)
     moves_device = False    # True: the output lives on attrs["backend"] (to_device)
+    is_view = False         # True: the output may share the first input's memory (slicing, reshape)
     shape_hint = ""         # appended to shape errors
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "op" not in cls.__dict__:
             cls.op = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        taken = registry.get(cls.op)
+        if taken is not None and taken.__module__.startswith("autograd.ops") and taken.__qualname__ != cls.__qualname__:
+            raise TypeError(f"op name {cls.op!r} of {cls.__module__}.{cls.__qualname__} is already taken by the "
+                            f"built-in {taken.__module__}.{taken.__qualname__}; give the class its own `op = '...'`")
         registry[cls.op] = cls
 
     # --- the op's two halves --------------------------------------------------
@@ -50,51 +160,20 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError(f"{type(ctx).__name__} is not differentiable")
 
-    # --- what the node keeps for backward -------------------------------------
-    def save_for_backward(self, *arrays):
-        """Keep these arrays (inputs, the output or helpers) for backward; nothing else is kept."""
-        self._to_save = arrays
-
-    @property
-    def saved_tensors(self):
-        saved = self._saved
-        if saved is None:
-            raise RuntimeError(
-                f"{self.name}: trying to backward through the graph a second time (or to read saved "
-                f"tensors after they were freed). The saved tensors were released when the first "
-                f"backward ran; pass retain_graph=True to the first backward() or autograd.grad() "
-                f"to backward through the same graph again.")
-        tensors = []
-        for tensor, array, counter, version in saved:
-            if counter is not None and counter[0] != version:
-                raise RuntimeError(
-                    f"{self.name}: one of the tensors it saved for backward (shape {tuple(array.shape)}, "
-                    f"dtype {array.dtype}) was modified by an in-place operation: it is at version "
-                    f"{counter[0]}, expected {version}. Use the out-of-place op (x = x + y instead of "
-                    f"x += y), or .clone() the tensor before changing it.")
-            if tensor is _OUTPUT:  # this node's own output: rebuilt so double backward flows through self
-                tensor = Tensor._make(array, self.backend, True, self)
-            tensors.append(tensor)
-        return tuple(tensors)
-
-    @property
-    def name(self):
-        return type(self).__name__ + "Backward"
-
-    def __repr__(self):
-        return f"<{self.name}>"
-
     # --- running an op ----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):
         backend = None
         arrays, needs = [], []
+        recording = is_grad_enabled()
         for x in inputs:
             if isinstance(x, Tensor):
                 if backend is None:
                     backend = x._backend
                 elif x._backend is not backend:
                     raise _device_error(_op_name(cls, attrs), inputs)
+                if x._view is not None and recording:
+                    x._refresh_view()
                 arrays.append(x.array)
                 needs.append(x._requires_grad)
             else:
@@ -103,80 +182,202 @@ class Function:
         ctx = object.__new__(cls)
         ctx.backend, ctx.xp = backend, backend.xp
         ctx._to_save = ()
-        record = True in needs and cls.differentiable and is_grad_enabled()
+        record = True in needs and cls.differentiable and recording
         # forward may read needs_input_grad to keep less (mul keeps x only if y needs a gradient)
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         try:
-            out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
+            with backend.errstate():
+                out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
         except ValueError as e:  # NumPy/CuPy shape errors: say which op and which shapes
             raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None
         if cls.moves_device:
             backend = attrs["backend"]
-        if not record:
-            return Tensor._make(out, backend)
-        result = Tensor._make(out, backend, True, ctx)
-        ctx._link(inputs, arrays, result)
+        result = Tensor._make(out, backend, record, ctx if record else None)
+        if cls.is_view and backend.xp.may_share_memory(result.array, arrays[0]):
+            _mark_view(result, inputs[0], cls, attrs)
+        if record:
+            ctx._link(inputs)
+            ctx._pack(inputs, (result,))
         return result
 
-    def _link(self, inputs, arrays, result):
-        """Record the edges to the inputs' nodes and pack what forward asked to save."""
-        edges, meta = [], []
-        for x, need in zip(inputs, self.needs_input_grad):
-            if need:
-                edges.append(x.grad_fn or x._grad_node())
-                meta.append((x.array.shape, x.array.dtype))
-            else:
-                edges.append(None)
-                meta.append(None)
-        self.next_functions, self.input_meta = tuple(edges), tuple(meta)
+
+def _mark_view(view, x, cls, attrs):
+    """``view`` shares ``x``'s memory: it shares its version counter too, and remembers how to
+    be made again from the base (the tensor that owns the memory), so that an in-place op on
+    it can rewrite the base's history (PyTorch's CopySlices)."""
+    view._version = x._version
+    if x._view is None:
+        base, make = x, lambda b: cls.apply(b, **attrs)
+    else:
+        base, parent = x._view[0], x._view[1]
+        make = lambda b: cls.apply(parent(b), **attrs)  # noqa: E731  (a view of a view)
+    view._view = (base, make, base.grad_fn)
+
+
+# --- users' Functions (PyTorch's autograd.Function) --------------------------------------------------
+
+class BackwardFunction(Node):
+    """The ``ctx`` of a user's Function and its graph node (``MyFnBackward``)."""
+
+    _forward_cls = None
+
+    def __init__(self, num_inputs):
+        self._to_save = ()
+        self._saved = ()
         self._retained = None
-        saved = []
-        for array in self._to_save:
-            if array is result.array:  # the output: keep the array only, never the Tensor (no cycle)
-                saved.append((_OUTPUT, array, result._version, result._version[0]))
-                continue
-            if not hasattr(array, "shape"):  # a Python scalar input
-                saved.append((array, array, None, None))
-                continue
-            for x, a in zip(inputs, arrays):
-                if a is array and isinstance(x, Tensor):
-                    saved.append((x, array, x._version, x._version[0]))
-                    break
-            else:  # a helper array made by forward (a mask, indices): nobody else can change it
-                saved.append((Tensor._make(array, self.backend), array, None, None))
-        self._saved = tuple(saved)
-        self._to_save = None
+        self.next_functions = ()
+        self.needs_input_grad = (False,) * num_inputs
+        self.backend = None
+        self.materialize_grads = True
+        self.non_differentiable = ()
+        self.dirty_tensors = ()
+        self.num_outputs = 1
+        self.output_meta = ()
 
-    def release(self):
-        """Drop the saved tensors (done by the engine after this node's backward)."""
-        self._saved = None
+    def mark_non_differentiable(self, *tensors):
+        self.non_differentiable = tensors
 
+    def mark_dirty(self, *tensors):
+        self.dirty_tensors = tensors
+
+    def set_materialize_grads(self, value):
+        self.materialize_grads = bool(value)
+
+    def name(self):
+        return type(self).__name__
+
+    def backward(self, *grads):
+        if self.materialize_grads:  # missing output gradients become zeros, as PyTorch does by default
+            grads = tuple(g if g is not None else zeros(shape, dtype=dtype, device=self.backend.device)
+                          for g, (shape, dtype) in zip(grads, self.output_meta))
+        return self._forward_cls.backward(self, *grads)
+
+
+class Function:
+    """PyTorch's ``autograd.Function``: subclass it with static ``forward`` and ``backward``::
+
+        class Exp(autograd.Function):
+            @staticmethod
+            def forward(ctx, x):                   # Tensors in, Tensors out; grad mode is off here
+                out = x.exp()
+                ctx.save_for_backward(out)
+                return out
+            @staticmethod
+            def backward(ctx, grad):
+                out, = ctx.saved_tensors
+                return grad * out
+
+    or with ``forward(*args)`` and a separate ``setup_context(ctx, inputs, output)``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._backward_cls = type(cls.__name__ + "Backward", (BackwardFunction,), {"_forward_cls": cls})
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define a static forward()")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a Function subclass must define a static backward() to be differentiated")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = cls._backward_cls(len(args))
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if tensors:
+            ctx.backend = tensors[0]._backend
+        recording = is_grad_enabled()
+        for t in tensors:
+            if t._view is not None and recording:
+                t._refresh_view()
+        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        record = recording and True in needs
+        ctx.needs_input_grad = needs
+        with no_grad():
+            if cls.setup_context is Function.setup_context:
+                output = cls.forward(ctx, *args, **kwargs)
+            else:
+                output = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, output)
+        single = not isinstance(output, tuple)
+        outputs = (output,) if single else output
+        if not record:
+            return output
+        if ctx.backend is None:
+            ctx.backend = next(o._backend for o in outputs if isinstance(o, Tensor))
+        ctx._link(args)
+        ctx.num_outputs = len(outputs)
+        ctx.output_meta = tuple((o.array.shape, o.array.dtype) if isinstance(o, Tensor) else ((), None)
+                                for o in outputs)
+        results = tuple(_attach(ctx, nr, o, args) for nr, o in enumerate(outputs))
+        ctx._pack(args, results)
+        return results[0] if single else results
+
+
+def _attach(ctx, nr, output, args):
+    """Make ``output`` (returned by a user's forward) an output of ``ctx`` in the graph."""
+    if not isinstance(output, Tensor):
+        return output
+    if any(output is t for t in ctx.non_differentiable):
+        return output
+    if any(output is t for t in ctx.dirty_tensors):  # changed in place: the input itself takes the new history
+        output._version[0] += 1
+        output.grad_fn, output._requires_grad, output._output_nr = ctx, True, nr
+        return output
+    result = Tensor._make(output.array, output._backend, True, ctx)
+    result._output_nr = nr
+    if any(output is a for a in args) or output.grad_fn is not None or output._view is not None:
+        result._version = output._version  # the same memory as an input: one version counter
+    return result
+
+
+def once_differentiable(backward):
+    """Decorator for a Function's backward that is not itself differentiable: it runs with grad
+    mode off, and with ``create_graph=True`` its results carry no history."""
+    def wrapper(ctx, *grads):
+        with no_grad():
+            return backward(ctx, *grads)
+    wrapper.__name__, wrapper.__doc__ = backward.__name__, backward.__doc__
+    return wrapper
+
+
+# --- leaves ----------------------------------------------------------------------------------------
 
 class AccumulateGrad:
     """The graph node of a leaf tensor that requires grad: gradients arriving here go into ``.grad``."""
 
     __slots__ = ("variable", "__weakref__")
     next_functions = ()
-    name = "AccumulateGrad"
+    num_outputs = 1
 
     def __init__(self, variable):
         self.variable = variable
 
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
     def accumulate(self, grad, create_graph, exclusive=False):
         var = self.variable
-        if create_graph:  # keep the graph of the gradient so it can be differentiated again
-            var.grad = grad if var.grad is None else var.grad + grad
-        elif var.grad is None:
-            # .grad must own its memory (optimizers and users change it in place), so the array is
-            # taken as is only when the engine made it for this leaf alone; a view (sum's broadcast),
-            # a gradient shared with another leaf (x + y) or the caller's own buffer is copied
-            array = grad.array if exclusive else grad.array.copy()
-            var.grad = Tensor._make(array, grad._backend)
-        else:  # out of place: the old array may be shared with another leaf's .grad
-            var.grad.array = var.grad.array + grad.array
+        with _accumulate_lock:  # two threads' backward passes into one leaf must not lose a sum
+            if create_graph:  # keep the graph of the gradient so it can be differentiated again
+                var._grad = grad if var._grad is None else var._grad + grad
+            elif var._grad is None:
+                # .grad must own its memory (optimizers and users change it in place), so the array is
+                # taken as is only when the engine made it for this leaf alone; a view (sum's broadcast),
+                # a gradient shared with another leaf (x + y) or the caller's own buffer is copied
+                array = grad.array if exclusive else grad.array.copy()
+                var._grad = Tensor._make(array, grad._backend)
+            else:  # out of place: the old array may be shared with another leaf's .grad
+                var._grad.array = var._grad._backend.asarray(var._grad.array + grad.array)
 
     def __repr__(self):
-        return "<AccumulateGrad>"
+        return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
 def _describe(inputs):
@@ -196,7 +397,11 @@ def _device_error(op, inputs):
 
 
 def _shape_error(op, hint, inputs, error):
-    return RuntimeError(f"{op}: the inputs do not fit together (inputs: {_describe(inputs)}): {error}.{hint}")
+    """NumPy's ValueError, said in the op's words; the broadcasting hint only where it is one."""
+    text = str(error)
+    if "broadcast" not in text:
+        hint = ""
+    return RuntimeError(f"{op}: the inputs do not fit together (inputs: {_describe(inputs)}): {text}.{hint}")
 
 
-from .tensor import Tensor  # noqa: E402  (tensor.py needs Function first)
+from .tensor import Tensor, zeros  # noqa: E402  (tensor.py needs this module first)

@@ -11,28 +11,36 @@ from .grad_mode import is_grad_enabled, no_grad
 
 
 class Tensor:
-    __slots__ = ("array", "_backend", "_requires_grad", "grad", "grad_fn", "_version", "_accumulator",
-                 "__weakref__")
+    __slots__ = ("array", "_backend", "_requires_grad", "_grad", "grad_fn", "_version", "_accumulator", "_view",
+                 "_output_nr", "__weakref__")
 
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        self.array, self._backend, self._requires_grad = t.array, t._backend, t._requires_grad
-        self.grad = self.grad_fn = self._accumulator = None
-        self._version = [0]
+        Tensor._setup(self, t.array, t._backend, t._requires_grad)
+
+    def _setup(self, array, backend, requires_grad=False, grad_fn=None, version=None):
+        """Fill in every slot. ``array`` must be an ndarray of ``backend``: NumPy hands back scalars
+        (numpy.float32) from reductions, indexing and ufuncs on 0-d arrays, and a scalar cannot be
+        written into in place, so it is made a 0-d array here, where every array enters a Tensor."""
+        if type(array) is not backend.array_type:
+            array = backend.asarray(array)
+        self.array = array
+        self._backend = backend
+        self._requires_grad = requires_grad
+        self._grad = None
+        self.grad_fn = grad_fn
+        self._version = [0] if version is None else version
+        self._accumulator = None
+        self._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
+        self._output_nr = 0
 
     @staticmethod
     def _make(array, backend, requires_grad=False, grad_fn=None):
         """Wrap a backend array without copying (the hot path of every op)."""
         t = object.__new__(Tensor)
-        t.array = array
-        t._backend = backend
-        t._requires_grad = requires_grad
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._version = [0]
-        t._accumulator = None
+        t._setup(array, backend, requires_grad, grad_fn)
         return t
 
     # --- properties -------------------------------------------------------------
@@ -91,18 +99,50 @@ class Tensor:
         return self
 
     @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:  # refuse now what would break the next backward or optimizer step
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: assigned grad expected to be a Tensor or None, but got {type(value).__name__}")
+            problem = ("shape", tuple(value.shape), tuple(self.shape)) if value.array.shape != self.array.shape else \
+                ("dtype", value.dtype, self.dtype) if value.array.dtype != self.array.dtype else \
+                ("device", value.device, self.device) if value._backend is not self._backend else None
+            if problem:
+                what, got, want = problem
+                raise RuntimeError(f"grad: attempting to assign a gradient of {what} {got} to a tensor of {what} "
+                                   f"{want}; the gradient must have the tensor's shape, dtype and device "
+                                   f"(convert it first, e.g. g.to(t.dtype) or g.reshape(t.shape))")
+        self._grad = value
+
+    @property
+    def output_nr(self):
+        return self._output_nr
+
+    @property
     def _version_number(self):
         return self._version[0]
 
     @property
+    def is_view(self):
+        return self._view is not None
+
+    @property
+    def _base(self):
+        return self._view[0] if self._view is not None else None
+
+    @property
     def data(self):
-        """A tensor sharing this one's memory, cut from the graph (PyTorch's ``.data``)."""
-        return self.detach()
+        """This tensor's memory, cut from the graph. Unlike detach(), in-place changes made through
+        ``.data`` are hidden from autograd (its own version counter), as in PyTorch."""
+        return Tensor._make(self.array, self._backend)
 
     @data.setter
     def data(self, other):
-        self.array = other.array if isinstance(other, Tensor) else self._backend.asarray(other)
         self._backend = other._backend if isinstance(other, Tensor) else self._backend
+        self.array = other.array if isinstance(other, Tensor) else self._backend.asarray(other)
 
     @property
     def T(self):
@@ -124,12 +164,23 @@ class Tensor:
             if not self._requires_grad:
                 raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
             return
-        self.grad_fn._retained = weakref.ref(self)
+        node = self.grad_fn
+        node._retained = {**(node._retained or {}), self._output_nr: weakref.ref(self)}
 
     @property
     def retains_grad(self):
         retained = self.grad_fn._retained if self.grad_fn is not None else None
-        return retained is not None and retained() is self
+        ref = retained.get(self._output_nr) if retained else None
+        return ref is not None and ref() is self
+
+    def _refresh_view(self):
+        """A view whose base's history was rewritten since it was made (an in-place op through
+        another view, or on the base) takes its history from the base again, as PyTorch does."""
+        base, make, node = self._view
+        if base.grad_fn is not node:
+            fresh = make(base)
+            self.grad_fn, self._requires_grad, self._output_nr = fresh.grad_fn, fresh._requires_grad, 0
+            self._view = (base, make, base.grad_fn)
 
     def _grad_node(self):
         """The node gradients for this tensor flow into: its grad_fn, or the leaf's AccumulateGrad."""
@@ -145,6 +196,29 @@ class Tensor:
         t = Tensor._make(self.array, self._backend)
         t._version = self._version  # same memory, same version counter
         return t
+
+    # --- pickling and copying: the data, requires_grad and .grad; never the graph ----------------------
+    def __reduce_ex__(self, protocol):
+        # a non-leaf comes back as a leaf that requires grad (PyTorch does the same)
+        return _rebuild, (type(self), self._backend.to_numpy(self.array), str(self.device), self._requires_grad,
+                          self._grad)
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError("deepcopy: only tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol; copy a non-leaf with t.detach().clone() (and "
+                               ".requires_grad_() if it should be a new leaf)")
+        copy = _new(type(self), self.array.copy(), self._backend, self._requires_grad)
+        memo[id(self)] = copy
+        if self._grad is not None:
+            copy._grad = self._grad.__deepcopy__(memo)
+        return copy
+
+    def __copy__(self):
+        """A new leaf sharing this tensor's memory and version counter; .grad is not shared."""
+        copy = _new(type(self), self.array, self._backend, self._requires_grad)
+        copy._version = self._version
+        return copy
 
     def detach_(self):
         self.grad_fn, self._requires_grad = None, False
@@ -255,7 +329,7 @@ class Tensor:
         if array.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={array.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return prefix + ", ".join([body] + extras) + ")"
@@ -357,8 +431,10 @@ class Tensor:
     def softmax(self, dim): return _ops.softmax(self, dim)
     def log_softmax(self, dim): return _ops.log_softmax(self, dim)
     def reshape(self, *shape): return _ops.reshape(self, *shape)
-    def view(self, *shape): return _ops.reshape(self, *shape)
-    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def view(self, *shape): return _ops.view(self, *shape)
+    def select(self, dim, index): return _ops.select(self, dim, index)
+    def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
+    def view_as(self, other): return _ops.view(self, other.shape)
     def reshape_as(self, other): return _ops.reshape(self, other.shape)
     def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
     def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
@@ -410,6 +486,20 @@ def parse_to_args(args, device=None, dtype=None):
         else:
             dtype = a
     return device, dtype
+
+
+def _new(cls, array, backend, requires_grad):
+    """A leaf of class ``cls`` (Tensor or a subclass such as nn.Parameter) around ``array``."""
+    t = object.__new__(cls)
+    t._setup(array, backend, requires_grad)
+    return t
+
+
+def _rebuild(cls, array, device, requires_grad, grad):
+    backend = get_backend(device)
+    t = _new(cls, backend.asarray(array), backend, requires_grad)
+    t._grad = grad
+    return t
 
 
 class Size(tuple):

@@ -10,8 +10,8 @@ def to_dot(tensor):
         if id(node) in seen:
             continue
         seen.add(id(node))
-        lines.append(f'  n{id(node)} [label="{node.name}"];')
-        for nxt in node.next_functions:
+        lines.append(f'  n{id(node)} [label="{node.name()}"];')
+        for nxt, _ in node.next_functions:
             if nxt is not None:
                 lines.append(f"  n{id(nxt)} -> n{id(node)};")
                 stack.append(nxt)

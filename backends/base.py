@@ -1,5 +1,9 @@
 """The Backend interface: everything autograd needs to know about one kind of device."""
 
+import contextlib
+
+_NO_CONTEXT = contextlib.nullcontext()
+
 
 class Backend:
     """One device's array library. Subclasses fill in the methods below.
@@ -11,6 +15,7 @@ class Backend:
 
     device = None      # the Device this backend serves
     xp = None          # array namespace
+    array_type = None  # the namespace's ndarray class: every Tensor.array is exactly one
     kernels = {}       # op name -> override kernel(ctx, *arrays, **attrs); per subclass
 
     @classmethod
@@ -20,6 +25,11 @@ class Backend:
             cls.kernels[op_name] = fn
             return fn
         return deco
+
+    def errstate(self):
+        """A context in which kernels run: floating-point errors (overflow in exp, 0/0) give
+        inf/nan silently, as on a GPU and in PyTorch, without warnings."""
+        return _NO_CONTEXT
 
     # array creation and transfer
     def asarray(self, data, dtype=None):

@@ -34,6 +34,7 @@ class CupyBackend(Backend):
     def __init__(self, device):
         self.device = Device(device)
         self.xp = cp = import_cupy(self.device)
+        self.array_type = cp.ndarray
         self._cuda_device = cp.cuda.Device(self.device.index)
         with self._cuda_device:
             self.generator = cp.random.RandomState()

@@ -17,18 +17,8 @@ class Parameter(ag.Tensor):
             data = ag.empty(0)
         elif not isinstance(data, ag.Tensor):
             data = ag.as_tensor(data)
-        self.array, self._backend, self._version = data.array, data._backend, data._version
-        self.grad = self.grad_fn = self._accumulator = None
-        self._requires_grad = False
+        self._setup(data.array, data._backend, version=data._version)
         self.requires_grad_(requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-    def __deepcopy__(self, memo):
-        """A new Parameter with copies of the data and grad on the same device (for copy.deepcopy(model))."""
-        copy = Parameter(ag.Tensor._make(self.array.copy(), self._backend), self._requires_grad)
-        if self.grad is not None:
-            copy.grad = ag.Tensor._make(self.grad.array.copy(), self.grad._backend)
-        memo[id(self)] = copy
-        return copy

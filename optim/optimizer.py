@@ -64,7 +64,7 @@ class Optimizer:
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(f"can't optimize a non-leaf Tensor (shape {tuple(p.shape)}, made by "
-                                 f"{p.grad_fn.name}); optimize the leaf it was computed from, or use "
+                                 f"{p.grad_fn.name()}); optimize the leaf it was computed from, or use "
                                  f"t.detach().requires_grad_()")
         if len({id(p) for p in params}) != len(params):
             raise ValueError("a parameter group contains the same tensor more than once; pass each parameter once")

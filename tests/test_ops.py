@@ -426,7 +426,7 @@ def test_every_op_has_a_row():
             if node is None or node in seen or not hasattr(node, "op"):
                 continue
             seen.add(node)
-            stack.extend(node.next_functions)
+            stack.extend(next_node for next_node, _ in node.next_functions)
 
     for o in OPS:
         xs = _make_inputs(ag, o.sample(_rng(o.name)), "cpu", np.float64)

@@ -421,8 +421,6 @@ def test_inplace_with_itself_as_the_other_operand():
     np.testing.assert_allclose(val(z), 2 * v)
 
 
-@pytest.mark.xfail(strict=True, reason="in a graph, an in-place op rebinds the view's array instead of writing "
-                   "through it, so the base tensor does not change (PyTorch's CopySlices); needs view tracking")
 def test_inplace_on_a_view_in_a_graph_changes_the_base():
     x, tx = pair([1.0, 2.0, 3.0])
     a, ta = x * 1, tx * 1
@@ -657,9 +655,9 @@ def test_repr_like_torch():
     assert repr(ag.tensor([True, False])) == repr(torch.tensor([True, False]))
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     text = repr(x * 2)
-    assert text.startswith("tensor([2., 4.]") and "grad_fn=<MulBackward>" in text
+    assert text.startswith("tensor([2., 4.]") and "grad_fn=<MulBackward0>" in text
     assert "requires_grad" not in text
-    assert "grad_fn=<SumBackward>" in repr(x.sum())
+    assert "grad_fn=<SumBackward0>" in repr(x.sum())
     assert "dtype=float64" in repr(ag.tensor([1.0, 2.0], dtype=ag.float64))
     assert "dtype=int32" in repr(ag.tensor([1, 2], dtype=ag.int32))
     assert "dtype" not in repr(ag.tensor([1.0])) and "dtype" not in repr(ag.tensor([1]))

@@ -6,14 +6,14 @@ import numbers
 import numpy as np
 
 from .. import dtypes
-from ..function import Function
+from ..function import Op
 from ..tensor import Tensor
 
 BROADCAST_HINT = (" Shapes broadcast when, from the right, each pair of sizes is equal or one of them is 1; "
                   "reshape or unsqueeze one input to make them fit.")
 
 
-class Add(Function):
+class Add(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         return x + y
@@ -21,7 +21,7 @@ class Add(Function):
         return grad, grad
 
 
-class Sub(Function):
+class Sub(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         return x - y
@@ -29,7 +29,7 @@ class Sub(Function):
         return grad, -grad
 
 
-class Mul(Function):
+class Mul(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         need_x, need_y = ctx.needs_input_grad  # each operand is kept only for the other's gradient
@@ -41,7 +41,7 @@ class Mul(Function):
                 grad * x if ctx.needs_input_grad[1] else None)
 
 
-class Div(Function):
+class Div(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)
@@ -52,14 +52,14 @@ class Div(Function):
         return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
 
 
-class Neg(Function):
+class Neg(Op):
     def forward(ctx, x):
         return -x
     def backward(ctx, grad):
         return -grad
 
 
-class Pow(Function):
+class Pow(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, p):
         out = x ** p
@@ -72,7 +72,7 @@ class Pow(Function):
         return gx, gp
 
 
-class Maximum(Function):
+class Maximum(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -83,7 +83,7 @@ class Maximum(Function):
         return grad * share, grad * (1 - share)
 
 
-class Minimum(Function):
+class Minimum(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -94,7 +94,7 @@ class Minimum(Function):
         return grad * share, grad * (1 - share)
 
 
-class Where(Function):
+class Where(Op):
     shape_hint = BROADCAST_HINT
     def forward(ctx, condition, x, y):
         ctx.save_for_backward(condition)
@@ -104,7 +104,7 @@ class Where(Function):
         return None, where(condition, grad, 0.0), where(condition, 0.0, grad)
 
 
-class Clamp(Function):
+class Clamp(Op):
     def forward(ctx, x, min=None, max=None):
         ctx.save_for_backward(x)
         ctx.bounds = (min, max)
@@ -122,7 +122,7 @@ class Clamp(Function):
         return where(inside, grad, 0.0) if inside is not None else grad
 
 
-class NonDifferentiable(Function):
+class NonDifferentiable(Op):
     """Any array function with no gradient: comparisons, logic, sign, argmax, any/all."""
     differentiable = False
     shape_hint = BROADCAST_HINT

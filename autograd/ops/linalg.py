@@ -1,10 +1,10 @@
 """Matrix products."""
 
-from ..function import Function
+from ..function import Op
 from .arithmetic import operands
 
 
-class Matmul(Function):
+class Matmul(Op):
     """1-D, 2-D and batched products with NumPy's matmul rules (batch dims broadcast)."""
     def forward(ctx, x, y):
         need_x, need_y = ctx.needs_input_grad  # each operand is kept only for the other's gradient

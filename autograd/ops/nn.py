@@ -1,12 +1,12 @@
 """Neural-network ops: linear, softmax, log_softmax, cross_entropy, mse_loss."""
 
 from .. import dtypes
-from ..function import Function
+from ..function import Op
 from ..tensor import Tensor
 from .reduction import normalize_dims
 
 
-class Linear(Function):
+class Linear(Op):
     """x @ weight.T + bias in one node (PyTorch's addmm); the engine sums the bias gradient."""
     def forward(ctx, x, weight, bias=None):
         need_x, need_w = ctx.needs_input_grad[:2]
@@ -26,7 +26,7 @@ class Linear(Function):
         return gx, gw, grad
 
 
-class Softmax(Function):
+class Softmax(Op):
     def forward(ctx, x, dim):
         e = ctx.xp.exp(x - x.max(axis=dim, keepdims=True))
         out = e / e.sum(axis=dim, keepdims=True)
@@ -38,7 +38,7 @@ class Softmax(Function):
         return out * (grad - (grad * out).sum(ctx.dim, keepdim=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Op):
     def forward(ctx, x, dim):
         shifted = x - x.max(axis=dim, keepdims=True)
         out = shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=dim, keepdims=True))
@@ -50,7 +50,7 @@ class LogSoftmax(Function):
         return grad - out.exp() * grad.sum(ctx.dim, keepdim=True)
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Op):
     """-log_softmax(logits)[target] for class-index targets, reduced by mean, sum or none."""
     def forward(ctx, logits, target, reduction, ignore_index):
         xp = ctx.xp
@@ -74,7 +74,7 @@ class CrossEntropy(Function):
         return (logits.softmax(-1) - onehot) * weight.unsqueeze(-1), None
 
 
-class OneHot(Function):
+class OneHot(Op):
     differentiable = False
     def forward(ctx, index, num_classes, dtype):
         return (index[..., None] == ctx.xp.arange(num_classes)).astype(dtype)

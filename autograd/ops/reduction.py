@@ -4,7 +4,7 @@ import builtins
 import collections
 
 from .. import dtypes
-from ..function import Function
+from ..function import Op
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
@@ -39,7 +39,7 @@ def spread(grad, shape, dims):
     return grad.expand(shape)
 
 
-class Sum(Function):
+class Sum(Op):
     def forward(ctx, x, dims, keepdim, dtype=None):
         ctx.shape, ctx.dims = x.shape, dims
         return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
@@ -47,7 +47,7 @@ class Sum(Function):
         return spread(grad, ctx.shape, ctx.dims)
 
 
-class Mean(Function):
+class Mean(Op):
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.dims = x.shape, dims
         ctx.count = 1
@@ -58,7 +58,7 @@ class Mean(Function):
         return spread(grad, ctx.shape, ctx.dims) / ctx.count
 
 
-class Amax(Function):
+class Amax(Op):
     """Largest value; the gradient is shared evenly between tied maxima (as PyTorch's amax)."""
     def forward(ctx, x, dims, keepdim):
         out = x.max(axis=dims, keepdims=keepdim)
@@ -69,7 +69,7 @@ class Amax(Function):
         return _spread_to_extremes(ctx, grad)
 
 
-class Amin(Function):
+class Amin(Op):
     def forward(ctx, x, dims, keepdim):
         out = x.min(axis=dims, keepdims=keepdim)
         ctx.dims = dims
@@ -86,7 +86,7 @@ def _spread_to_extremes(ctx, grad):
     return hits * (grad.reshape(shape) / hits.sum(ctx.dims, keepdim=True))
 
 
-class TakeAlongDim(Function):
+class TakeAlongDim(Op):
     """values[i] = x[..., index[i], ...] along ``dim``; ``index`` is an int64 tensor."""
     def forward(ctx, x, index, dim):
         ctx.shape, ctx.dim = x.shape, dim
@@ -97,7 +97,7 @@ class TakeAlongDim(Function):
         return PutAlongDim.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
 
 
-class PutAlongDim(Function):
+class PutAlongDim(Op):
     """Zeros of ``shape`` with ``values`` put at ``index`` along ``dim`` (indices must not repeat)."""
     def forward(ctx, values, index, shape, dim):
         ctx.dim = dim
@@ -110,7 +110,7 @@ class PutAlongDim(Function):
         return TakeAlongDim.apply(grad, index, dim=ctx.dim), None
 
 
-class Logsumexp(Function):
+class Logsumexp(Op):
     def forward(ctx, x, dims, keepdim):
         xp = ctx.xp
         m = x.max(axis=dims, keepdims=True)

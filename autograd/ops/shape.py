@@ -1,11 +1,12 @@
 """Shape and indexing: reshape, permute, expand, sum_to_shape, cat, indexing, and friends."""
 
 from .. import dtypes
-from ..function import Function
+from ..function import Op
 from ..tensor import Tensor, shape_tuple
 
 
-class Reshape(Function):
+class Reshape(Op):
+    is_view = True  # when NumPy can reshape without copying
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
         return x.reshape(shape)
@@ -13,7 +14,8 @@ class Reshape(Function):
         return grad.reshape(ctx.in_shape)
 
 
-class Permute(Function):
+class Permute(Op):
+    is_view = True
     def forward(ctx, x, dims):
         ctx.dims = dims
         return ctx.xp.transpose(x, dims)
@@ -24,7 +26,8 @@ class Permute(Function):
         return grad.permute(*inverse)
 
 
-class Expand(Function):
+class Expand(Op):
+    is_view = True
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
         return ctx.xp.broadcast_to(x, shape)
@@ -32,7 +35,7 @@ class Expand(Function):
         return grad.sum_to_shape(ctx.in_shape)
 
 
-class SumToShape(Function):
+class SumToShape(Op):
     """Sum ``x`` down to ``shape``: undoes broadcasting (the engine's one place for it)."""
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -43,7 +46,7 @@ class SumToShape(Function):
         return grad.expand(ctx.in_shape)
 
 
-class Cat(Function):
+class Cat(Op):
     def forward(ctx, *xs, dim):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
         return ctx.xp.concatenate(xs, axis=dim)
@@ -56,15 +59,18 @@ class Cat(Function):
         return tuple(grads)
 
 
-class GetItem(Function):
+class GetItem(Op):
+    is_view = True  # basic indexing (ints, slices, None): advanced indexing copies
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
+        if not is_advanced(index) and not any(i is Ellipsis for i in index):
+            index = index + (Ellipsis,)  # x[0] of a 1-d array: a 0-d view, not a NumPy scalar copy
         return x[index]
     def backward(ctx, grad):
         return IndexAdd.apply(grad, shape=ctx.shape, index=ctx.index)
 
 
-class IndexAdd(Function):
+class IndexAdd(Op):
     """Zeros of ``shape`` with ``values`` added at ``index``; repeated indices add up (scatter-add)."""
     def forward(ctx, values, shape, index):
         ctx.index = index
@@ -78,7 +84,7 @@ class IndexAdd(Function):
         return grad[ctx.index]
 
 
-class IndexPut(Function):
+class IndexPut(Op):
     """A copy of ``x`` with ``x[index] = value``; what ``x[index] = value`` records in a graph."""
     def forward(ctx, x, value, index):
         ctx.index = index
@@ -90,14 +96,14 @@ class IndexPut(Function):
         return grad_x, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-class Clone(Function):
+class Clone(Op):
     def forward(ctx, x):
         return x.copy()
     def backward(ctx, grad):
         return grad
 
 
-class Cast(Function):
+class Cast(Op):
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype
         return x.astype(dtype)
@@ -105,7 +111,7 @@ class Cast(Function):
         return grad.to(ctx.in_dtype)
 
 
-class ToDevice(Function):
+class ToDevice(Op):
     moves_device = True
     def forward(ctx, x, backend):
         return backend.from_backend(x, ctx.backend)  # ctx.backend: the input's device
@@ -123,7 +129,7 @@ def is_advanced(index):
 def reshape(x, *shape):
     shape = shape_tuple(shape)
     if shape == x.array.shape:
-        return Reshape.apply(x, shape=shape) if x.requires_grad else Tensor._make(x.array, x._backend)
+        return Reshape.apply(x, shape=shape)
     known = 1
     for s in shape:
         known *= s if s != -1 else 1
@@ -131,6 +137,41 @@ def reshape(x, *shape):
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of size {x.numel()} "
                            f"(shape {tuple(x.shape)}); the sizes must multiply to {x.numel()}, with at most one -1")
     return Reshape.apply(x, shape=shape)
+
+
+def view(x, *shape):
+    """reshape that never copies: refused, as in PyTorch, when the memory layout (after .T,
+    permute or a strided slice) cannot be read as the new shape."""
+    out = reshape(x, *shape)
+    if out.numel() and not x._backend.xp.may_share_memory(out.array, x.array):
+        raise RuntimeError(f"view: a tensor of shape {tuple(x.shape)} with strides {x.array.strides} (not "
+                           f"contiguous, e.g. after .T, permute or a step slice) can't be viewed as shape "
+                           f"{tuple(out.shape)} without copying; use .reshape(...), which copies when it must, "
+                           f"or .contiguous().view(...)")
+    return out
+
+
+def select(x, dim, index):
+    """x[..., index, ...] at ``dim``: a view with that dim removed."""
+    from .reduction import normalize_dims
+    (dim,) = normalize_dims("select", dim, x.ndim) or (0,)
+    size = x.shape[dim]
+    if not -size <= index < size:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} of size {size} (shape "
+                         f"{tuple(x.shape)})")
+    return getitem(x, (slice(None),) * dim + (index,))
+
+
+def narrow(x, dim, start, length):
+    """The slice start:start+length of ``dim``: a view."""
+    from .reduction import normalize_dims
+    (dim,) = normalize_dims("narrow", dim, x.ndim) or (0,)
+    size = x.shape[dim]
+    start = start + size if start < 0 else start
+    if not (0 <= start <= size and 0 <= length <= size - start):
+        raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} of size {size} "
+                         f"(shape {tuple(x.shape)}); need 0 <= start and start + length <= {size}")
+    return getitem(x, (slice(None),) * dim + (slice(start, start + length),))
 
 
 def permute(x, *dims):
@@ -245,20 +286,28 @@ def getitem(x, index):
 
 
 def setitem_(x, index, value):
-    from .inplace import inplace, check_leaf
+    from .inplace import inplace, check_leaf, check_writable
     index = _index(x, index)
     if isinstance(value, Tensor) and value._backend is not x._backend:
         raise RuntimeError(f"setitem: the value is on {value.device} but the tensor is on {x.device}; "
                            f"move it with .to('{x.device}')")
     recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not recording:  # plain data: write straight into the array
-        x.array[index] = value.array if isinstance(value, Tensor) else value
+        check_leaf(x, "setitem")
+        check_writable(x, "setitem")
+        try:
+            x.array[index] = value.array if isinstance(value, Tensor) else value
+        except IndexError as e:
+            raise IndexError(f"setitem: {e} (tensor of shape {tuple(x.shape)})") from None
         x._version[0] += 1
         return x
-    check_leaf(x, "setitem")
     if isinstance(value, Tensor) and value.dtype != x.dtype:
         value = value.to(x.dtype)
-    return inplace(x, IndexPut.apply(x, value, index=index), "setitem")
+    try:
+        result = IndexPut.apply(x, value, index=index)
+    except IndexError as e:
+        raise IndexError(f"setitem: {e} (tensor of shape {tuple(x.shape)})") from None
+    return inplace(x, result, "setitem")
 
 
 def clone(x):

@@ -1,9 +1,9 @@
 """Elementwise math of one tensor. Each op saves what its derivative is written in."""
 
-from ..function import Function
+from ..function import Op
 
 
-class Exp(Function):
+class Exp(Op):
     def forward(ctx, x):
         out = ctx.xp.exp(x)
         ctx.save_for_backward(out)
@@ -13,7 +13,7 @@ class Exp(Function):
         return grad * out
 
 
-class Log(Function):
+class Log(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return ctx.xp.log(x)
@@ -22,7 +22,7 @@ class Log(Function):
         return grad / x
 
 
-class Sqrt(Function):
+class Sqrt(Op):
     def forward(ctx, x):
         out = ctx.xp.sqrt(x)
         ctx.save_for_backward(out)
@@ -32,7 +32,7 @@ class Sqrt(Function):
         return grad / (out * 2)
 
 
-class Sin(Function):
+class Sin(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return ctx.xp.sin(x)
@@ -41,7 +41,7 @@ class Sin(Function):
         return grad * x.cos()
 
 
-class Cos(Function):
+class Cos(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return ctx.xp.cos(x)
@@ -50,7 +50,7 @@ class Cos(Function):
         return -grad * x.sin()
 
 
-class Tan(Function):
+class Tan(Op):
     def forward(ctx, x):
         out = ctx.xp.tan(x)
         ctx.save_for_backward(out)
@@ -60,7 +60,7 @@ class Tan(Function):
         return grad * (out * out + 1)
 
 
-class Tanh(Function):
+class Tanh(Op):
     def forward(ctx, x):
         out = ctx.xp.tanh(x)
         ctx.save_for_backward(out)
@@ -70,7 +70,7 @@ class Tanh(Function):
         return grad * (1 - out * out)
 
 
-class Sigmoid(Function):
+class Sigmoid(Op):
     def forward(ctx, x):
         out = 1 / (1 + ctx.xp.exp(-x))
         ctx.save_for_backward(out)
@@ -80,7 +80,7 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
-class Relu(Function):
+class Relu(Op):
     def forward(ctx, x):
         out = ctx.xp.maximum(x, 0)
         ctx.save_for_backward(out)  # the output alone decides where the gradient passes
@@ -90,7 +90,7 @@ class Relu(Function):
         return ThresholdBackward.apply(grad, out)
 
 
-class ThresholdBackward(Function):
+class ThresholdBackward(Op):
     """grad where out > 0, else 0: relu's backward as an op of its own, so backends can fuse it."""
     def forward(ctx, grad, out):
         ctx.save_for_backward(out)
@@ -100,7 +100,7 @@ class ThresholdBackward(Function):
         return ThresholdBackward.apply(grad_grad, out), None
 
 
-class Abs(Function):
+class Abs(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return ctx.xp.abs(x)
