@@ -693,3 +693,35 @@ def test_random_expression_dags_match_torch(program):
             assert ours.grad is not None
             assert tuple(ours.grad.shape) == tuple(theirs.grad.shape)
             close(ours.grad, theirs.grad, rtol=1e-9, atol=1e-9)
+
+
+# --- concurrent backward ------------------------------------------------------------------------------------------
+
+def test_two_threads_backward_into_shared_leaves_lose_nothing():
+    """Each thread runs many backward passes into the same leaves; .grad must hold every contribution."""
+    import sys
+    import threading
+    w = ag.tensor(np.linspace(-1, 1, 64), requires_grad=True)
+    b = ag.tensor(np.ones(64), requires_grad=True)
+    rounds, errors = 500, []
+
+    def work(scale):
+        try:
+            for _ in range(rounds):
+                ((w * scale + b) * 2).sum().backward()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1.0, 3.0)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that a race would show
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors and not any(t.is_alive() for t in threads)
+    close(w.grad, np.full(64, rounds * 2 * (1.0 + 3.0)))
+    close(b.grad, np.full(64, rounds * 2 * 2.0))

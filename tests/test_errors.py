@@ -447,3 +447,54 @@ def test_grad_of_unused_input_names_allow_unused():
     x, u = ag.ones(2, requires_grad=True), ag.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"autograd.grad: .*\(3,\).*not used.*allow_unused=True"):
         ag.grad((x * 2).sum(), [x, u])
+
+
+# --- assigning .grad ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_grad, what", [
+    (lambda lib: lib.ones(3), "shape"),
+    (lambda lib: lib.ones(2, dtype=lib.float64), "dtype"),
+    (lambda lib: lib.ones(2, dtype=lib.int64), "dtype"),
+])
+def test_assigning_a_gradient_that_does_not_fit_is_refused(make_grad, what):
+    a = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=rf"grad: attempting to assign a gradient of {what}"):
+        a.grad = make_grad(ag)
+    assert a.grad is None
+    torch_raises(lambda: setattr(torch.tensor([1.0, 2.0], requires_grad=True), "grad", make_grad(torch)))
+    a.grad = ag.ones(2)                      # a fitting gradient is taken
+    (a * 2).sum().backward()
+    assert a.grad.tolist() == [3.0, 3.0]
+
+
+def test_assigning_a_gradient_on_another_device_is_refused(on_fake_gpu):
+    a = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"grad: .*device cuda:0 to a tensor of device cpu"):
+        a.grad = on_fake_gpu([1.0, 1.0])
+    with pytest.raises(TypeError, match="Tensor or None"):
+        a.grad = np.ones(2)
+
+
+# --- NumPy's messages said in the op's words ---------------------------------------------------------------------
+
+def test_a_value_error_that_is_not_about_broadcasting_gets_no_broadcasting_hint():
+    from autograd.function import Op
+
+    class Refuses(Op):
+        op = "test_refuses"
+        def forward(ctx, x):
+            raise ValueError("the kernel refuses")
+
+    with pytest.raises(RuntimeError, match="test_refuses: .*the kernel refuses") as info:
+        Refuses.apply(ag.ones(2))
+    assert "broadcast" not in str(info.value)
+    with pytest.raises(RuntimeError, match=r"add: .*\(2,\).*\(3,\).*Shapes broadcast when"):
+        ag.ones(2) + ag.ones(3)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_setitem_out_of_range_names_the_op_and_shape(requires_grad):
+    x = ag.zeros(3, requires_grad=requires_grad) * 1
+    with pytest.raises(IndexError, match=r"setitem: .*index 7.*shape \(3,\)"):
+        x[7] = 1.0
+    torch_raises(lambda: torch.zeros(3).__setitem__(7, 1.0), IndexError)

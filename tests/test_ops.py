@@ -107,6 +107,46 @@ def setitem(x, index, value):
     return y
 
 
+# in-place ops through views of a non-leaf: the base changes and its history is rewritten (CopySlices)
+
+def mul_into_view(x, v):
+    y = x * 1
+    y[1:3].mul_(v)
+    return y
+
+
+def add_into_view_of_view(x, v):
+    y = x * 1
+    y.T[0].add_(v)       # a view (select) of a view (transpose)
+    return y
+
+
+def copy_into_constant(lib, x):
+    base = lib.zeros(3, 4, dtype=x.dtype)
+    base[:, 1].copy_(x)  # the base did not require grad; now it does, through the view
+    return base * 2
+
+
+def other_view_sees_the_write(x):
+    y = x * 1
+    first, overlapping = y[0:2], y[1:3]
+    overlapping.mul_(3)
+    return first * first  # first's data and history both come from the rewritten base
+
+
+def view_sees_base_change(x):
+    y = x * 1
+    v = y[0]
+    y.mul_(2)
+    return v * v
+
+
+def setitem_into_view(x, v):
+    y = x * 1
+    y[1][0:2] = v
+    return y
+
+
 @dataclass(frozen=True)
 class Op:
     name: str
@@ -223,6 +263,10 @@ OPS = [
     op("reshape_tuple", lambda lib, x: lib.reshape(x, (4, 6)), randn(2, 3, 4)),
     op("reshape_flat", lambda lib, x: x.reshape(-1), randn(2, 3)),
     op("view", lambda lib, x: x.view(6, 2, 2), randn(2, 3, 4)),
+    op("view_merge_split", lambda lib, x: x.view(3, 8).view(2, 3, 2, 2), randn(2, 3, 4)),
+    op("view_as", lambda lib, x, y: x.view_as(y) * y, randn(2, 6), randn(3, 4)),
+    op("select", lambda lib, x: x.select(1, -2), randn(3, 4, 2)),
+    op("narrow", lambda lib, x: x.narrow(-1, 1, 2), randn(3, 4)),
     op("transpose", lambda lib, x: x.transpose(0, 2), randn(2, 3, 4)),
     op("transpose_neg", lambda lib, x: lib.transpose(x, -1, -2), randn(2, 3, 4)),
     op("permute", lambda lib, x: x.permute(2, 0, 1), randn(2, 3, 4)),
@@ -264,6 +308,12 @@ OPS = [
     op("getitem_mask_full", lambda lib, x, m: x[m], randn(4, 3), mask(4, 3)),
     op("setitem", lambda lib, x, v: setitem(x, (1, slice(None, 2)), v), randn(3, 4), randn(2)),
     op("setitem_scalar", lambda lib, x: setitem(x, (slice(None), 0), 0.5), randn(3, 4)),
+    op("inplace_mul_into_view", lambda lib, x, v: mul_into_view(x, v), randn(4, 3), randn(2, 3)),
+    op("inplace_add_into_view_of_view", lambda lib, x, v: add_into_view_of_view(x, v), randn(3, 4), randn(3)),
+    op("inplace_copy_into_constant", copy_into_constant, randn(3)),
+    op("inplace_other_view_sees_it", lambda lib, x: other_view_sees_the_write(x), randn(4, 2)),
+    op("inplace_base_change_seen_by_view", lambda lib, x: view_sees_base_change(x), randn(3, 2)),
+    op("inplace_setitem_into_view", lambda lib, x, v: setitem_into_view(x, v), randn(3, 4), randn(2)),
     # nn ops and losses
     op("cross_entropy", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(4, 5), targets(5, 4)),
     op("cross_entropy_sum", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="sum"), randn(4, 5),
@@ -443,6 +493,89 @@ def test_every_op_has_a_row():
     ops = {name for name, cls in registry.items()
            if cls.__module__.startswith("autograd.ops") and cls.differentiable}
     assert ops - covered - elsewhere == set(), "ops without a row in the op table"
+
+
+# --- sample families: every row again on 0-d, empty, transposed and strided inputs -------------------
+
+def _zero_d(a):
+    return a.reshape(-1)[:1].reshape(()) if a.size else a
+
+
+def _empty(a):
+    return a[:0] if a.ndim else a
+
+
+FAMILIES = {"zero_d": _zero_d, "empty": _empty}
+
+
+def _run_or_error(fn):
+    try:
+        return fn(), None
+    except Exception as e:  # noqa: BLE001  (whatever torch raises, ndgrad must refuse too)
+        return None, e
+
+
+def _family_inputs(lib, arrays, layout):
+    """Leaves holding the data and what the op sees: the leaf itself, its transpose (the leaf holds
+    the transposed data, so the op sees the original values through a non-contiguous view), or every
+    other element of a leaf twice as long (a strided view)."""
+    leaves, seen = [], []
+    for a in arrays:
+        floating = a.dtype.kind == "f"
+        stored = a
+        if floating and layout == "transposed" and a.ndim >= 2:
+            stored = np.ascontiguousarray(np.swapaxes(a, -1, -2))
+        elif floating and layout == "strided" and a.ndim >= 1:
+            stored = np.repeat(a, 2, axis=0)
+        leaf = torch.from_numpy(stored.copy()) if lib is torch else ag.tensor(stored)
+        leaf.requires_grad_(floating)
+        view = leaf
+        if stored is not a:
+            view = leaf.transpose(-1, -2) if layout == "transposed" else leaf[::2]
+        leaves.append(leaf)
+        seen.append(view)
+    return leaves, seen
+
+
+def _outputs_and_grads(o, lib, arrays, layout="plain"):
+    leaves, seen = _family_inputs(lib, arrays, layout)
+    outs = _as_list(o.apply(lib, *seen))
+    wrt = [x for x in leaves if x.requires_grad]
+    diff = [y for y in outs if y.is_floating_point() and y.requires_grad]
+    rng = np.random.default_rng(0)
+    vs = [_like(lib, rng.standard_normal(tuple(y.shape)), "cpu") for y in diff]
+    grads = _grad(lib, diff, wrt, vs, allow_unused=True) if diff and wrt else [None] * len(wrt)
+    return [to_numpy(y) for y in outs], _numpy_or_zeros(grads, wrt)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("o", ROWS)
+def test_sample_family_against_torch(o, family):
+    """0-d and empty versions of every row's inputs: ndgrad gives torch's results, or refuses
+    where torch refuses. Every array handed back is a real ndarray (never a NumPy scalar)."""
+    arrays = [FAMILIES[family](a) for a in o.sample(_rng(o.name, family))]
+    expected, torch_error = _run_or_error(lambda: _outputs_and_grads(o, torch, arrays))
+    got, error = _run_or_error(lambda: _outputs_and_grads(o, ag, arrays))
+    if torch_error is not None:
+        assert error is not None, f"{o.name}: torch refuses {family} inputs ({torch_error}) but ndgrad does not"
+        return
+    assert error is None, f"{o.name}: ndgrad refuses {family} inputs that torch accepts: {error!r}"
+    _compare(o.name, got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["transposed", "strided"])
+@pytest.mark.parametrize("o", ROWS)
+def test_non_contiguous_views_of_leaves(o, layout):
+    """The op reads its inputs through views (a transpose, a step slice) of leaves: the same
+    outputs as torch, and the gradients reach the leaves."""
+    arrays = o.sample(_rng(o.name, layout))
+    expected, torch_error = _run_or_error(lambda: _outputs_and_grads(o, torch, arrays, layout))
+    got, error = _run_or_error(lambda: _outputs_and_grads(o, ag, arrays, layout))
+    if torch_error is not None:  # view() of memory that can't be viewed: both refuse
+        assert error is not None, f"{o.name}: torch refuses {layout} inputs ({torch_error}) but ndgrad does not"
+        return
+    assert error is None, f"{o.name}: ndgrad refuses {layout} inputs that torch accepts: {error!r}"
+    _compare(o.name, got, expected, rtol=1e-10, atol=1e-12)
 
 
 # --- CPU against CUDA -------------------------------------------------------------------------------

@@ -195,7 +195,9 @@ def _arg(fn, x, dim, keepdim):
     from .arithmetic import NonDifferentiable
     _check_nonempty(fn, x)
     if dim is not None:
-        (dim,) = normalize_dims(fn, dim, x.ndim)
+        (dim,) = normalize_dims(fn, dim, x.ndim) or (None,)  # a 0-d tensor: its one element
+        if dim is None:
+            return NonDifferentiable.apply(x.reshape(1), fn=fn, axis=0).reshape(())
     elif keepdim:
         raise ValueError(f"{fn}: keepdim=True needs a dim")
     return NonDifferentiable.apply(x, fn=fn, axis=dim, keepdims=keepdim) if dim is not None else \
