@@ -65,3 +65,4 @@ def is_tensor(obj):
 
 from . import functional, numerical, viz  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
+from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)
