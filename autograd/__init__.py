@@ -14,8 +14,9 @@ from .ops import (abs, cat, clamp, cos, exp, flatten, linear, log, log_softmax, 
                   mean, min, minimum, permute, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum,
                   tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
 from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
-                     zeros_like)
+                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+                     zeros, zeros_like)
+from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 
 device = Device
 clip = clamp
@@ -64,3 +65,4 @@ def is_tensor(obj):
 
 from . import functional, numerical, viz  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
+from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)

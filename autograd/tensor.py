@@ -698,6 +698,15 @@ def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=Fals
     return _finish(backend.randint(low, high, shape_tuple((size,)), dtype), backend, requires_grad)
 
 
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0..n-1 from ``generator`` (an autograd.Generator) or the global
+    CPU RNG; drawn on the host, then moved to ``device``."""
+    rng = generator._rng if generator is not None else get_backend("cpu").generator
+    perm = rng.permutation(int(n)).astype(dtypes.to_dtype(dtype) or dtypes.int64)
+    backend = get_backend(device or "cpu")
+    return _finish(perm if backend.device.type == "cpu" else backend.asarray(perm), backend, requires_grad)
+
+
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .engine import run_backward  # noqa: E402
 from .function import AccumulateGrad  # noqa: E402
