@@ -29,17 +29,16 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable, fused=fused))
-
-    def add_param_group(self, param_group):
-        # PyTorch fills the accumulators as soon as a parameter joins, so a state dict saved before
-        # the first step already holds them; do the same
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        for p in group["params"]:
-            self._init_state(p, self.state[p], group)
+        # PyTorch fills the accumulators of the constructor's parameters at once, so a state dict
+        # saved before the first step already holds them (groups added later get theirs lazily)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, self.state[p], group)
 
     @staticmethod
     def _init_state(param, state, group):
+        # deviation: PyTorch starts every accumulator at the constructor's initial_accumulator_value,
+        # ignoring a group's own; here a group's value is used, as for every other per-group option
         if not state:
             state["step"] = 0
             state["sum"] = ag.full_like(param, group["initial_accumulator_value"])

@@ -79,7 +79,7 @@ class LBFGS(Optimizer):
         return loss, grad
 
     # --- the iteration ---------------------------------------------------------------------------
-    def step(self, closure):
+    def step(self, closure=None):
         """Minimise from the current parameters; returns the loss of the first closure call."""
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, calls "

@@ -318,8 +318,9 @@ class LinearLR(LRScheduler):
         return [group["lr"] * ratio for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):
-        done = min(self.total_iters, self.last_epoch) / self.total_iters
-        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor) * done) for base_lr in self.base_lrs]
+        reached = min(self.total_iters, self.last_epoch)
+        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor) * reached / self.total_iters)
+                for base_lr in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
