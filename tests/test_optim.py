@@ -339,12 +339,20 @@ def test_repr():
     assert text.startswith("SGD (\nParameter Group 0\n") and "    lr: 0.1\n" in text and "momentum: 0.9" in text
 
 
-def test_optimizer_on_device_matches_cpu(device):
+ON_DEVICE = [("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
+             ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1)),
+             ("Adagrad", dict(lr=0.1, lr_decay=0.01)), ("Adadelta", dict(weight_decay=0.1)),
+             ("Adamax", dict(lr=0.05)), ("NAdam", dict(lr=0.05, weight_decay=0.1)), ("RAdam", dict(lr=0.05)),
+             ("Rprop", dict(lr=0.05)), ("ASGD", dict(lr=0.05, t0=1))]
+
+
+@pytest.mark.parametrize("name,kwargs", ON_DEVICE, ids=[c[0] for c in ON_DEVICE])
+def test_optimizer_on_device_matches_cpu(device, name, kwargs):
     values = initial_values(8)
     results = []
     for dev in ("cpu", device):
         params = ndgrad_params(values, device=dev)
-        opt = optim.Adam(params, lr=0.05, amsgrad=True, weight_decay=0.1)
+        opt = getattr(optim, name)(params, **kwargs)
         for _ in range(3):
             opt.zero_grad()
             x, y = ag.tensor(X, device=dev), ag.tensor(Y, device=dev)
@@ -741,3 +749,16 @@ def test_lbfgs_stops_at_a_stationary_point():
     loss = opt.step(lbfgs_closure(ag, opt, [p, q]))
     assert loss.item() == 0 and opt.state[p]["func_evals"] == 1 and "d" not in opt.state[p]
     assert np.all(val(p) == 1)
+
+
+def test_lbfgs_with_a_parameter_outside_the_loss():
+    torch = pytest.importorskip("torch")
+    params, tparams = lbfgs_start(ag), lbfgs_start(torch)
+    spare, tspare = ag.ones(3, dtype=ag.float64, requires_grad=True), torch.ones(3, dtype=torch.float64,
+                                                                                 requires_grad=True)
+    opt = optim.LBFGS([params[0], spare, params[1]], line_search_fn="strong_wolfe")
+    topt = torch.optim.LBFGS([tparams[0], tspare, tparams[1]], line_search_fn="strong_wolfe")
+    opt.step(lbfgs_closure(ag, opt, params))
+    topt.step(lbfgs_closure(torch, topt, tparams))
+    assert_same(params + [spare], tparams + [tspare], 0, rtol=1e-9, atol=1e-11)
+    assert np.all(val(spare) == 1)
