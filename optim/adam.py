@@ -4,22 +4,22 @@ import math
 
 import autograd as ag
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _check_execution_options
 
 
 class Adam(Optimizer):
     r"""For each parameter, at step t, with g its gradient (negated when ``maximize``)::
 
-        g = g + weight_decay * p                    (AdamW instead: p = p * (1 - lr * weight_decay))
+        g = g + weight_decay * p                    (AdamW, or decoupled_weight_decay: p = p * (1 - lr * weight_decay))
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g**2
         v_max = max(v_max, v)                       (amsgrad; then v_max replaces v below)
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
 
-    decoupled_weight_decay = False
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         if lr < 0:
             raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
         if eps < 0:
@@ -29,8 +29,11 @@ class Adam(Optimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
         if weight_decay < 0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        _check_execution_options(differentiable, foreach, fused)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     def _update(self, param, grad, state, group):
         p, xp = param.array, param._backend.xp
@@ -46,7 +49,7 @@ class Adam(Optimizer):
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
-            if self.decoupled_weight_decay:
+            if group["decoupled_weight_decay"]:
                 p *= 1 - lr * weight_decay
             else:
                 grad = grad + weight_decay * p
@@ -71,8 +74,8 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: the parameter shrinks by ``lr * weight_decay`` before the Adam step."""
 
-    decoupled_weight_decay = True
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

@@ -8,9 +8,20 @@ version counter, so a graph that saved the old value refuses to backward through
 State dict format (PyTorch's): ``{"state": {index: {name: value}}, "param_groups":
 [{hyperparameters..., "params": [index, ...]}]}`` with parameters numbered in group
 order. State arrays are ndgrad Tensors that share memory with the live state, as in
-PyTorch (save or deep-copy the dict to keep a snapshot); step counts are Python ints.
-``load_state_dict`` accepts ndgrad Tensors or NumPy/CuPy arrays and copies each onto its
-parameter's device (floating state cast to the parameter's dtype).
+PyTorch (save or deep-copy the dict to keep a snapshot). Scalar state (step counts, and
+the few running scalars some optimizers keep: ASGD's ``eta``/``mu``, NAdam's
+``mu_product``, LBFGS's bookkeeping) is kept as Python numbers, where PyTorch keeps 0-d
+tensors: reading them never waits for a GPU, and they stay in double precision. Each
+optimizer lists these names in ``_scalar_state``; ``load_state_dict`` turns whatever it
+is given under those names (a PyTorch 0-d tensor, an array, a number) back into numbers,
+and PyTorch's own ``load_state_dict`` turns our numbers into its tensors, so state dicts
+travel both ways. Other entries may be ndgrad Tensors, NumPy/CuPy arrays or torch
+tensors; each is copied onto its parameter's device (floating state cast to the
+parameter's dtype).
+
+``foreach``, ``capturable`` and ``fused`` are accepted where PyTorch accepts them and kept
+in the param groups so state dicts line up; they change nothing here, because every
+update already runs as whole-array operations without host synchronisation.
 """
 
 from collections import defaultdict
@@ -28,7 +39,20 @@ class _Required:
 required = _Required()  # a default the caller must give (per group or to the constructor)
 
 
+def _check_execution_options(differentiable=False, foreach=None, fused=None):
+    """Refuse the execution options ndgrad cannot honour; the others are accepted as hints."""
+    if differentiable:
+        raise NotImplementedError("differentiable=True is not supported: ndgrad optimizers update parameters in "
+                                  "place outside the autograd graph, so a step cannot be differentiated; pass "
+                                  "differentiable=False (the default)")
+    if fused and foreach:
+        raise RuntimeError(f"fused={fused} and foreach={foreach} cannot both be true; pick at most one")
+
+
 class Optimizer:
+    # state entries kept as Python numbers, with the type load_state_dict converts them to
+    _scalar_state = {"step": int}
+
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.state = defaultdict(dict)  # parameter -> its state (momentum buffers, step counts...)
@@ -78,6 +102,13 @@ class Optimizer:
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
+
+    def __getstate__(self):
+        # an LR scheduler wraps ``step`` on the instance to count calls; that wrapper is the
+        # scheduler's business and must not travel with a pickled or deep-copied optimizer
+        state = dict(self.__dict__)
+        state.pop("step", None)
+        return state
 
     def zero_grad(self, set_to_none=True):
         """Forget the gradients of every parameter: ``.grad = None`` (default) or zeros."""
@@ -139,7 +170,8 @@ class Optimizer:
                 raise ValueError(f"loaded state dict has state for parameter {index}, which is in none of its "
                                  f"parameter groups")
             p = by_index[index]
-            state[p] = {name: _restore(name, value, p) for name, value in saved_state.items()}
+            state[p] = {name: _restore(value, p, self._scalar_state.get(name))
+                        for name, value in saved_state.items()}
         self.state = state
         for saved, group in zip(saved_groups, self.param_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
@@ -153,10 +185,15 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _restore(name, value, param):
-    """A copy of one saved state entry, on ``param``'s device (floating arrays in its dtype)."""
-    if name == "step":
-        return int(value)
+def _restore(value, param, scalar_type=None):
+    """A copy of one saved state entry, on ``param``'s device (floating arrays in its dtype); a scalar
+    entry (``scalar_type`` int or float) becomes a Python number; lists are restored entry by entry."""
+    if isinstance(value, (list, tuple)):
+        return [_restore(v, param, scalar_type) for v in value]
+    if value is None:
+        return None
+    if scalar_type is not None:
+        return scalar_type(value.item() if hasattr(value, "item") else value)
     if not hasattr(value, "dtype"):  # a Python number or flag
         return value
     module = type(value).__module__

@@ -2,7 +2,7 @@
 
 import autograd as ag
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _check_execution_options
 
 
 class SGD(Optimizer):
@@ -15,7 +15,8 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False, fused=None):
         if lr < 0:
             raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
         if momentum < 0:
@@ -25,8 +26,10 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"Nesterov momentum requires a momentum and zero dampening (got momentum={momentum}, "
                              f"dampening={dampening})")
+        _check_execution_options(differentiable, foreach, fused)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     def _update(self, param, grad, state, group):
         p = param.array
