@@ -62,5 +62,6 @@ def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
-from . import functional, numerical, viz  # noqa: E402
+from . import functional, numerical, serialization, viz  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
