@@ -244,7 +244,8 @@ def _on_device(array, target, saved, name):
     try:
         backend = get_backend(target)
     except RuntimeError as e:  # no CuPy, no GPU, or not that many GPUs
-        raise SerializationError(f"load: {name} has tensors saved on {saved}, which can't be used here ({e}); "
+        where = saved if str(target) == saved else f"{saved} and mapped to {target}"
+        raise SerializationError(f"load: {name} has tensors saved on {where}, which can't be used here ({e}); "
                                  f"pass map_location='cpu' (or another device) to load them there") from None
     cpu = get_backend("cpu")
     return Tensor._make(array if backend is cpu else backend.from_backend(array, cpu), backend)

@@ -520,6 +520,9 @@ def test_an_unusable_saved_device_suggests_map_location(monkeypatch, tmp_path):
     with pytest.raises(SerializationError, match=r"saved on cuda:63.*map_location='cpu'") as info:
         ag.load(path)
     assert str(path) in str(info.value)
+    ag.save(ag.ones(1), tmp_path / "cpu.ckpt")
+    with pytest.raises(SerializationError, match=r"saved on cpu and mapped to cuda:62, which can't be used"):
+        ag.load(tmp_path / "cpu.ckpt", map_location="cuda:62")
     assert ag.load(path, map_location="cpu")["w"].tolist() == [0.0, 1.0, 2.0]
     assert ag.load(path, map_location={"cuda:63": "cpu"})["w"].device == Device("cpu")
 
