@@ -1,7 +1,7 @@
 """ndgrad's autograd: Tensor, ops, the backward engine and grad modes, with PyTorch's names."""
 
 import backends as _backends
-from backends import Device, manual_seed
+from backends import Device, get_rng_state, manual_seed, set_rng_state
 
 from . import dtypes
 from .tensor import Tensor  # first: tensor.py pulls in ops, function and engine in the right order
@@ -63,6 +63,7 @@ def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
-from . import functional, numerical, viz  # noqa: E402
+from . import functional, numerical, serialization, viz  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
 from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)

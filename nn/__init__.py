@@ -3,11 +3,11 @@
 Built on ``autograd`` only, with PyTorch's names: ``import nn; import nn.functional as F``.
 """
 
-from . import functional, init
+from . import functional, init, utils
 from .layers import (CrossEntropyLoss, Flatten, Identity, Linear, LogSoftmax, ModuleList, MSELoss, ReLU, Sequential,
                      Sigmoid, Softmax, Tanh)
 from .module import Module
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "Identity", "Flatten", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
-           "Sequential", "ModuleList", "CrossEntropyLoss", "MSELoss", "functional", "init"]
+           "Sequential", "ModuleList", "CrossEntropyLoss", "MSELoss", "functional", "init", "utils"]
