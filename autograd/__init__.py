@@ -1,7 +1,7 @@
 """ndgrad's autograd: Tensor, ops, the backward engine and grad modes, with PyTorch's names."""
 
 import backends as _backends
-from backends import Device, get_rng_state, manual_seed, set_rng_state
+from backends import Device, manual_seed
 
 from . import dtypes
 from .tensor import Tensor  # first: tensor.py pulls in ops, function and engine in the right order

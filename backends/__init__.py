@@ -1,6 +1,5 @@
 """Devices and their backends: the only package that knows NumPy from CuPy."""
 
-import copy
 
 from .base import Backend
 from .device import Device
@@ -46,16 +45,6 @@ def manual_seed(seed):
         backend.seed(_seed)
 
 
-def get_rng_state():
-    """A copy of the CPU generator's state: NumPy's ``bit_generator.state``, a dict of ints and strings."""
-    return copy.deepcopy(get_backend("cpu").generator.bit_generator.state)
-
-
-def set_rng_state(new_state):
-    """Put the CPU generator back into a state that ``get_rng_state`` returned."""
-    get_backend("cpu").generator.bit_generator.state = copy.deepcopy(new_state)
-
-
 def cuda_is_available():
     """True when CuPy imports and sees at least one GPU."""
     try:
@@ -65,5 +54,4 @@ def cuda_is_available():
         return False
 
 
-__all__ = ["Backend", "Device", "NumpyBackend", "get_backend", "backend_of", "manual_seed", "get_rng_state",
-           "set_rng_state", "cuda_is_available"]
+__all__ = ["Backend", "Device", "NumpyBackend", "get_backend", "backend_of", "manual_seed", "cuda_is_available"]

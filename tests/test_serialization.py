@@ -228,7 +228,7 @@ def test_paths_and_file_objects(tmp_path, target):
 
 def test_whole_modules_need_weights_only_false(tmp_path):
     ag.manual_seed(0)
-    model = mlp()  # no forward yet: see the xfail below for one after a forward pass
+    model = mlp()  # no forward yet: the next test pickles one after a forward pass
     path = tmp_path / "model.ckpt"
     ag.save({"model": model, "epoch": 1}, path)
     with pytest.raises(WeightsOnlyError) as info:
@@ -242,8 +242,6 @@ def test_whole_modules_need_weights_only_false(tmp_path):
     assert_close(loaded["model"](x), model(x), rtol=0, atol=0)
 
 
-@pytest.mark.xfail(strict=False, reason="pickling a Tensor after a forward pass with grad fails on the weakref to "
-                                        "its AccumulateGrad node; a core fix is in progress")
 def test_whole_module_after_a_forward_pass(tmp_path):
     model = mlp()
     model(ag.randn(2, 3)).sum().backward()
