@@ -53,6 +53,11 @@ def is_floating(dtype):
     return dtype.kind == "f" or dtype == bfloat16
 
 
+def is_low_precision(dtype):
+    """float16 and bfloat16: PyTorch computes with them in float32 ("op math") and rounds once."""
+    return dtype == float16 or (bfloat16 is not None and dtype == bfloat16)
+
+
 def scalar_dtype(value):
     """The dtype PyTorch gives a bare Python scalar: float32, int64 or bool."""
     return bool_ if isinstance(value, bool) else int64 if isinstance(value, int) else float32

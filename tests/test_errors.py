@@ -160,12 +160,14 @@ def test_dim_out_of_range(op, dim):
     message = str(info.value)
     assert message.startswith(f"{op}:")
     bad = dim[1] if isinstance(dim, tuple) else dim
-    assert f"dim {bad}" in message and "2 dims" in message and "[-2, 1]" in message
+    assert f"Dimension out of range (expected to be in range of [-2, 1], but got {bad})" in message
+    assert "2 dims" in message and "(2, 3)" in message
     torch_raises(lambda: getattr(torch.ones(2, 3), op)(dim), IndexError)
 
 
 def test_unsqueeze_dim_out_of_range():
-    with pytest.raises(IndexError, match=r"unsqueeze: dim 3 .*\[-3, 2\]"):
+    with pytest.raises(IndexError, match=r"unsqueeze: Dimension out of range \(expected to be in range of \[-3, 2\], "
+                                         r"but got 3\) for the 2 dims of shape \(2, 3\)"):
         ag.ones(2, 3).unsqueeze(3)
 
 
@@ -447,3 +449,89 @@ def test_grad_of_unused_input_names_allow_unused():
     x, u = ag.ones(2, requires_grad=True), ag.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"autograd.grad: .*\(3,\).*not used.*allow_unused=True"):
         ag.grad((x * 2).sum(), [x, u])
+
+
+# --- dims: every op that takes one goes through one normaliser (PyTorch's IndexError) -----------------------------
+
+def _functional(lib):
+    return torch.nn.functional if lib is torch else ag.ops
+
+
+# (name in our messages, fn(lib, x, dim)); each is swept over every dim from -5 to 4 on a 3-d and a 0-d tensor
+DIM_OPS = [
+    ("sum", lambda lib, x, d: x.sum(d)),
+    ("sum", lambda lib, x, d: lib.sum(x, (0, d), keepdim=True)),
+    ("mean", lambda lib, x, d: x.mean(d)),
+    ("amax", lambda lib, x, d: x.amax(d)),
+    ("amin", lambda lib, x, d: lib.amin(x, (d,))),
+    ("max", lambda lib, x, d: x.max(d)),
+    ("min", lambda lib, x, d: lib.min(x, d, keepdim=True)),
+    ("argmax", lambda lib, x, d: x.argmax(d)),
+    ("argmin", lambda lib, x, d: lib.argmin(x, dim=d, keepdim=True)),
+    ("any", lambda lib, x, d: (x > 0).any(d)),
+    ("all", lambda lib, x, d: (x > 0).all(d)),
+    ("logsumexp", lambda lib, x, d: x.logsumexp(d)),
+    ("softmax", lambda lib, x, d: x.softmax(d)),
+    ("softmax", lambda lib, x, d: _functional(lib).softmax(x, dim=d)),
+    ("log_softmax", lambda lib, x, d: _functional(lib).log_softmax(x, d)),
+    ("squeeze", lambda lib, x, d: x.squeeze(d)),
+    ("squeeze", lambda lib, x, d: lib.squeeze(x, (d, -1))),
+    ("unsqueeze", lambda lib, x, d: x.unsqueeze(d)),
+    ("flatten", lambda lib, x, d: x.flatten(d)),
+    ("flatten", lambda lib, x, d: lib.flatten(x, 0, d)),
+    ("transpose", lambda lib, x, d: x.transpose(d, 0)),
+    ("transpose", lambda lib, x, d: lib.transpose(x, -1, d)),
+    ("permute", lambda lib, x, d: x.permute(*range(x.ndim - 1), d) if x.ndim else x.permute(d)),
+    ("cat", lambda lib, x, d: lib.cat([x, x * 2], d)),
+    ("stack", lambda lib, x, d: lib.stack([x, x * 2], dim=d)),
+]
+DIM_CASES = [pytest.param(name, fn, shape, d, id=f"{name}{i}-{len(shape)}d-dim{d}")
+             for i, (name, fn) in enumerate(DIM_OPS) for shape in [(2, 1, 3), ()] for d in range(-5, 5)]
+
+
+def _outcome(lib, fn, shape, dim):
+    x = np.asarray(np.arange(1.0, 1.0 + int(np.prod(shape))).reshape(shape) * 0.25)
+    try:
+        result = fn(lib, torch.from_numpy(x) if lib is torch else ag.tensor(x), dim)
+    except Exception as e:  # noqa: BLE001 (the outcome compared is the exception)
+        return e
+    return [np.asarray(r.detach().numpy() if lib is torch else r.numpy()) for r in
+            (result if isinstance(result, tuple) else (result,))]
+
+
+@pytest.mark.parametrize("name, fn, shape, dim", DIM_CASES)
+def test_every_dim_argument_against_torch(name, fn, shape, dim):
+    """In range (negative too) the values are PyTorch's; out of range both raise IndexError, ours with
+    PyTorch's text after the op's name; other refusals (a dim twice, start_dim after end_dim) match its type."""
+    ours, theirs = _outcome(ag, fn, shape, dim), _outcome(torch, fn, shape, dim)
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, Exception), f"torch raises {theirs!r}, ndgrad returns {ours}"
+        assert type(ours) is type(theirs), f"ndgrad raises {ours!r}, torch {theirs!r}"
+        message = str(ours)
+        assert message.startswith(f"{name}:"), message
+        assert str(tuple(shape)) in message, message
+        if isinstance(theirs, IndexError):
+            assert str(theirs) in message, message
+        return
+    assert not isinstance(ours, Exception), f"torch returns a result, ndgrad raises {ours!r}"
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [1.0, True, None, "1"])
+def test_a_dim_that_is_not_an_int(dim):
+    with pytest.raises(TypeError, match=r"sum: dim must be an int, got"):
+        ag.ones(2, 3).sum((0, dim))
+    with pytest.raises(TypeError, match=r"transpose: dim must be an int"):
+        ag.ones(2, 3).transpose(0, dim)
+    torch_raises(lambda: torch.ones(2, 3).transpose(0, dim), TypeError)
+
+
+def test_a_dim_given_as_a_numpy_or_tensor_integer():
+    x = np.arange(6.0).reshape(2, 3)
+    for dim in (np.int64(-1), ag.tensor(1)):
+        np.testing.assert_array_equal(ag.tensor(x).sum(dim).numpy(), x.sum(1))
+        np.testing.assert_allclose(ag.tensor(x).softmax(dim).numpy(), torch.from_numpy(x).softmax(int(dim)).numpy(),
+                                   rtol=1e-12)

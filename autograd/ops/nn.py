@@ -3,7 +3,8 @@
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor
-from .reduction import normalize_dims
+from ._dims import normalize_dim
+from .reduction import max_or_zero
 
 
 class Linear(Function):
@@ -28,7 +29,7 @@ class Linear(Function):
 
 class Softmax(Function):
     def forward(ctx, x, dim):
-        e = ctx.xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = ctx.xp.exp(x - max_or_zero(x, dim))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(out)
@@ -40,7 +41,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(ctx, x, dim):
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - max_or_zero(x, dim)
         out = shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.dim = dim
         ctx.save_for_backward(out)
@@ -92,12 +93,12 @@ def linear(x, weight, bias=None):
 
 
 def softmax(x, dim):
-    (dim,) = normalize_dims("softmax", dim, x.ndim) or (0,)
+    dim = normalize_dim("softmax", dim, x.shape)
     return Softmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 
 def log_softmax(x, dim):
-    (dim,) = normalize_dims("log_softmax", dim, x.ndim) or (0,)
+    dim = normalize_dim("log_softmax", dim, x.shape)
     return LogSoftmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 
