@@ -1,5 +1,9 @@
 """The Backend interface: everything autograd needs to know about one kind of device."""
 
+import contextlib
+
+_NOTHING_TO_SILENCE = contextlib.nullcontext()  # stateless, so one instance serves every call
+
 
 class Backend:
     """One device's array library. Subclasses fill in the methods below.
@@ -34,6 +38,11 @@ class Backend:
 
     def is_array(self, obj):
         raise NotImplementedError
+
+    def errstate(self):
+        """A context to run kernels in: PyTorch gives inf and nan silently, so a backend whose array
+        library warns about overflow, division by zero or invalid values silences that here."""
+        return _NOTHING_TO_SILENCE
 
     # random numbers
     def seed(self, seed):

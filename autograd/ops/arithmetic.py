@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, zeros_like
 
 BROADCAST_HINT = (" Shapes broadcast when, from the right, each pair of sizes is equal or one of them is 1; "
                   "reshape or unsqueeze one input to make them fit.")
@@ -67,7 +67,7 @@ class Pow(Function):
         return out
     def backward(ctx, grad):
         x, p, out = ctx.saved_tensors
-        gx = grad * p * x ** (p - 1) if ctx.needs_input_grad[0] else None
+        gx = _base_grad(grad, x, p) if ctx.needs_input_grad[0] else None
         gp = grad * out * _log(x) if ctx.needs_input_grad[1] else None
         return gx, gp
 
@@ -79,8 +79,7 @@ class Maximum(Function):
         return ctx.xp.maximum(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        share = (x > y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5  # ties split the gradient
-        return grad * share, grad * (1 - share)
+        return _picked_grads(grad, x, y, x_lost=x < y, y_lost=x > y)
 
 
 class Minimum(Function):
@@ -90,8 +89,7 @@ class Minimum(Function):
         return ctx.xp.minimum(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        share = (x < y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
-        return grad * share, grad * (1 - share)
+        return _picked_grads(grad, x, y, x_lost=x > y, y_lost=x < y)
 
 
 class Where(Function):
@@ -131,6 +129,23 @@ class NonDifferentiable(Function):
 
 
 # --- the functions (and Tensor operators) ------------------------------------------------------
+
+def _base_grad(grad, x, p):
+    """d(x ** p)/dx = p * x ** (p - 1), except where p == 0: x ** 0 is 1 everywhere, so the gradient is
+    0, also at x = 0 where the formula gives 0 * inf = nan (PyTorch's rule, for both kinds of p)."""
+    if isinstance(p, Tensor):
+        return where(p == 0, 0.0, grad * p * x ** (p - 1))
+    if p == 0:
+        return zeros_like(x)
+    return grad * p * x ** (p - 1)
+
+
+def _picked_grads(grad, x, y, x_lost, y_lost):
+    """maximum/minimum's gradients, PyTorch's rule: the picked operand gets it, a tie splits it in
+    halves, and where either side is NaN (no comparison holds, so neither lost) both get all of it."""
+    tie = (x == y).to(grad.dtype) * 0.5
+    return grad * (1 - x_lost.to(grad.dtype) - tie), grad * (1 - y_lost.to(grad.dtype) - tie)
+
 
 def _log(v):
     """log v for pow's exponent gradient, taken as 0 at v == 0: there v ** p is 0 (or 1) and the

@@ -119,9 +119,9 @@ class Logsumexp(Function):
 
 
 def max_or_zero(x, axis):
-    """The max to subtract before exp (softmax, logsumexp); 0 for an empty ``x``, where NumPy has no
+    """The max to subtract before exp (softmax, logsumexp); zeros for an empty ``x``, where NumPy has no
     max and nothing needs shifting (PyTorch gives an empty softmax and a logsumexp of -inf)."""
-    return x.max(axis=axis, keepdims=True) if x.size else 0
+    return x.max(axis=axis, keepdims=True) if x.size else x.sum(axis=axis, keepdims=True)
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):
