@@ -1,7 +1,7 @@
 """All ops, one module per family. Each op is a Function subclass next to the function users call."""
 
-from .arithmetic import (add, clamp, compare, div, logical, maximum, minimum, mul, neg, operands, pow, sign,
-                         sub, where)
+from .arithmetic import (add, clamp, compare, div, logical, maximum, minimum, mul, neg, operands, pow, reciprocal,
+                         sign, sub, where)
 from .inplace import apply_inplace, fill, inplace
 from .linalg import matmul
 from .nn import cross_entropy, linear, log_softmax, mse_loss, softmax
