@@ -535,3 +535,179 @@ def test_a_dim_given_as_a_numpy_or_tensor_integer():
         np.testing.assert_array_equal(ag.tensor(x).sum(dim).numpy(), x.sum(1))
         np.testing.assert_allclose(ag.tensor(x).softmax(dim).numpy(), torch.from_numpy(x).softmax(int(dim)).numpy(),
                                    rtol=1e-12)
+
+
+# --- smaller crashes and unclear errors (factories, nn, state dicts, formatting) ----------------------------------
+
+def _same_outcome(ours, theirs, rtol=1e-12):
+    """Run both; the same exception type (returned for message checks), or equal values."""
+    results = []
+    for fn in (ours, theirs):
+        try:
+            results.append(fn())
+        except Exception as e:  # noqa: BLE001 (the outcome compared is the exception)
+            results.append(e)
+    got, expected = results
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected), f"torch raises {expected!r}, ndgrad gives {got!r}"
+        return got
+    assert not isinstance(got, Exception), f"torch gives {expected!r}, ndgrad raises {got!r}"
+    if isinstance(expected, torch.Tensor):
+        assert tuple(got.shape) == tuple(expected.shape)
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+        np.testing.assert_allclose(np.asarray(got.detach().numpy(), np.float64),
+                                   expected.detach().double().numpy(), rtol=rtol)
+    else:
+        assert got == expected
+    return None
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("make", [
+    lambda lib, nn: nn.Softmax(), lambda lib, nn: nn.LogSoftmax(), lambda lib, nn: nn.Softmax(dim=None),
+    lambda lib, nn: (lambda x: nn.functional.softmax(x)), lambda lib, nn: (lambda x: nn.functional.log_softmax(x, None)),
+], ids=["Softmax", "LogSoftmax", "Softmax_None", "F.softmax", "F.log_softmax"])
+def test_softmax_with_the_implicit_dim(make, ndim):
+    nn = pytest.importorskip("nn")
+    import nn.functional  # noqa: F401
+    x = np.random.default_rng(ndim).standard_normal((2, 3, 4, 5)[:ndim])
+    outputs = []
+    for lib, namespace in ((ag, nn), (torch, torch.nn)):
+        with pytest.warns(UserWarning, match="Implicit dimension choice for (log_)?softmax has been deprecated"):
+            outputs.append(make(lib, namespace)(_tensor_of(lib, x)))
+    _same_outcome(lambda: outputs[0], lambda: outputs[1])
+
+
+def _tensor_of(lib, array):
+    return torch.from_numpy(np.array(array)) if lib is torch else ag.tensor(np.array(array))
+
+
+@pytest.mark.parametrize("features", [(0, 3), (3, 0), (0, 0)])
+def test_linear_with_no_features(features):
+    nn = pytest.importorskip("nn")
+    with pytest.warns(UserWarning, match="zero-element"):
+        layer = nn.Linear(*features)
+    with pytest.warns(UserWarning, match="zero-element"):
+        reference = torch.nn.Linear(*features)
+    with torch.no_grad():
+        reference.bias.copy_(torch.from_numpy(layer.bias.detach().numpy()))
+    x = np.ones((2, features[0]), np.float32)
+    _same_outcome(lambda: layer(ag.tensor(x)), lambda: reference(torch.from_numpy(x)))
+    layer(ag.tensor(x)).sum().backward()
+    assert layer.weight.grad.shape == tuple(features[::-1]) and layer.bias.grad.tolist() == [2.0] * features[1]
+
+
+def test_linear_on_a_0d_input():
+    nn = pytest.importorskip("nn")
+    error = _same_outcome(lambda: nn.Linear(3, 2)(ag.tensor(1.0)), lambda: torch.nn.Linear(3, 2)(torch.tensor(1.0)))
+    assert re.match(r"linear: both arguments to linear need to be at least 1D, but they are 0D and 2D \(input shape "
+                    r"\(\), weight shape \(2, 3\)\); .*reshape", str(error))
+
+
+ARANGES = [(5,), (2, 9), (0, 5, 0), (0, 5, -1), (5, 0, 1), (5, 0, -1), (5, 5), (1.0, 0.0), (0, 1, 0.1), (1, 1.3, 0.1),
+           (1, 2.5, 0.5), (-1, 1, 0.3), (0, 0.9, 0.3), (0.1, 0.4, 0.1), (2.5,), (-3.5,), (0, -2, -0.25), (0, 1, 0.0),
+           (0, float("nan")), (0, float("inf")), (float("-inf"), 0), (0, 1, 1e-3), (10, -10, -3)]
+
+
+@pytest.mark.parametrize("dtype", [None, "float64", "int64", "float16"])
+@pytest.mark.parametrize("args", ARANGES, ids=str)
+def test_arange_against_torch(args, dtype):
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    # lengths exactly; values within a rounding step (PyTorch's vectorised kernel adds in float32/float16)
+    ulp = {"float16": 2 ** -10, "float64": 1e-15}.get(dtype, 2 ** -23)
+    error = _same_outcome(lambda: ag.arange(*args, **kwargs),
+                          lambda: torch.arange(*args, **{k: getattr(torch, v) for k, v in kwargs.items()}), rtol=ulp)
+    if error is not None:
+        assert str(error).startswith("arange:") and str(args[-1]) in str(error)
+
+
+def test_arange_of_tensors_and_numpy_numbers():
+    for args in [(ag.tensor(3),), (np.int64(2), np.int64(7)), (np.float64(3.5),), (ag.tensor(1.5), 4)]:
+        theirs = [torch.tensor(a.item()) if isinstance(a, ag.Tensor) else a for a in args]
+        _same_outcome(lambda: ag.arange(*args), lambda: torch.arange(*theirs))
+
+
+@pytest.mark.parametrize("name, args", [
+    ("ones", (2.5, 3)), ("ones", ((2.5, 3),)), ("zeros", (True, 3)), ("zeros", (None,)), ("empty", (2.5,)),
+    ("rand", (2.5,)), ("randn", ((3, 1.0),)), ("ones", ("2",)),
+    ("zeros", (-1,)), ("ones", (2, -3)), ("empty", ((0, -1),)), ("randn", (-1,)), ("rand", (3, -2)),
+], ids=str)
+def test_factory_sizes_against_torch(name, args):
+    error = _same_outcome(lambda: getattr(ag, name)(*args), lambda: getattr(torch, name)(*args))
+    assert error is not None
+    message = str(error)
+    assert message.startswith(f"{name}:")
+    assert ("negative dimension" in message and ">= 0" in message) if isinstance(error, RuntimeError) else \
+        ("tuple of ints" in message and "position" in message)
+
+
+@pytest.mark.parametrize("args", [(ag.tensor(2), 3), (np.int64(2), 3), (ag.tensor([2]), 3), ([2, 3],), ((0, 2),)],
+                         ids=str)
+def test_factory_sizes_that_are_integers(args):
+    theirs = [torch.tensor(a.tolist()) if isinstance(a, ag.Tensor) else a for a in args]
+    _same_outcome(lambda: ag.ones(*args), lambda: torch.ones(*theirs))
+
+
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("full", lambda: ag.full((-1,), 2.0), lambda: torch.full((-1,), 2.0)),
+    ("eye", lambda: ag.eye(-1), lambda: torch.eye(-1)),
+    ("eye", lambda: ag.eye(2.5), lambda: torch.eye(2.5)),
+    ("linspace", lambda: ag.linspace(0, 1, -1), lambda: torch.linspace(0, 1, -1)),
+    ("randint", lambda: ag.randint(5, 2, (3,)), lambda: torch.randint(5, 2, (3,))),
+    ("randint", lambda: ag.randint(5, 5, (3,)), lambda: torch.randint(5, 5, (3,))),
+    ("randint", lambda: ag.randint(0, size=(3,)), lambda: torch.randint(0, (3,))),
+    ("randint", lambda: ag.randint(5, size=(-1,)), lambda: torch.randint(5, (-1,))),
+    ("randint", lambda: ag.randint(2.5, size=(2,)), lambda: torch.randint(2.5, (2,))),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_other_factory_arguments_against_torch(name, ours, theirs):
+    error = _same_outcome(ours, theirs)
+    assert error is not None and str(error).startswith(f"{name}:")
+
+
+def test_randint_names_low_and_high():
+    with pytest.raises(RuntimeError, match=r"randint: expects low to be less than high, but got low=5 >= high=2; "
+                                           r"it draws from \[low, high\)"):
+        ag.randint(5, 2, (3,))
+
+
+@pytest.mark.parametrize("data, error, where", [
+    ([[1, 2], [3]], ValueError, r"expected sequence of length 2 at dim 1 \(got 1\)"),
+    ([[[1], [2]], [[3]]], ValueError, r"expected sequence of length 2 at dim 1 \(got 1\)"),
+    ([[1.0], [2.0, 3.0]], ValueError, r"expected sequence of length 1 at dim 1 \(got 2\)"),
+    ([[[1, 2]], [[3]]], ValueError, r"expected sequence of length 2 at dim 2 \(got 1\)"),
+    ([[1, 2], 3], TypeError, r"expected a sequence of length 2 at dim 1, but got int 3"),
+], ids=str)
+def test_ragged_lists(data, error, where):
+    with pytest.raises(error, match=rf"^tensor: {where}.*rectangular"):
+        ag.tensor(data)
+    torch_raises(lambda: torch.tensor(data), error)
+
+
+@pytest.mark.parametrize("value", [None, "weights.pt", object(), ["a", "b"]], ids=repr)
+def test_load_state_dict_with_a_value_that_is_not_data(value):
+    nn = pytest.importorskip("nn")
+    model = nn.Linear(2, 3)
+    before = model.weight.detach().numpy().copy()
+    with pytest.raises(RuntimeError) as info:
+        model.load_state_dict({"weight": value, "bias": ag.zeros(3)})
+    message = str(info.value)
+    assert f'"weight", expected a Tensor or a numeric array' in message and type(value).__name__ in message
+    assert "size mismatch" not in message
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before)  # nothing was copied
+    torch_raises(lambda: torch.nn.Linear(2, 3).load_state_dict({"weight": value, "bias": torch.zeros(3)}),
+                 RuntimeError)
+
+
+@pytest.mark.parametrize("values, spec", [
+    (1.23456, ".2f"), (0.5, ">7f"), (0.5, ""), (3, "d"), (3, "05"), (True, ""), (-2.5, "+.1e"),
+    ([1.5], ".2f"), ([0.5, 1.0], ".2f"), ([[1, 2]], "d"),
+], ids=str)
+def test_format_of_tensors(values, spec):
+    _same_outcome(lambda: format(ag.tensor(values), spec), lambda: format(torch.tensor(values), spec))
+    _same_outcome(lambda: f"{ag.tensor(values):{spec}}", lambda: f"{torch.tensor(values):{spec}}")
+
+
+def test_format_of_a_loss_that_requires_grad():
+    loss = (ag.tensor([0.25, 0.5], requires_grad=True) * 2).sum()
+    assert f"loss: {loss:>7f}" == "loss: 1.500000" and "{:.2f}".format(loss) == "1.50"
+    assert f"{ag.tensor([0.5, 1.0])}" == str(ag.tensor([0.5, 1.0]))

@@ -1,5 +1,7 @@
 """Neural-network ops: linear, softmax, log_softmax, cross_entropy, mse_loss."""
 
+import math
+
 from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor
@@ -21,9 +23,9 @@ class Linear(Function):
         need_x, need_w = ctx.needs_input_grad[:2]
         gx = grad @ weight if need_x else None
         gw = None
-        if need_w:
-            flat_grad = grad.reshape(-1, grad.shape[-1])
-            gw = flat_grad.T @ x.reshape(-1, x.shape[-1])
+        if need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
+            rows = math.prod(grad.shape[:-1])
+            gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         return gx, gw, grad
 
 
@@ -82,6 +84,10 @@ class OneHot(Function):
 
 
 def linear(x, weight, bias=None):
+    if x.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"linear: both arguments to linear need to be at least 1D, but they are {x.ndim}D and "
+                           f"{weight.ndim}D (input shape {tuple(x.shape)}, weight shape {tuple(weight.shape)}); give "
+                           f"the input a feature dim, e.g. x.reshape(1) or x.reshape(batch, in_features)")
     if x.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but the weight of "
                            f"shape {tuple(weight.shape)} expects {weight.shape[-1]} (weight is out_features x "
