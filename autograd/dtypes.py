@@ -1,6 +1,7 @@
 """Dtypes are NumPy dtype objects; promotion follows PyTorch's rules."""
 
 import functools
+import math
 
 import numpy as np
 
@@ -51,6 +52,26 @@ def category(dtype):
 
 def is_floating(dtype):
     return dtype.kind == "f" or dtype == bfloat16
+
+
+def is_low_precision(dtype):
+    """float16 and bfloat16: PyTorch computes with them in float32 ("op math") and rounds once."""
+    return dtype == float16 or (bfloat16 is not None and dtype == bfloat16)
+
+
+def widened_by_python_floats(dtype):
+    """NumPy keeps its own dtypes when a Python float joins in (NEP 50), but takes a bfloat16 array
+    (from ml_dtypes) plus a Python float to float32; PyTorch keeps bfloat16."""
+    return bfloat16 is not None and dtype == bfloat16
+
+
+def overflows(dtype, value):
+    """Whether a finite Python number is beyond float16/bfloat16's range, which PyTorch refuses
+    as a scalar of that dtype (other dtypes take any float)."""
+    if not is_low_precision(dtype) or not math.isfinite(value):
+        return False
+    finfo = np.finfo(dtype) if dtype == float16 else ml_dtypes.finfo(dtype)
+    return abs(value) > float(finfo.max)
 
 
 def scalar_dtype(value):

@@ -49,44 +49,45 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     previous_mode = is_grad_enabled()
     _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
     try:
-        while ready:
-            node = ready.pop()
-            slots = buffers.pop(node, None)
-            if capture is not None:
-                for nr in range(node.num_outputs):
-                    if (node, nr) in capture:
-                        capture[node, nr] = slots[nr] if slots else None
-            if type(node) is AccumulateGrad:
-                if capture is None and slots is not None:
-                    node.accumulate(slots[0], create_graph, (node, 0) in owned)
-                    owned.discard((node, 0))
-                continue
-            input_grads = ()
-            if slots is not None:
-                if node._retained is not None:
-                    _retain(node, slots, create_graph)
-                input_grads = node.backward(*slots)
-                if type(input_grads) is not tuple:
-                    input_grads = (input_grads,)
-                if len(input_grads) != len(node.next_functions):
-                    raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients but its op has "
-                                       f"{len(node.next_functions)} inputs; return one per input (None for "
-                                       f"inputs that need none)")
-                for nr in range(node.num_outputs):
-                    owned.discard((node, nr))
-            if not retain_graph:
-                node.release()
-            for (next_node, nr), g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
-                if next_node is None:
+        with roots[0]._backend.errstate():  # gradient sums overflow to inf silently, as in kernels
+            while ready:
+                node = ready.pop()
+                slots = buffers.pop(node, None)
+                if capture is not None:
+                    for nr in range(node.num_outputs):
+                        if (node, nr) in capture:
+                            capture[node, nr] = slots[nr] if slots else None
+                if type(node) is AccumulateGrad:
+                    if capture is None and slots is not None:
+                        node.accumulate(slots[0], create_graph, (node, 0) in owned)
+                        owned.discard((node, 0))
                     continue
-                if g is not None:
-                    if g.array.shape != meta[0] or g.array.dtype != meta[1]:
-                        g = _fit(g, meta)
-                    _accumulate(buffers, owned, next_node, nr, g, create_graph, _is_new(g, slots, input_grads))
-                count = dependencies[next_node] - 1
-                dependencies[next_node] = count
-                if count == 0:
-                    ready.append(next_node)
+                input_grads = ()
+                if slots is not None:
+                    if node._retained is not None:
+                        _retain(node, slots, create_graph)
+                    input_grads = node.backward(*slots)
+                    if type(input_grads) is not tuple:
+                        input_grads = (input_grads,)
+                    if len(input_grads) != len(node.next_functions):
+                        raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients but its op has "
+                                           f"{len(node.next_functions)} inputs; return one per input (None for "
+                                           f"inputs that need none)")
+                    for nr in range(node.num_outputs):
+                        owned.discard((node, nr))
+                if not retain_graph:
+                    node.release()
+                for (next_node, nr), g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
+                    if next_node is None:
+                        continue
+                    if g is not None:
+                        if g.array.shape != meta[0] or g.array.dtype != meta[1]:
+                            g = _fit(g, meta)
+                        _accumulate(buffers, owned, next_node, nr, g, create_graph, _is_new(g, slots, input_grads))
+                    count = dependencies[next_node] - 1
+                    dependencies[next_node] = count
+                    if count == 0:
+                        ready.append(next_node)
     finally:
         _set_enabled(previous_mode)
 

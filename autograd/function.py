@@ -186,7 +186,7 @@ class Op(Node):
         # forward may read needs_input_grad to keep less (mul keeps x only if y needs a gradient)
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         try:
-            with backend.errstate():
+            with backend.errstate():  # inf and nan come silently, as in PyTorch, not as NumPy warnings
                 out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
         except ValueError as e:  # NumPy/CuPy shape errors: say which op and which shapes
             raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None

@@ -1,5 +1,7 @@
 """Tensor: a backend array + its device + autograd metadata. Operators delegate to ops."""
 
+import math
+import operator
 import weakref
 
 import numpy as np
@@ -49,7 +51,12 @@ class Tensor:
         return Size(self.array.shape)
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.array.shape[dim]
+        if dim is None:
+            return self.shape
+        if self.array.ndim == 0:  # unlike reductions, size() of a 0-d tensor accepts no dim at all
+            raise IndexError(f"size: Dimension specified as {dim} but tensor has no dimensions (shape ()); "
+                             f"use .shape or .numel()")
+        return self.array.shape[_ops.normalize_dim("size", dim, self.array.shape)]
 
     @property
     def dtype(self):
@@ -150,7 +157,10 @@ class Tensor:
 
     @property
     def mT(self):
-        return self.transpose(-2, -1)
+        if self.ndim == 1:
+            raise RuntimeError(f"mT: tensor.mT is only supported on matrices or batches of matrices, got a 1-D tensor "
+                               f"of shape {tuple(self.shape)}; unsqueeze it first, e.g. x[None].mT")
+        return self.transpose(-2, -1) if self.ndim else self
 
     # --- autograd -----------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -334,6 +344,12 @@ class Tensor:
             extras.append("requires_grad=True")
         return prefix + ", ".join([body] + extras) + ")"
 
+    def __format__(self, format_spec):
+        # PyTorch formats a 0-d tensor as its number ('{:.2f}', f"{loss:>7f}"); others only without a spec
+        if self.array.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     # --- arithmetic (the ops live in autograd/ops) -------------------------------------------
     def __add__(self, other): return _ops.add(self, other)
     def __radd__(self, other): return _ops.add(other, self)
@@ -437,7 +453,7 @@ class Tensor:
     def view_as(self, other): return _ops.view(self, other.shape)
     def reshape_as(self, other): return _ops.reshape(self, other.shape)
     def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
-    def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def t(self): return _ops.t(self)
     def permute(self, *dims): return _ops.permute(self, *dims)
     def expand(self, *shape): return _ops.expand(self, *shape)
     def expand_as(self, other): return _ops.expand(self, other.shape)
@@ -520,7 +536,11 @@ class Size(tuple):
 
 def _infer_array(data, dtype):
     """A NumPy array for Python/NumPy data, with PyTorch's default dtypes."""
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError as e:  # NumPy's "inhomogeneous shape": say where the nesting is ragged
+        _check_rectangular(data)
+        raise ValueError(f"tensor: can't make a tensor from this data: {e}") from None
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.float32:
@@ -533,6 +553,39 @@ def _infer_array(data, dtype):
         raise TypeError(f"tensor: can't make a tensor from data of dtype {array.dtype}; "
                         f"use numbers, nested lists of numbers, or numeric arrays")
     return array
+
+
+def _check_rectangular(data):
+    """Raise PyTorch's error for nested lists that are not rectangular, naming the first misfit.
+    The shape expected is the one the first elements give, as in PyTorch."""
+    shape, probe = [], data
+    while _is_sequence(probe):
+        shape.append(len(probe))
+        if not len(probe):
+            break
+        probe = probe[0]
+
+    def walk(seq, dim):
+        if dim == len(shape):
+            if _is_sequence(seq):
+                raise ValueError(f"tensor: expected a number at dim {dim}, but got a sequence of length {len(seq)} "
+                                 f"(the first elements give shape {tuple(shape)}); nested lists must be rectangular")
+            return
+        if not _is_sequence(seq):
+            raise TypeError(f"tensor: expected a sequence of length {shape[dim]} at dim {dim}, but got "
+                            f"{type(seq).__name__} {seq!r}; nested lists must be rectangular")
+        if len(seq) != shape[dim]:
+            raise ValueError(f"tensor: expected sequence of length {shape[dim]} at dim {dim} (got {len(seq)}); "
+                             f"nested lists must be rectangular (shape {tuple(shape)} from the first elements): "
+                             f"pad the short rows or make one tensor per row")
+        for item in seq:
+            walk(item, dim + 1)
+
+    walk(data, 0)
+
+
+def _is_sequence(x):
+    return isinstance(x, (list, tuple)) or getattr(x, "ndim", 0) > 0
 
 
 def _holds_numpy_floats(data):
@@ -593,18 +646,42 @@ def backend_of_or_none(obj):
     return None
 
 
-def shape_tuple(size):
-    """A shape from ``f(2, 3)`` or ``f((2, 3))`` style arguments, as a tuple of ints."""
+def shape_tuple(size, op="size"):
+    """A shape from ``f(2, 3)`` or ``f((2, 3))`` style arguments, as a tuple of ints.
+
+    As in PyTorch, a size is an int, a NumPy integer or a one-element integer Tensor: 2.5 or
+    True is a TypeError, never silently truncated.
+    """
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     if type(size) is tuple and all(type(s) is int for s in size):
         return size
-    return tuple(int(s) for s in size)
+    return tuple(_size_int(op, s, i) for i, s in enumerate(size))
+
+
+def _size_int(op, s, position):
+    try:
+        if isinstance(s, bool):
+            raise TypeError
+        return operator.index(s)
+    except TypeError:
+        raise TypeError(f"{op}: size must be a tuple of ints, but found {s!r} of type {type(s).__name__} at "
+                        f"position {position}; pass integers, e.g. int(n)") from None
+
+
+def _new_shape(op, size):
+    """The shape of a new tensor: ints, none negative."""
+    shape = shape_tuple(size, op)
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(f"{op}: Trying to create tensor with negative dimension {s}: {list(shape)}; "
+                               f"every size must be >= 0")
+    return shape
 
 
 def _create(fn_name, size, dtype, device, requires_grad):
     backend = get_backend(device or "cpu")
-    array = getattr(backend.xp, fn_name)(shape_tuple(size), dtype=dtypes.to_dtype(dtype) or dtypes.float32)
+    array = getattr(backend.xp, fn_name)(_new_shape(fn_name, size), dtype=dtypes.to_dtype(dtype) or dtypes.float32)
     return _finish(array, backend, requires_grad)
 
 
@@ -623,7 +700,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
     dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
-    return _finish(backend.xp.full(shape_tuple((size,)), fill_value, dtype=dtype), backend, requires_grad)
+    return _finish(backend.xp.full(_new_shape("full", (size,)), fill_value, dtype=dtype), backend, requires_grad)
 
 
 def _like(t, dtype, device):
@@ -661,41 +738,81 @@ def rand_like(t, dtype=None, device=None, requires_grad=False):
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (excluded) by ``step``, as ``torch.arange``: its length is
+    ceil((end - start) / step), taken in float64 (for integer dtypes the bounds and step are
+    truncated to integers first), and value i is start + i * step, computed in float64 and rounded
+    once (PyTorch's vectorised kernel may differ in the last bit)."""
     if end is None:
         start, end = 0, start
-    backend = get_backend(device or "cpu")
-    is_int = all(isinstance(v, int) for v in (start, end, step))
+    given = tuple(_python_number(v) for v in (start, end, step))
+    is_int = all(isinstance(v, int) for v in given)
     dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.float32)
-    return _finish(backend.xp.arange(start, end, step).astype(dtype, copy=False), backend, requires_grad)
+    _check_range(*given)
+    start, end, step = given
+    if dtype.kind in "iu":
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:
+            raise ValueError(f"arange: step {given[2]} is 0 as an integer of dtype {dtype} (arange{given}); use a "
+                             f"whole step, or a floating dtype")
+    length = -((start - end) // step) if dtype.kind in "iu" else math.ceil((end - start) / step)
+    backend = get_backend(device or "cpu")
+    values = start + step * backend.xp.arange(length, dtype=dtypes.int64 if dtype.kind in "iu" else dtypes.float64)
+    return _finish(values.astype(dtype, copy=False), backend, requires_grad)
+
+
+def _python_number(v):
+    """A Tensor or NumPy scalar as a Python number (what range arithmetic needs)."""
+    return v.item() if isinstance(v, (Tensor, np.generic)) else v
+
+
+def _check_range(start, end, step):
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step}); the bounds and step must be "
+                           f"finite")
+    if step == 0:
+        raise RuntimeError(f"arange: step must be nonzero (arange({start}, {end}, {step})); for a constant tensor "
+                           f"use full()")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign: arange({start}, {end}, "
+                           f"{step}) never reaches {end}; use a step of the other sign")
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    steps = _size_int("linspace", steps, 2)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     backend = get_backend(device or "cpu")
     dtype = dtypes.to_dtype(dtype) or dtypes.float32
     return _finish(backend.xp.linspace(start, end, steps).astype(dtype), backend, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    n, m = _new_shape("eye", (n, n if m is None else m))
     backend = get_backend(device or "cpu")
     return _finish(backend.xp.eye(n, m, dtype=dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
-    return _finish(backend.rand(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    return _finish(backend.rand(_new_shape("rand", size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
     backend = get_backend(device or "cpu")
-    return _finish(backend.randn(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    return _finish(backend.randn(_new_shape("randn", size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
-    backend = get_backend(device or "cpu")
+    low, high = _size_int("randint", low, 0), _size_int("randint", high, 1)
+    if low >= high:
+        raise RuntimeError(f"randint: expects low to be less than high, but got low={low} >= high={high}; it draws "
+                           f"from [low, high), so high must be at least low + 1")
+    shape = _new_shape("randint", (size,))
     dtype = dtypes.to_dtype(dtype) or dtypes.int64
-    return _finish(backend.randint(low, high, shape_tuple((size,)), dtype), backend, requires_grad)
+    backend = get_backend(device or "cpu")
+    return _finish(backend.randint(low, high, shape, dtype), backend, requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):

@@ -2,7 +2,7 @@
 
 import contextlib
 
-_NO_CONTEXT = contextlib.nullcontext()
+_NOTHING_TO_SILENCE = contextlib.nullcontext()  # stateless, so one instance serves every call
 
 
 class Backend:
@@ -26,11 +26,6 @@ class Backend:
             return fn
         return deco
 
-    def errstate(self):
-        """A context in which kernels run: floating-point errors (overflow in exp, 0/0) give
-        inf/nan silently, as on a GPU and in PyTorch, without warnings."""
-        return _NO_CONTEXT
-
     # array creation and transfer
     def asarray(self, data, dtype=None):
         raise NotImplementedError
@@ -44,6 +39,11 @@ class Backend:
 
     def is_array(self, obj):
         raise NotImplementedError
+
+    def errstate(self):
+        """A context to run kernels in: PyTorch gives inf and nan silently, so a backend whose array
+        library warns about overflow, division by zero or invalid values silences that here."""
+        return _NOTHING_TO_SILENCE
 
     # random numbers
     def seed(self, seed):

@@ -3,6 +3,8 @@
 ``import nn.functional as F``; every function takes and returns ndgrad Tensors.
 """
 
+import warnings
+
 import autograd as ag
 from autograd import ops
 
@@ -24,12 +26,22 @@ def tanh(input):
     return ops.tanh(input)
 
 
-def softmax(input, dim):
-    return ops.softmax(input, dim)
+def softmax(input, dim=None):
+    return ops.softmax(input, _implicit_dim("softmax", input, dim))
 
 
-def log_softmax(input, dim):
-    return ops.log_softmax(input, dim)
+def log_softmax(input, dim=None):
+    return ops.log_softmax(input, _implicit_dim("log_softmax", input, dim))
+
+
+def _implicit_dim(name, input, dim):
+    """PyTorch's legacy rule for dim=None, with its deprecation warning: dim 0 for 0-, 1- and 3-d
+    inputs, else dim 1 (the class dim of a batch)."""
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  f"as an argument.", UserWarning, stacklevel=3)
+    return 0 if input.ndim in (0, 1, 3) else 1
 
 
 def flatten(input, start_dim=0, end_dim=-1):

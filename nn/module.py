@@ -301,9 +301,12 @@ class Module:
         for key, target in own.items():
             if key not in state_dict:
                 continue
-            value = state_dict[key]
-            if not isinstance(value, ag.Tensor):  # NumPy/CuPy arrays, or anything np.asarray takes
-                value = ag.as_tensor(value if _is_backend_array(value) else np.asarray(value))
+            value = _loadable(state_dict[key])
+            if value is None:
+                errors.append(f'While copying the parameter named "{key}", expected a Tensor or a numeric array from '
+                              f'checkpoint but received {type(state_dict[key]).__name__} '
+                              f'({_short_repr(state_dict[key])}); save tensors, e.g. model.state_dict().')
+                continue
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from "
                               f"checkpoint, the shape in current model is {tuple(target.shape)}.")
@@ -351,6 +354,22 @@ def _forget(module, name):
     for registry in ("_parameters", "_buffers", "_modules"):
         module.__dict__[registry].pop(name, None)
     module._non_persistent_buffers.discard(name)
+
+
+def _loadable(value):
+    """``value`` as a Tensor, or None when it is no numeric data (None, a string, an object)."""
+    if isinstance(value, ag.Tensor):
+        return value
+    if not _is_backend_array(value):
+        value = np.asarray(value) if isinstance(value, (list, tuple, np.generic, np.ndarray)) else None
+        if value is None or value.dtype.kind not in "biuf":
+            return None
+    return ag.as_tensor(value)
+
+
+def _short_repr(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_backend_array(value):

@@ -3,6 +3,7 @@ involved, and what to do instead. Where PyTorch refuses the same thing, the test
 that it does, so ndgrad is held to PyTorch's behaviour, not to its own.
 """
 
+import contextlib
 import re
 import sys
 import types
@@ -160,12 +161,14 @@ def test_dim_out_of_range(op, dim):
     message = str(info.value)
     assert message.startswith(f"{op}:")
     bad = dim[1] if isinstance(dim, tuple) else dim
-    assert f"dim {bad}" in message and "2 dims" in message and "[-2, 1]" in message
+    assert f"Dimension out of range (expected to be in range of [-2, 1], but got {bad})" in message
+    assert "2 dims" in message and "(2, 3)" in message
     torch_raises(lambda: getattr(torch.ones(2, 3), op)(dim), IndexError)
 
 
 def test_unsqueeze_dim_out_of_range():
-    with pytest.raises(IndexError, match=r"unsqueeze: dim 3 .*\[-3, 2\]"):
+    with pytest.raises(IndexError, match=r"unsqueeze: Dimension out of range \(expected to be in range of \[-3, 2\], "
+                                         r"but got 3\) for the 2 dims of shape \(2, 3\)"):
         ag.ones(2, 3).unsqueeze(3)
 
 
@@ -498,3 +501,282 @@ def test_setitem_out_of_range_names_the_op_and_shape(requires_grad):
     with pytest.raises(IndexError, match=r"setitem: .*index 7.*shape \(3,\)"):
         x[7] = 1.0
     torch_raises(lambda: torch.zeros(3).__setitem__(7, 1.0), IndexError)
+# --- dims: every op that takes one goes through one normaliser (PyTorch's IndexError) -----------------------------
+
+def _functional(lib):
+    return torch.nn.functional if lib is torch else ag.ops
+
+
+# (name in our messages, fn(lib, x, dim)); each is swept over every dim from -5 to 4 on a 3-d and a 0-d tensor
+DIM_OPS = [
+    ("sum", lambda lib, x, d: x.sum(d)),
+    ("sum", lambda lib, x, d: lib.sum(x, (0, d), keepdim=True)),
+    ("mean", lambda lib, x, d: x.mean(d)),
+    ("amax", lambda lib, x, d: x.amax(d)),
+    ("amin", lambda lib, x, d: lib.amin(x, (d,))),
+    ("max", lambda lib, x, d: x.max(d)),
+    ("min", lambda lib, x, d: lib.min(x, d, keepdim=True)),
+    ("argmax", lambda lib, x, d: x.argmax(d)),
+    ("argmin", lambda lib, x, d: lib.argmin(x, dim=d, keepdim=True)),
+    ("any", lambda lib, x, d: (x > 0).any(d)),
+    ("all", lambda lib, x, d: (x > 0).all(d)),
+    ("logsumexp", lambda lib, x, d: x.logsumexp(d)),
+    ("softmax", lambda lib, x, d: x.softmax(d)),
+    ("softmax", lambda lib, x, d: _functional(lib).softmax(x, dim=d)),
+    ("log_softmax", lambda lib, x, d: _functional(lib).log_softmax(x, d)),
+    ("squeeze", lambda lib, x, d: x.squeeze(d)),
+    ("squeeze", lambda lib, x, d: lib.squeeze(x, (d, -1))),
+    ("unsqueeze", lambda lib, x, d: x.unsqueeze(d)),
+    ("flatten", lambda lib, x, d: x.flatten(d)),
+    ("flatten", lambda lib, x, d: lib.flatten(x, 0, d)),
+    ("transpose", lambda lib, x, d: x.transpose(d, 0)),
+    ("transpose", lambda lib, x, d: lib.transpose(x, -1, d)),
+    ("permute", lambda lib, x, d: x.permute(*range(x.ndim - 1), d) if x.ndim else x.permute(d)),
+    ("cat", lambda lib, x, d: lib.cat([x, x * 2], d)),
+    ("stack", lambda lib, x, d: lib.stack([x, x * 2], dim=d)),
+    ("size", lambda lib, x, d: lib.tensor(x.size(d))),
+    ("narrow", lambda lib, x, d: x.narrow(d, 0, 1)),
+]
+DIM_CASES = [pytest.param(name, fn, shape, d, id=f"{name}{i}-{len(shape)}d-dim{d}")
+             for i, (name, fn) in enumerate(DIM_OPS) for shape in [(2, 1, 3), ()] for d in range(-5, 5)]
+
+
+def _outcome(lib, fn, shape, dim):
+    x = np.asarray(np.arange(1.0, 1.0 + int(np.prod(shape))).reshape(shape) * 0.25)
+    try:
+        result = fn(lib, torch.from_numpy(x) if lib is torch else ag.tensor(x), dim)
+    except Exception as e:  # noqa: BLE001 (the outcome compared is the exception)
+        return e
+    return [np.asarray(r.detach().numpy() if lib is torch else r.numpy()) for r in
+            (result if isinstance(result, tuple) else (result,))]
+
+
+@pytest.mark.parametrize("name, fn, shape, dim", DIM_CASES)
+def test_every_dim_argument_against_torch(name, fn, shape, dim):
+    """In range (negative too) the values are PyTorch's; out of range both raise IndexError, ours with
+    PyTorch's text after the op's name; other refusals (a dim twice, start_dim after end_dim) match its type."""
+    ours, theirs = _outcome(ag, fn, shape, dim), _outcome(torch, fn, shape, dim)
+    if isinstance(theirs, Exception):
+        assert isinstance(ours, Exception), f"torch raises {theirs!r}, ndgrad returns {ours}"
+        assert type(ours) is type(theirs), f"ndgrad raises {ours!r}, torch {theirs!r}"
+        message = str(ours)
+        assert message.startswith(f"{name}:"), message
+        assert str(tuple(shape)) in message, message
+        if isinstance(theirs, IndexError):
+            assert str(theirs) in message, message
+        return
+    assert not isinstance(ours, Exception), f"torch returns a result, ndgrad raises {ours!r}"
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4)])
+@pytest.mark.parametrize("name", ["t", "mT", "select"])
+def test_matrix_transposes_and_select_by_rank(name, shape):
+    """t() takes <= 2 dims, mT >= 2 (or 0), select >= 1: torch's values where it gives them, its refusals."""
+    fns = {"t": lambda x: x.t(), "mT": lambda x: x.mT, "select": lambda x: x.select(-1, 1)}
+    x = np.arange(1.0, 1.0 + int(np.prod(shape))).reshape(shape)
+    try:
+        with pytest.warns(UserWarning) if name == "mT" and shape == () else contextlib.nullcontext():
+            expected = fns[name](torch.from_numpy(x))
+    except (RuntimeError, IndexError) as e:
+        with pytest.raises(type(e), match=rf"^{name}: .*{re.escape(str(tuple(shape)))}"):
+            fns[name](ag.tensor(x))
+        return
+    got = fns[name](ag.tensor(x))
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("dim", [1.0, True, None, "1"])
+def test_a_dim_that_is_not_an_int(dim):
+    with pytest.raises(TypeError, match=r"sum: dim must be an int, got"):
+        ag.ones(2, 3).sum((0, dim))
+    with pytest.raises(TypeError, match=r"transpose: dim must be an int"):
+        ag.ones(2, 3).transpose(0, dim)
+    torch_raises(lambda: torch.ones(2, 3).transpose(0, dim), TypeError)
+
+
+def test_a_dim_given_as_a_numpy_or_tensor_integer():
+    x = np.arange(6.0).reshape(2, 3)
+    for dim in (np.int64(-1), ag.tensor(1)):
+        np.testing.assert_array_equal(ag.tensor(x).sum(dim).numpy(), x.sum(1))
+        np.testing.assert_allclose(ag.tensor(x).softmax(dim).numpy(), torch.from_numpy(x).softmax(int(dim)).numpy(),
+                                   rtol=1e-12)
+
+
+# --- smaller crashes and unclear errors (factories, nn, state dicts, formatting) ----------------------------------
+
+def _same_outcome(ours, theirs, rtol=1e-12):
+    """Run both; the same exception type (returned for message checks), or equal values."""
+    results = []
+    for fn in (ours, theirs):
+        try:
+            results.append(fn())
+        except Exception as e:  # noqa: BLE001 (the outcome compared is the exception)
+            results.append(e)
+    got, expected = results
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected), f"torch raises {expected!r}, ndgrad gives {got!r}"
+        return got
+    assert not isinstance(got, Exception), f"torch gives {expected!r}, ndgrad raises {got!r}"
+    if isinstance(expected, torch.Tensor):
+        assert tuple(got.shape) == tuple(expected.shape)
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+        np.testing.assert_allclose(np.asarray(got.detach().numpy(), np.float64),
+                                   expected.detach().double().numpy(), rtol=rtol)
+    else:
+        assert got == expected
+    return None
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("make", [
+    lambda lib, nn: nn.Softmax(), lambda lib, nn: nn.LogSoftmax(), lambda lib, nn: nn.Softmax(dim=None),
+    lambda lib, nn: (lambda x: nn.functional.softmax(x)), lambda lib, nn: (lambda x: nn.functional.log_softmax(x, None)),
+], ids=["Softmax", "LogSoftmax", "Softmax_None", "F.softmax", "F.log_softmax"])
+def test_softmax_with_the_implicit_dim(make, ndim):
+    nn = pytest.importorskip("nn")
+    import nn.functional  # noqa: F401
+    x = np.random.default_rng(ndim).standard_normal((2, 3, 4, 5)[:ndim])
+    outputs = []
+    for lib, namespace in ((ag, nn), (torch, torch.nn)):
+        with pytest.warns(UserWarning, match="Implicit dimension choice for (log_)?softmax has been deprecated"):
+            outputs.append(make(lib, namespace)(_tensor_of(lib, x)))
+    _same_outcome(lambda: outputs[0], lambda: outputs[1])
+
+
+def _tensor_of(lib, array):
+    return torch.from_numpy(np.array(array)) if lib is torch else ag.tensor(np.array(array))
+
+
+@pytest.mark.parametrize("features", [(0, 3), (3, 0), (0, 0)])
+def test_linear_with_no_features(features):
+    nn = pytest.importorskip("nn")
+    with pytest.warns(UserWarning, match="zero-element"):
+        layer = nn.Linear(*features)
+    with pytest.warns(UserWarning, match="zero-element"):
+        reference = torch.nn.Linear(*features)
+    with torch.no_grad():
+        reference.bias.copy_(torch.from_numpy(layer.bias.detach().numpy()))
+    x = np.ones((2, features[0]), np.float32)
+    _same_outcome(lambda: layer(ag.tensor(x)), lambda: reference(torch.from_numpy(x)))
+    layer(ag.tensor(x)).sum().backward()
+    assert layer.weight.grad.shape == tuple(features[::-1]) and layer.bias.grad.tolist() == [2.0] * features[1]
+
+
+def test_linear_on_a_0d_input():
+    nn = pytest.importorskip("nn")
+    error = _same_outcome(lambda: nn.Linear(3, 2)(ag.tensor(1.0)), lambda: torch.nn.Linear(3, 2)(torch.tensor(1.0)))
+    assert re.match(r"linear: both arguments to linear need to be at least 1D, but they are 0D and 2D \(input shape "
+                    r"\(\), weight shape \(2, 3\)\); .*reshape", str(error))
+
+
+ARANGES = [(5,), (2, 9), (0, 5, 0), (0, 5, -1), (5, 0, 1), (5, 0, -1), (5, 5), (1.0, 0.0), (0, 1, 0.1), (1, 1.3, 0.1),
+           (1, 2.5, 0.5), (-1, 1, 0.3), (0, 0.9, 0.3), (0.1, 0.4, 0.1), (2.5,), (-3.5,), (0, -2, -0.25), (0, 1, 0.0),
+           (0, float("nan")), (0, float("inf")), (float("-inf"), 0), (0, 1, 1e-3), (10, -10, -3)]
+
+
+@pytest.mark.parametrize("dtype", [None, "float64", "int64", "float16"])
+@pytest.mark.parametrize("args", ARANGES, ids=str)
+def test_arange_against_torch(args, dtype):
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    # lengths exactly; values within a rounding step (PyTorch's vectorised kernel adds in float32/float16)
+    ulp = {"float16": 2 ** -10, "float64": 1e-15}.get(dtype, 2 ** -23)
+    error = _same_outcome(lambda: ag.arange(*args, **kwargs),
+                          lambda: torch.arange(*args, **{k: getattr(torch, v) for k, v in kwargs.items()}), rtol=ulp)
+    if error is not None:
+        assert str(error).startswith("arange:") and str(args[-1]) in str(error)
+
+
+def test_arange_of_tensors_and_numpy_numbers():
+    for args in [(ag.tensor(3),), (np.int64(2), np.int64(7)), (np.float64(3.5),), (ag.tensor(1.5), 4)]:
+        theirs = [torch.tensor(a.item()) if isinstance(a, ag.Tensor) else a for a in args]
+        _same_outcome(lambda: ag.arange(*args), lambda: torch.arange(*theirs))
+
+
+@pytest.mark.parametrize("name, args", [
+    ("ones", (2.5, 3)), ("ones", ((2.5, 3),)), ("zeros", (True, 3)), ("zeros", (None,)), ("empty", (2.5,)),
+    ("rand", (2.5,)), ("randn", ((3, 1.0),)), ("ones", ("2",)),
+    ("zeros", (-1,)), ("ones", (2, -3)), ("empty", ((0, -1),)), ("randn", (-1,)), ("rand", (3, -2)),
+], ids=str)
+def test_factory_sizes_against_torch(name, args):
+    error = _same_outcome(lambda: getattr(ag, name)(*args), lambda: getattr(torch, name)(*args))
+    assert error is not None
+    message = str(error)
+    assert message.startswith(f"{name}:")
+    assert ("negative dimension" in message and ">= 0" in message) if isinstance(error, RuntimeError) else \
+        ("tuple of ints" in message and "position" in message)
+
+
+@pytest.mark.parametrize("args", [(ag.tensor(2), 3), (np.int64(2), 3), (ag.tensor([2]), 3), ([2, 3],), ((0, 2),)],
+                         ids=str)
+def test_factory_sizes_that_are_integers(args):
+    theirs = [torch.tensor(a.tolist()) if isinstance(a, ag.Tensor) else a for a in args]
+    _same_outcome(lambda: ag.ones(*args), lambda: torch.ones(*theirs))
+
+
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("full", lambda: ag.full((-1,), 2.0), lambda: torch.full((-1,), 2.0)),
+    ("eye", lambda: ag.eye(-1), lambda: torch.eye(-1)),
+    ("eye", lambda: ag.eye(2.5), lambda: torch.eye(2.5)),
+    ("linspace", lambda: ag.linspace(0, 1, -1), lambda: torch.linspace(0, 1, -1)),
+    ("randint", lambda: ag.randint(5, 2, (3,)), lambda: torch.randint(5, 2, (3,))),
+    ("randint", lambda: ag.randint(5, 5, (3,)), lambda: torch.randint(5, 5, (3,))),
+    ("randint", lambda: ag.randint(0, size=(3,)), lambda: torch.randint(0, (3,))),
+    ("randint", lambda: ag.randint(5, size=(-1,)), lambda: torch.randint(5, (-1,))),
+    ("randint", lambda: ag.randint(2.5, size=(2,)), lambda: torch.randint(2.5, (2,))),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_other_factory_arguments_against_torch(name, ours, theirs):
+    error = _same_outcome(ours, theirs)
+    assert error is not None and str(error).startswith(f"{name}:")
+
+
+def test_randint_names_low_and_high():
+    with pytest.raises(RuntimeError, match=r"randint: expects low to be less than high, but got low=5 >= high=2; "
+                                           r"it draws from \[low, high\)"):
+        ag.randint(5, 2, (3,))
+
+
+@pytest.mark.parametrize("data, error, where", [
+    ([[1, 2], [3]], ValueError, r"expected sequence of length 2 at dim 1 \(got 1\)"),
+    ([[[1], [2]], [[3]]], ValueError, r"expected sequence of length 2 at dim 1 \(got 1\)"),
+    ([[1.0], [2.0, 3.0]], ValueError, r"expected sequence of length 1 at dim 1 \(got 2\)"),
+    ([[[1, 2]], [[3]]], ValueError, r"expected sequence of length 2 at dim 2 \(got 1\)"),
+    ([[1, 2], 3], TypeError, r"expected a sequence of length 2 at dim 1, but got int 3"),
+], ids=str)
+def test_ragged_lists(data, error, where):
+    with pytest.raises(error, match=rf"^tensor: {where}.*rectangular"):
+        ag.tensor(data)
+    torch_raises(lambda: torch.tensor(data), error)
+
+
+@pytest.mark.parametrize("value", [None, "weights.pt", object(), ["a", "b"]], ids=repr)
+def test_load_state_dict_with_a_value_that_is_not_data(value):
+    nn = pytest.importorskip("nn")
+    model = nn.Linear(2, 3)
+    before = model.weight.detach().numpy().copy()
+    with pytest.raises(RuntimeError) as info:
+        model.load_state_dict({"weight": value, "bias": ag.zeros(3)})
+    message = str(info.value)
+    assert f'"weight", expected a Tensor or a numeric array' in message and type(value).__name__ in message
+    assert "size mismatch" not in message
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before)  # nothing was copied
+    torch_raises(lambda: torch.nn.Linear(2, 3).load_state_dict({"weight": value, "bias": torch.zeros(3)}),
+                 RuntimeError)
+
+
+@pytest.mark.parametrize("values, spec", [
+    (1.23456, ".2f"), (0.5, ">7f"), (0.5, ""), (3, "d"), (3, "05"), (True, ""), (-2.5, "+.1e"),
+    ([1.5], ".2f"), ([0.5, 1.0], ".2f"), ([[1, 2]], "d"),
+], ids=str)
+def test_format_of_tensors(values, spec):
+    _same_outcome(lambda: format(ag.tensor(values), spec), lambda: format(torch.tensor(values), spec))
+    _same_outcome(lambda: f"{ag.tensor(values):{spec}}", lambda: f"{torch.tensor(values):{spec}}")
+
+
+def test_format_of_a_loss_that_requires_grad():
+    loss = (ag.tensor([0.25, 0.5], requires_grad=True) * 2).sum()
+    assert f"loss: {loss:>7f}" == "loss: 1.500000" and "{:.2f}".format(loss) == "1.50"
+    assert f"{ag.tensor([0.5, 1.0])}" == str(ag.tensor([0.5, 1.0]))

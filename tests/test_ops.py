@@ -182,6 +182,7 @@ OPS = [
     op("div_rscalar", lambda lib, x: 2.0 / x, away(3, 2, gap=0.5)),
     op("div_scalar", lambda lib, x: x / 4, randn(5)),
     op("neg", lambda lib, x: -x, randn(2, 3)),
+    op("reciprocal", lambda lib, x: lib.reciprocal(x), away(3, 4, gap=0.5)),
     op("pow_scalar", lambda lib, x: x ** 2.5, positive(3, 4)),
     op("pow_neg_scalar", lambda lib, x: x ** -1.5, positive(5)),
     op("pow_int_scalar", lambda lib, x: x ** 3, randn(2, 3)),

@@ -1,11 +1,12 @@
 """All ops, one module per family. Each op is an Op subclass next to the function users call."""
 
-from .arithmetic import (add, clamp, compare, div, logical, maximum, minimum, mul, neg, operands, pow, sign,
-                         sub, where)
+from .arithmetic import (add, clamp, compare, div, logical, maximum, minimum, mul, neg, operands, pow, reciprocal,
+                         sign, sub, where)
 from .inplace import apply_inplace, fill, inplace
 from .linalg import matmul
 from .nn import cross_entropy, linear, log_softmax, mse_loss, softmax
 from .reduction import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, sum)
 from .shape import (cast, cat, clone, expand, flatten, getitem, narrow, permute, reshape, select, setitem_, squeeze,
-                    stack, sum_to_shape, to_device, transpose, unsqueeze, view)
+                    stack, sum_to_shape, t, to_device, transpose, unsqueeze, view)
+from ._dims import normalize_dim
 from .unary import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tan, tanh

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes
 from ..function import Op
-from ..tensor import Tensor
+from ..tensor import Tensor, zeros_like
 
 BROADCAST_HINT = (" Shapes broadcast when, from the right, each pair of sizes is equal or one of them is 1; "
                   "reshape or unsqueeze one input to make them fit.")
@@ -52,6 +52,16 @@ class Div(Op):
         return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
 
 
+class Reciprocal(Op):
+    def forward(ctx, x):
+        out = (1 / x).astype(x.dtype, copy=False)  # NumPy makes 1 / bfloat16 float32
+        ctx.save_for_backward(out)
+        return out
+    def backward(ctx, grad):
+        out, = ctx.saved_tensors
+        return -grad * (out * out)
+
+
 class Neg(Op):
     def forward(ctx, x):
         return -x
@@ -67,7 +77,7 @@ class Pow(Op):
         return out
     def backward(ctx, grad):
         x, p, out = ctx.saved_tensors
-        gx = grad * p * x ** (p - 1) if ctx.needs_input_grad[0] else None
+        gx = _base_grad(grad, x, p) if ctx.needs_input_grad[0] else None
         gp = grad * out * _log(x) if ctx.needs_input_grad[1] else None
         return gx, gp
 
@@ -79,8 +89,7 @@ class Maximum(Op):
         return ctx.xp.maximum(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        share = (x > y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5  # ties split the gradient
-        return grad * share, grad * (1 - share)
+        return _picked_grads(grad, x, y, x_lost=x < y, y_lost=x > y)
 
 
 class Minimum(Op):
@@ -90,8 +99,7 @@ class Minimum(Op):
         return ctx.xp.minimum(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        share = (x < y).to(grad.dtype) + (x == y).to(grad.dtype) * 0.5
-        return grad * share, grad * (1 - share)
+        return _picked_grads(grad, x, y, x_lost=x > y, y_lost=x < y)
 
 
 class Where(Op):
@@ -108,10 +116,11 @@ class Clamp(Op):
     def forward(ctx, x, min=None, max=None):
         ctx.save_for_backward(x)
         ctx.bounds = (min, max)
+        xp, dtype = ctx.xp, x.dtype  # bounds in x's dtype: NumPy would widen bfloat16 with a Python float
         if min is not None:
-            x = ctx.xp.maximum(x, min)
+            x = xp.maximum(x, xp.asarray(min, dtype))
         if max is not None:
-            x = ctx.xp.minimum(x, max)
+            x = xp.minimum(x, xp.asarray(max, dtype))
         return x
     def backward(ctx, grad):
         x, = ctx.saved_tensors
@@ -131,6 +140,23 @@ class NonDifferentiable(Op):
 
 
 # --- the functions (and Tensor operators) ------------------------------------------------------
+
+def _base_grad(grad, x, p):
+    """d(x ** p)/dx = p * x ** (p - 1), except where p == 0: x ** 0 is 1 everywhere, so the gradient is
+    0, also at x = 0 where the formula gives 0 * inf = nan (PyTorch's rule, for both kinds of p)."""
+    if isinstance(p, Tensor):
+        return where(p == 0, 0.0, grad * p * x ** (p - 1))
+    if p == 0:
+        return zeros_like(x)
+    return grad * p * x ** (p - 1)
+
+
+def _picked_grads(grad, x, y, x_lost, y_lost):
+    """maximum/minimum's gradients, PyTorch's rule: the picked operand gets it, a tie splits it in
+    halves, and where either side is NaN (no comparison holds, so neither lost) both get all of it."""
+    tie = (x == y).to(grad.dtype) * 0.5
+    return grad * (1 - x_lost.to(grad.dtype) - tie), grad * (1 - y_lost.to(grad.dtype) - tie)
+
 
 def _log(v):
     """log v for pow's exponent gradient, taken as 0 at v == 0: there v ** p is 0 (or 1) and the
@@ -160,11 +186,41 @@ def operands(a, b):
     if isinstance(other, numbers.Number):
         if dtypes.category(dtypes.scalar_dtype(other)) > dtypes.category(t.array.dtype):
             t = t.to(dtypes.result_type(t, other))
+        elif dtypes.widened_by_python_floats(t.array.dtype) and isinstance(other, float):
+            other = Tensor._make(t._backend.asarray(other, t.array.dtype), t._backend)
     else:  # array-like data
         other = Tensor._make(t._backend.asarray(other), t._backend) if t._backend.is_array(other) or \
             isinstance(other, np.ndarray) else _as_tensor(other, t)
         return operands(t, other) if a_is else operands(other, t)
     return (t, other) if a_is else (other, t)
+
+
+def op_math_operands(a, b):
+    """``operands`` for mul and div, plus the dtype to round the result to (None: no rounding).
+
+    PyTorch multiplies and divides a float16/bfloat16 tensor by a Python scalar, or by a tensor of
+    another dtype given second, in float32 ("op math") and rounds the result once: x_fp16 / 70000
+    is 1.4e-05, where casting 70000 to float16 first (inf) gives 0. Its CPU kernels cast the
+    scalar first for add, sub and pow, so those keep ``operands``. The casts here are recorded
+    ops: the gradient flows back through them and ends in the input's dtype.
+    """
+    x, y = operands(a, b)
+    low = _tensor_of(x, y).array.dtype
+    scalar_second = isinstance(b, (numbers.Number, np.generic)) or (isinstance(b, Tensor) and b.array.dtype != low)
+    if not (scalar_second and dtypes.is_low_precision(low)):
+        return x, y, None
+    return _widen(a), _widen(b), low
+
+
+def _widen(value):
+    """An operand of op math: a tensor in float32 from its own precision, a number as it is."""
+    if isinstance(value, Tensor):
+        return value.float()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _rounded(result, dtype):
+    return result if dtype is None else result.to(dtype)
 
 
 def _as_tensor(data, like):
@@ -190,16 +246,25 @@ def sub(a, b):
 
 
 def mul(a, b):
-    a, b = operands(a, b)
-    return Mul.apply(a, b)
+    if not isinstance(a, Tensor) and isinstance(b, Tensor):  # 2 * x is x.mul(2) in PyTorch: the scalar second
+        a, b = b, a
+    a, b, low = op_math_operands(a, b)
+    return _rounded(Mul.apply(a, b), low)
 
 
 def div(a, b):
-    a, b = operands(a, b)
+    if isinstance(a, (numbers.Number, np.generic)) and dtypes.is_low_precision(b.dtype):
+        # PyTorch computes s / x as x.reciprocal() * s: the reciprocal is rounded, the product is op math
+        return mul(reciprocal(b), a)
+    a, b, low = op_math_operands(a, b)
     if not dtypes.is_floating(_tensor_of(a, b).array.dtype):  # int / int is float32, as in PyTorch
         a = a.float() if isinstance(a, Tensor) else a
         b = b.float() if isinstance(b, Tensor) else b
-    return Div.apply(a, b)
+    return _rounded(Div.apply(a, b), low)
+
+
+def reciprocal(x):
+    return Reciprocal.apply(x if dtypes.is_floating(x.dtype) else x.float())
 
 
 def neg(x):
@@ -207,6 +272,9 @@ def neg(x):
 
 
 def pow(x, p):
+    if isinstance(x, Tensor) and isinstance(p, numbers.Real) and dtypes.overflows(x.array.dtype, p):
+        raise RuntimeError(f"pow: the exponent {p} cannot be converted to {x.dtype} without overflow (base of shape "
+                           f"{tuple(x.shape)}, {x.dtype}); compute in float32, e.g. x.float() ** {p}")
     x, p = operands(x, p)
     return Pow.apply(x, p)
 

@@ -1,9 +1,12 @@
 """Neural-network ops: linear, softmax, log_softmax, cross_entropy, mse_loss."""
 
+import math
+
 from .. import dtypes
 from ..function import Op
 from ..tensor import Tensor
-from .reduction import normalize_dims
+from ._dims import normalize_dim
+from .reduction import max_or_zero
 
 
 class Linear(Op):
@@ -20,15 +23,15 @@ class Linear(Op):
         need_x, need_w = ctx.needs_input_grad[:2]
         gx = grad @ weight if need_x else None
         gw = None
-        if need_w:
-            flat_grad = grad.reshape(-1, grad.shape[-1])
-            gw = flat_grad.T @ x.reshape(-1, x.shape[-1])
+        if need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
+            rows = math.prod(grad.shape[:-1])
+            gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         return gx, gw, grad
 
 
 class Softmax(Op):
     def forward(ctx, x, dim):
-        e = ctx.xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = ctx.xp.exp(x - max_or_zero(x, dim))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(out)
@@ -40,7 +43,7 @@ class Softmax(Op):
 
 class LogSoftmax(Op):
     def forward(ctx, x, dim):
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - max_or_zero(x, dim)
         out = shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.dim = dim
         ctx.save_for_backward(out)
@@ -81,6 +84,10 @@ class OneHot(Op):
 
 
 def linear(x, weight, bias=None):
+    if x.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"linear: both arguments to linear need to be at least 1D, but they are {x.ndim}D and "
+                           f"{weight.ndim}D (input shape {tuple(x.shape)}, weight shape {tuple(weight.shape)}); give "
+                           f"the input a feature dim, e.g. x.reshape(1) or x.reshape(batch, in_features)")
     if x.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but the weight of "
                            f"shape {tuple(weight.shape)} expects {weight.shape[-1]} (weight is out_features x "
@@ -92,12 +99,12 @@ def linear(x, weight, bias=None):
 
 
 def softmax(x, dim):
-    (dim,) = normalize_dims("softmax", dim, x.ndim) or (0,)
+    dim = normalize_dim("softmax", dim, x.shape)
     return Softmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 
 def log_softmax(x, dim):
-    (dim,) = normalize_dims("log_softmax", dim, x.ndim) or (0,)
+    dim = normalize_dim("log_softmax", dim, x.shape)
     return LogSoftmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 

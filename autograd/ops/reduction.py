@@ -1,30 +1,14 @@
 """Reductions over all elements or along ``dim`` (an int or a tuple), with ``keepdim``."""
 
-import builtins
 import collections
 
 from .. import dtypes
 from ..function import Op
+from ..tensor import Tensor
+from ._dims import normalize_dims
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
-
-
-def normalize_dims(op, dim, ndim):
-    """``dim`` as a sorted tuple of non-negative axes (None: all of them)."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    if ndim == 0:  # a 0-d tensor accepts dim 0 or -1, and nothing is reduced
-        return normalize_dims(op, dims, 1) and ()
-    result = []
-    for d in dims:
-        size = builtins.max(ndim, 1)
-        if not -size <= d < size:
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims "
-                             f"(expected a value in [{-size}, {size - 1}])")
-        result.append(d % ndim if ndim else 0)
-    return tuple(sorted(set(result)))
 
 
 def kept_shape(shape, dims):
@@ -42,6 +26,9 @@ def spread(grad, shape, dims):
 class Sum(Op):
     def forward(ctx, x, dims, keepdim, dtype=None):
         ctx.shape, ctx.dims = x.shape, dims
+        out_dtype = dtype or x.dtype
+        if dtypes.is_low_precision(out_dtype):  # PyTorch adds float16/bfloat16 up in float32 and rounds once
+            return x.sum(axis=dims, keepdims=keepdim, dtype=dtypes.float32).astype(out_dtype)
         return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims)
@@ -53,7 +40,11 @@ class Mean(Op):
         ctx.count = 1
         for d in dims:
             ctx.count *= x.shape[d]
-        return x.mean(axis=dims, keepdims=keepdim)
+        # float16/bfloat16 add up in float32 (a float16 sum overflows past 65504); over nothing the
+        # mean is 0/0 = nan, as in PyTorch, without NumPy's "mean of empty slice" warning
+        accumulator = dtypes.float32 if dtypes.is_low_precision(x.dtype) else None
+        total = x.sum(axis=dims, keepdims=keepdim, dtype=accumulator)
+        return (total / ctx.count).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims) / ctx.count
 
@@ -113,7 +104,7 @@ class PutAlongDim(Op):
 class Logsumexp(Op):
     def forward(ctx, x, dims, keepdim):
         xp = ctx.xp
-        m = x.max(axis=dims, keepdims=True)
+        m = max_or_zero(x, dims)
         m = xp.where(xp.isfinite(m), m, 0)  # rows of -inf stay -inf instead of nan
         out = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         ctx.dims = dims
@@ -127,8 +118,14 @@ class Logsumexp(Op):
         return grad.reshape(shape) * (x - out.reshape(shape)).exp()
 
 
+def max_or_zero(x, axis):
+    """The max to subtract before exp (softmax, logsumexp); zeros for an empty ``x``, where NumPy has no
+    max and nothing needs shifting (PyTorch gives an empty softmax and a logsumexp of -inf)."""
+    return x.max(axis=axis, keepdims=True) if x.size else x.sum(axis=axis, keepdims=True)
+
+
 def sum(x, dim=None, keepdim=False, dtype=None):
-    dims = normalize_dims("sum", dim, x.ndim)
+    dims = normalize_dims("sum", dim, x.shape)
     dtype = dtypes.to_dtype(dtype)
     if dtype is None and not dtypes.is_floating(x.dtype):
         dtype = dtypes.int64  # PyTorch sums integers and bools into int64
@@ -138,24 +135,25 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 def mean(x, dim=None, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"mean: input dtype should be floating point, got {x.dtype}; call .float() first")
-    return Mean.apply(x, dims=normalize_dims("mean", dim, x.ndim), keepdim=keepdim)
+    return Mean.apply(x, dims=normalize_dims("mean", dim, x.shape), keepdim=keepdim)
 
 
 def amax(x, dim=None, keepdim=False):
-    _check_nonempty("amax", x)
-    return Amax.apply(x, dims=normalize_dims("amax", dim, x.ndim), keepdim=keepdim)
+    dims = _reducible("amax", x, dim)
+    return Amax.apply(x, dims=dims, keepdim=keepdim)
 
 
 def amin(x, dim=None, keepdim=False):
-    _check_nonempty("amin", x)
-    return Amin.apply(x, dims=normalize_dims("amin", dim, x.ndim), keepdim=keepdim)
+    dims = _reducible("amin", x, dim)
+    return Amin.apply(x, dims=dims, keepdim=keepdim)
 
 
 def max(x, dim=None, keepdim=False):
     """Without dim: the largest element. With dim: (values, indices), as ``torch.max``."""
     if dim is None:
+        _reducible("max", x, None)
         return amax(x)
-    if not isinstance(dim, int):  # torch.max(a, b) is the elementwise maximum
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         from .arithmetic import maximum
         return maximum(x, dim)
     return _extreme_along(x, dim, keepdim, "argmax", MaxResult)
@@ -163,19 +161,18 @@ def max(x, dim=None, keepdim=False):
 
 def min(x, dim=None, keepdim=False):
     if dim is None:
+        _reducible("min", x, None)
         return amin(x)
-    if not isinstance(dim, int):
+    if isinstance(dim, Tensor):
         from .arithmetic import minimum
         return minimum(x, dim)
     return _extreme_along(x, dim, keepdim, "argmin", MinResult)
 
 
 def _extreme_along(x, dim, keepdim, arg_fn, result):
-    _check_nonempty(arg_fn[3:], x)
-    dims = normalize_dims(arg_fn[3:], dim, x.ndim)  # checks dim; () for a 0-d tensor
-    if x.ndim == 0:
+    (d,) = _reducible(arg_fn[3:], x, (dim,)) or (None,)  # a 0-d tensor: nothing to reduce
+    if d is None:
         return result(x, argmax(x))
-    (d,) = dims
     indices = _arg(arg_fn, x, d, keepdim=True)
     values = TakeAlongDim.apply(x, indices, dim=d)
     if not keepdim:
@@ -193,33 +190,43 @@ def argmin(x, dim=None, keepdim=False):
 
 def _arg(fn, x, dim, keepdim):
     from .arithmetic import NonDifferentiable
-    _check_nonempty(fn, x)
-    if dim is not None:
-        (dim,) = normalize_dims(fn, dim, x.ndim) or (None,)  # a 0-d tensor: its one element
-        if dim is None:
-            return NonDifferentiable.apply(x.reshape(1), fn=fn, axis=0).reshape(())
-    elif keepdim:
+    if dim is None and keepdim:
         raise ValueError(f"{fn}: keepdim=True needs a dim")
-    return NonDifferentiable.apply(x, fn=fn, axis=dim, keepdims=keepdim) if dim is not None else \
-        NonDifferentiable.apply(x, fn=fn)
+    dims = _reducible(fn, x, None if dim is None else (dim,))
+    if dim is None or not dims:  # over all elements, or along the one "dim" of a 0-d tensor
+        return NonDifferentiable.apply(x, fn=fn)
+    return NonDifferentiable.apply(x, fn=fn, axis=dims[0], keepdims=keepdim)
+
+
+def _reducible(op, x, dim):
+    """The normalised dims of a reduction that has no value over nothing (max, argmax...):
+    like PyTorch, it refuses a reduced dim of size 0, and an empty tensor without a dim."""
+    dims = normalize_dims(op, dim, x.shape)
+    if x.numel() != 0:
+        return dims
+    if dim is None:
+        error = IndexError if op.startswith("arg") else RuntimeError  # PyTorch's types
+        raise error(f"{op}: Expected reduction dim to be specified for input.numel() == 0 (shape "
+                    f"{tuple(x.shape)}); pass a dim whose size is not 0")
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}: Expected reduction dim {d} to have non-zero size (shape {tuple(x.shape)}): "
+                             f"there is no {op} of nothing; reduce over a dim whose size is not 0")
+    return dims
 
 
 def any(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
-    return NonDifferentiable.apply(x, fn="any", axis=normalize_dims("any", dim, x.ndim), keepdims=keepdim)
+    return NonDifferentiable.apply(x, fn="any", axis=normalize_dims("any", dim, x.shape), keepdims=keepdim)
 
 
 def all(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
-    return NonDifferentiable.apply(x, fn="all", axis=normalize_dims("all", dim, x.ndim), keepdims=keepdim)
+    return NonDifferentiable.apply(x, fn="all", axis=normalize_dims("all", dim, x.shape), keepdims=keepdim)
 
 
 def logsumexp(x, dim, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         x = x.float()
-    return Logsumexp.apply(x, dims=normalize_dims("logsumexp", dim, x.ndim), keepdim=keepdim)
+    return Logsumexp.apply(x, dims=normalize_dims("logsumexp", dim, x.shape), keepdim=keepdim)
 
-
-def _check_nonempty(op, x):
-    if x.numel() == 0:
-        raise RuntimeError(f"{op}: expected a non-empty tensor, got shape {tuple(x.shape)}")

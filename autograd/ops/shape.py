@@ -1,8 +1,11 @@
 """Shape and indexing: reshape, permute, expand, sum_to_shape, cat, indexing, and friends."""
 
+import math
+
 from .. import dtypes
 from ..function import Op
 from ..tensor import Tensor, shape_tuple
+from ._dims import normalize_dim, normalize_dims
 
 
 class Reshape(Op):
@@ -153,8 +156,9 @@ def view(x, *shape):
 
 def select(x, dim, index):
     """x[..., index, ...] at ``dim``: a view with that dim removed."""
-    from .reduction import normalize_dims
-    (dim,) = normalize_dims("select", dim, x.ndim) or (0,)
+    if x.ndim == 0:
+        raise IndexError("select: a 0-d tensor (shape ()) has no dim to select from; index it with x[()]")
+    dim = normalize_dim("select", dim, x.shape)
     size = x.shape[dim]
     if not -size <= index < size:
         raise IndexError(f"select: index {index} is out of range for dim {dim} of size {size} (shape "
@@ -164,8 +168,9 @@ def select(x, dim, index):
 
 def narrow(x, dim, start, length):
     """The slice start:start+length of ``dim``: a view."""
-    from .reduction import normalize_dims
-    (dim,) = normalize_dims("narrow", dim, x.ndim) or (0,)
+    if x.ndim == 0:
+        raise RuntimeError("narrow: a 0-d tensor (shape ()) has no dim to narrow; it needs at least one dim")
+    dim = normalize_dim("narrow", dim, x.shape)
     size = x.shape[dim]
     start = start + size if start < 0 else start
     if not (0 <= start <= size and 0 <= length <= size - start):
@@ -175,16 +180,30 @@ def narrow(x, dim, start, length):
 
 
 def permute(x, *dims):
-    from .reduction import normalize_dims
-    dims = shape_tuple(dims)
-    if len(dims) != x.ndim or len(normalize_dims("permute", dims, x.ndim)) != x.ndim:
+    dims = shape_tuple(dims, "permute")
+    if len(dims) != x.ndim:
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.ndim} dims of shape "
-                           f"{tuple(x.shape)}")
-    return Permute.apply(x, dims=tuple(d % x.ndim for d in dims))
+                           f"{tuple(x.shape)}: pass each dim once")
+    axes = tuple(normalize_dim("permute", d, x.shape) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.ndim} dims of shape "
+                           f"{tuple(x.shape)}: duplicate dims are not allowed")
+    return Permute.apply(x, dims=axes)
+
+
+def t(x):
+    """The transpose of a matrix; 0-d and 1-d tensors come back as they are (PyTorch's t())."""
+    if x.ndim > 2:
+        raise RuntimeError(f"t: expects a tensor with <= 2 dims, but this one has shape {tuple(x.shape)}; use "
+                           f"transpose(dim0, dim1) or .mT for batches of matrices")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
 def transpose(x, dim0, dim1):
     dims = list(range(x.ndim))
+    dim0, dim1 = normalize_dim("transpose", dim0, x.shape), normalize_dim("transpose", dim1, x.shape)
+    if not dims:  # a 0-d tensor: dims 0 and -1 name the tensor itself, as in PyTorch
+        return permute(x)
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, *dims)
 
@@ -210,28 +229,26 @@ def sum_to_shape(x, shape):
 
 
 def squeeze(x, dim=None):
-    from .reduction import normalize_dims
-    dims = normalize_dims("squeeze", dim, x.ndim)
+    dims = normalize_dims("squeeze", dim, x.shape)
     shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
     return reshape(x, shape)
 
 
 def unsqueeze(x, dim):
-    if not -x.ndim - 1 <= dim <= x.ndim:
-        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dims "
-                         f"(expected a value in [{-x.ndim - 1}, {x.ndim}])")
-    dim = dim % (x.ndim + 1)
+    dim = normalize_dim("unsqueeze", dim, x.shape, new=True)
     shape = list(x.shape)
     shape.insert(dim, 1)
     return reshape(x, shape)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    start, end = normalize_dim("flatten", start_dim, x.shape), normalize_dim("flatten", end_dim, x.shape)
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {tuple(x.shape)}); "
+                           f"start_dim cannot come after end_dim")
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    shape = x.shape[:start] + (-1,) + x.shape[end + 1:] if end >= start else x.shape
-    return reshape(x, shape)
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
 def cat(tensors, dim=0):
@@ -241,9 +258,11 @@ def cat(tensors, dim=0):
     dtype = dtypes.result_type(*tensors)
     tensors = [t.to(dtype) for t in tensors]
     ndim = tensors[0].ndim
-    if ndim == 0:
-        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated; use stack")
-    dim = dim % ndim
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}, shape ()) cannot be concatenated; "
+                               f"use stack, or unsqueeze it first")
+    dim = normalize_dim("cat", dim, tensors[0].shape)
     for t in tensors:
         if t.ndim != ndim or t.shape[:dim] + t.shape[dim + 1:] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1:]:
             raise RuntimeError(f"cat: sizes must match except in dim {dim}, got shapes "
@@ -258,7 +277,8 @@ def stack(tensors, dim=0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack: expects each tensor to be equal size, got shapes {[tuple(t.shape) for t in tensors]}")
-    return cat([unsqueeze(t, dim) for t in tensors], dim % (tensors[0].ndim + 1))
+    dim = normalize_dim("stack", dim, tensors[0].shape, new=True)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
 def _index(x, index):
