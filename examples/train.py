@@ -1,9 +1,11 @@
-"""Train an MLP classifier with ndgrad.
+"""Train an MLP classifier with ndgrad: a PyTorch training script with only its imports changed.
 
     python examples/train.py --device cpu                      # scikit-learn's bundled digits
-    python examples/train.py --device cuda --epochs 30
+    python examples/train.py --device cuda --epochs 30 --scheduler cosine --clip 1.0
     python examples/train.py --data mnist --data-dir ~/mnist   # MNIST IDX files you downloaded
     python examples/train.py --plot curves.png --save model.npz
+    python examples/train.py --checkpoint ckpt.pt              # saved after every epoch; after a crash:
+    python examples/train.py --checkpoint ckpt.pt --resume ckpt.pt   # same options: continues exactly
 """
 
 import argparse
@@ -21,19 +23,18 @@ import autograd as ag  # noqa: E402
 import nn  # noqa: E402
 import nn.functional as F  # noqa: E402
 import optim  # noqa: E402
+from autograd.serialization import save_npz  # noqa: E402
+from autograd.utils.data import DataLoader, TensorDataset, random_split  # noqa: E402
 
 
 # --- data ----------------------------------------------------------------------------------
 
-def load_digits(seed):
+def load_digits(dtype, seed):
     """scikit-learn's 8x8 digits (1797 images, shipped with the package: no download), 80/20 split."""
     from sklearn.datasets import load_digits as sklearn_digits
     data = sklearn_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    y = data.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(x))
-    split = int(0.8 * len(x))
-    return x[order[:split]], y[order[:split]], x[order[split:]], y[order[split:]]
+    dataset = TensorDataset(ag.tensor(data.data / 16.0, dtype=dtype), ag.tensor(data.target, dtype=ag.int64))
+    return random_split(dataset, [0.8, 0.2], generator=ag.Generator().manual_seed(seed))
 
 
 def read_idx(path):
@@ -60,21 +61,16 @@ def find_idx(folder, stem):
                             f"t10k-labels-idx1-ubyte) into it")
 
 
-def load_mnist(folder):
+def load_mnist(folder, dtype):
+    """The MNIST train and test sets as TensorDatasets of (flattened image in [0, 1], label)."""
     folder = os.path.expanduser(folder)
-    parts = []
+    datasets = []
     for prefix in ("train", "t10k"):
         images = read_idx(find_idx(folder, f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
-        parts += [(images.reshape(len(images), -1) / 255.0).astype(np.float32), labels.astype(np.int64)]
-    return parts
-
-
-def batches(x, y, batch_size, rng=None):
-    order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
-    for start in range(0, len(x), batch_size):
-        idx = order[start:start + batch_size]
-        yield x[idx], y[idx]
+        datasets.append(TensorDataset(ag.tensor(images.reshape(len(images), -1) / 255.0, dtype=dtype),
+                                      ag.tensor(labels, dtype=ag.int64)))
+    return datasets
 
 
 # --- training --------------------------------------------------------------------------------
@@ -87,25 +83,28 @@ def build_model(n_in, n_classes, hidden):
     return nn.Sequential(*layers, nn.Linear(width, n_classes))
 
 
-def evaluate(model, x, y, device, batch_size=1024):
+def build_scheduler(name, optimizer, args, steps_per_epoch):
+    if name == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    if name == "step":
+        return optim.lr_scheduler.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
+    if name == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                             steps_per_epoch=steps_per_epoch)
+    return None
+
+
+def evaluate(model, loader, device):
     model.eval()
     correct, total_loss = 0, 0.0
     with ag.no_grad():
-        for xb, yb in batches(x, y, batch_size):
-            logits = model(ag.tensor(xb, device=device))
-            target = ag.tensor(yb, device=device)
-            total_loss += F.cross_entropy(logits, target, reduction="sum").item()
-            correct += (logits.argmax(1) == target).sum().item()
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
+            total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (logits.argmax(1) == yb).sum().item()
     model.train()
-    return total_loss / len(x), correct / len(x)
-
-
-def save_state(model, path):
-    """Write the state_dict as .npz atomically: a crash mid-write never leaves a broken file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, **{k: v.cpu().numpy() for k, v in model.state_dict().items()})
-    os.replace(tmp, path)
+    return total_loss / len(loader.dataset), correct / len(loader.dataset)
 
 
 def plot_history(history, path):
@@ -130,67 +129,109 @@ def plot_history(history, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train an MLP with ndgrad.")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (for --data mnist)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in this one)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (the peak one for onecycle)")
+    parser.add_argument("--scheduler", default="none", choices=["none", "cosine", "step", "onecycle"],
+                        help="cosine and step change the lr every epoch, onecycle every batch")
+    parser.add_argument("--clip", type=float, default=None, metavar="MAX_NORM", help="clip the gradient norm")
     parser.add_argument("--hidden", type=int, nargs="*", default=None, help="hidden layer widths")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None, metavar="PATH", help="save a checkpoint after every epoch")
+    parser.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
     parser.add_argument("--plot", default=None, metavar="FILE.png", help="save loss/accuracy curves")
-    parser.add_argument("--save", default=None, metavar="FILE.npz", help="save the model's state_dict")
+    parser.add_argument("--save", default=None, metavar="FILE",
+                        help="save the model's state_dict: .npz for NumPy, any other name for autograd.save")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     args = parser.parse_args(argv)
 
+    dtype = getattr(ag, args.dtype)
     if args.data == "mnist":
         if not args.data_dir:
             parser.error("--data mnist needs --data-dir PATH (the folder with the IDX files)")
-        x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+        train_set, test_set = load_mnist(args.data_dir, dtype)
         hidden = args.hidden or [256, 128]
     else:
-        x_train, y_train, x_test, y_test = load_digits(args.seed)
+        train_set, test_set = load_digits(dtype, args.seed)
         hidden = args.hidden or [128, 64]
 
     ag.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    model = build_model(x_train.shape[1], n_classes, hidden).to(args.device)
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    print(f"{args.data}: {len(x_train)} train / {len(x_test)} test samples, {x_train.shape[1]} features, "
-          f"{n_classes} classes; device {args.device}")
+    generator = ag.Generator().manual_seed(args.seed)  # the shuffling order, saved in checkpoints
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=generator,
+                              num_workers=args.workers)
+    train_eval_loader = DataLoader(train_set, batch_size=1024)
+    test_loader = DataLoader(test_set, batch_size=1024)
+    n_features, n_classes = train_set[0][0].shape[0], 10  # digits and MNIST both have ten classes
+    model = build_model(n_features, n_classes, hidden).to(device=args.device, dtype=dtype)
+    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    scheduler = build_scheduler(args.scheduler, optimizer, args, len(train_loader))
+    print(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples, {n_features} features, "
+          f"{n_classes} classes; device {args.device}, {args.dtype}")
     print(model)
+
+    history, start_epoch = [], 1
+    if args.resume:
+        checkpoint = ag.load(args.resume, map_location="cpu")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        ag.set_rng_state(checkpoint["rng_state"])
+        generator.set_state(checkpoint["loader_rng_state"])
+        history, start_epoch = checkpoint["history"], checkpoint["epoch"] + 1
+        print(f"resumed from {args.resume} after epoch {checkpoint['epoch']}")
 
     try:
         from tqdm import tqdm
     except ImportError:
         tqdm = None
-    history = []
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(start_epoch, args.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        steps = batches(x_train, y_train, args.batch_size, rng)
-        n_batches = -(-len(x_train) // args.batch_size)
+        batches = train_loader
         if tqdm is not None and not args.no_progress:
-            steps = tqdm(steps, total=n_batches, desc=f"epoch {epoch}/{args.epochs}", leave=False)
-        for xb, yb in steps:
-            loss = F.cross_entropy(model(ag.tensor(xb, device=args.device)), ag.tensor(yb, device=args.device))
-            opt.zero_grad()
+            batches = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
+        for xb, yb in batches:
+            xb, yb = xb.to(args.device), yb.to(args.device)
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
             loss.backward()
-            opt.step()
-        ag.cuda.synchronize(args.device) if ag.Device(args.device).type == "cuda" else None
+            if args.clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            optimizer.step()
+            if args.scheduler == "onecycle":
+                scheduler.step()
+        if scheduler is not None and args.scheduler != "onecycle":
+            scheduler.step()
+        if ag.Device(args.device).type == "cuda":
+            ag.cuda.synchronize(args.device)
         elapsed = time.perf_counter() - start
-        train_loss, train_acc = evaluate(model, x_train, y_train, args.device)
-        test_loss, test_acc = evaluate(model, x_test, y_test, args.device)
-        history.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
-                        "train_acc": train_acc, "test_acc": test_acc, "samples_per_s": len(x_train) / elapsed})
-        print(f"epoch {epoch:3d}  loss {train_loss:.4f}  train acc {train_acc:.4f}  test acc {test_acc:.4f}  "
-              f"{len(x_train) / elapsed:,.0f} samples/s")
+        train_loss, train_acc = evaluate(model, train_eval_loader, args.device)
+        test_loss, test_acc = evaluate(model, test_loader, args.device)
+        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "test_loss": test_loss,
+                        "train_acc": train_acc, "test_acc": test_acc, "samples_per_s": len(train_set) / elapsed})
+        print(f"epoch {epoch:3d}  lr {lr:.2e}  loss {train_loss:.4f}  train acc {train_acc:.4f}  "
+              f"test acc {test_acc:.4f}  {len(train_set) / elapsed:,.0f} samples/s")
+        if args.checkpoint:
+            ag.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "rng_state": ag.get_rng_state(), "loader_rng_state": generator.get_state(),
+                     "history": history}, args.checkpoint)
 
-    print(f"final test accuracy: {history[-1]['test_acc']:.4f}")
+    if history:
+        print(f"final test accuracy: {history[-1]['test_acc']:.4f}")
     if args.plot:
         plot_history(history, args.plot)
         print(f"saved curves to {args.plot}")
     if args.save:
-        save_state(model, args.save)
+        if args.save.endswith(".npz"):
+            save_npz(model.state_dict(), args.save)
+        else:
+            ag.save(model.state_dict(), args.save)
         print(f"saved state_dict to {args.save}")
     return history
 

@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
+import autograd as ag  # noqa: E402
 import train  # noqa: E402
 
 
@@ -66,6 +68,145 @@ def test_mnist_folder_trains_one_epoch(tmp_path):
 def test_mnist_missing_files_says_what_to_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
         train.main(["--data", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"])
+
+
+QUICK = ["--device", "cpu", "--no-progress", "--hidden", "16", "--batch-size", "128"]
+FLOAT64 = ["--dtype", "float64"]
+
+
+def weights(path):
+    return {k: v.numpy() for k, v in ag.load(path)["model"].items()}
+
+
+def same_metrics(a, b):
+    """Equal, bitwise, in everything but the wall-clock throughput."""
+    drop = lambda h: {k: v for k, v in h.items() if k != "samples_per_s"}  # noqa: E731
+    return [drop(h) for h in a] == [drop(h) for h in b]
+
+
+def run_script(args, crash_after_saves=None, timeout=120):
+    """examples/train.py in a fresh Python process; with ``crash_after_saves`` the process dies (os._exit,
+    no cleanup) right after that many checkpoints were written, as a killed run would."""
+    code = (f"import os, sys; sys.path.insert(0, {os.path.join(ROOT, 'examples')!r}); import train\n"
+            f"save, count = train.ag.save, []\n"
+            f"def save_then_maybe_die(obj, f):\n"
+            f"    save(obj, f); count.append(1)\n"
+            f"    if len(count) == {crash_after_saves!r}: os._exit(3)\n"
+            f"train.ag.save = save_then_maybe_die\n"
+            f"train.main(sys.argv[1:])\n")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+@pytest.mark.parametrize("name", ["cosine", "step", "onecycle"])
+def test_scheduler_lr_sequence_matches_pytorch(name):
+    pytest.importorskip("sklearn")
+    torch = pytest.importorskip("torch")
+    epochs, lr = 4, 1e-2
+    history = train.main(QUICK + ["--epochs", str(epochs), "--lr", str(lr), "--scheduler", name])
+    steps_per_epoch = -(-1438 // 128)  # 1438 training digits in batches of 128
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sched = {"cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
+             "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1),
+             "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs,
+                                                                     steps_per_epoch=steps_per_epoch)}[name]()
+    expected = []
+    for _ in range(epochs):
+        expected.append(opt.param_groups[0]["lr"])
+        for _ in range(steps_per_epoch):
+            opt.step()
+            if name == "onecycle":
+                sched.step()
+        if name != "onecycle":
+            sched.step()
+    assert [h["lr"] for h in history] == pytest.approx(expected, rel=1e-12, abs=0)
+    assert len(set(expected)) > 1  # the schedule moved
+
+
+def test_clip_bounds_the_gradient_norm(monkeypatch):
+    pytest.importorskip("sklearn")
+    max_norm, before, after = 0.05, [], []
+    clip = train.nn.utils.clip_grad_norm_
+
+    def recording_clip(parameters, limit, *args, **kwargs):
+        total = clip(parameters, limit, *args, **kwargs)
+        before.append(total.item())
+        return total
+
+    adam_step = train.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad.numpy() for g in self.param_groups for p in g["params"] if p.grad is not None]
+        after.append(float(np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))))
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train.nn.utils, "clip_grad_norm_", recording_clip)
+    monkeypatch.setattr(train.optim.Adam, "step", recording_step)
+    train.main(QUICK + ["--epochs", "1", "--clip", str(max_norm)])
+    assert len(before) == len(after) == 12
+    assert max(before) > 2 * max_norm  # clipping did have work to do
+    assert max(after) <= max_norm * (1 + 1e-5)
+    for pre, post in zip(before, after):
+        assert post == pytest.approx(min(pre, max_norm), rel=1e-4)
+
+
+def test_checkpoint_written_every_epoch_and_loadable(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")
+    path, final = str(tmp_path / "ckpt.pt"), str(tmp_path / "final.pt")
+    saved = []
+    save = train.ag.save
+
+    def recording_save(obj, f):
+        save(obj, f)
+        if f == path:
+            saved.append(ag.load(f)["epoch"])
+
+    monkeypatch.setattr(train.ag, "save", recording_save)
+    history = train.main(QUICK + ["--epochs", "3", "--scheduler", "cosine", "--checkpoint", path, "--save", final])
+    assert saved == [1, 2, 3]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt", "final.pt"]  # no temporary files left behind
+    checkpoint = ag.load(path)
+    assert {"epoch", "model", "optimizer", "scheduler", "rng_state", "loader_rng_state", "history"} <= set(checkpoint)
+    assert checkpoint["scheduler"]["last_epoch"] == 3
+    assert same_metrics(checkpoint["history"], history)
+    model = train.build_model(64, 10, [16])
+    model.load_state_dict(checkpoint["model"])
+    final_state = ag.load(final)  # --save with a name other than .npz goes through autograd.save
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), final_state[key].numpy())
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path, scheduler):
+    pytest.importorskip("sklearn")
+    args = QUICK + FLOAT64 + ["--epochs", "4", "--scheduler", scheduler, "--clip", "1.0", "--lr", "3e-3"]
+    whole, part = str(tmp_path / "whole.pt"), str(tmp_path / "part.pt")
+    train.main(args + ["--checkpoint", whole])
+    crashed = run_script(args + ["--checkpoint", part], crash_after_saves=2)
+    assert crashed.returncode == 3, crashed.stderr
+    assert ag.load(part)["epoch"] == 2
+    resumed = run_script(args + ["--checkpoint", part, "--resume", part])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "epoch   1 " not in resumed.stdout and "epoch   4 " in resumed.stdout
+    a, b = ag.load(whole), ag.load(part)
+    assert a["epoch"] == b["epoch"] == 4
+    assert same_metrics(a["history"], b["history"])
+    wa, wb = weights(whole), weights(part)
+    assert wa.keys() == wb.keys() and all(wa[k].dtype == np.float64 for k in wa)
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key])
+
+
+def test_workers_give_the_same_run_as_the_main_process(tmp_path):
+    pytest.importorskip("sklearn")
+    runs = {}
+    for workers in ("0", "2"):
+        path = str(tmp_path / f"w{workers}.pt")
+        runs[workers] = (train.main(QUICK + FLOAT64 + ["--epochs", "2", "--workers", workers, "--checkpoint", path]),
+                         weights(path))
+    assert same_metrics(runs["0"][0], runs["2"][0])
+    for key, value in runs["0"][1].items():
+        np.testing.assert_array_equal(value, runs["2"][1][key])
 
 
 def test_benchmark_runner_writes_json_and_plot(tmp_path):
