@@ -135,8 +135,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in this one)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (the peak one for onecycle)")
-    parser.add_argument("--scheduler", default="none", choices=["none", "cosine", "step", "onecycle"],
+    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (the peak one for onecycle)")
+    parser.add_argument("--scheduler", default="cosine", choices=["none", "cosine", "step", "onecycle"],
                         help="cosine and step change the lr every epoch, onecycle every batch")
     parser.add_argument("--clip", type=float, default=None, metavar="MAX_NORM", help="clip the gradient norm")
     parser.add_argument("--hidden", type=int, nargs="*", default=None, help="hidden layer widths")
