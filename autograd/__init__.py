@@ -10,9 +10,9 @@ from .dtypes import bool_ as bool  # noqa: A001  (PyTorch spells it torch.bool)
 from .engine import run_backward as _run_backward
 from .function import AccumulateGrad, Function, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import (abs, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
-                  mean, min, minimum, permute, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum,
-                  tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
+from .ops import (abs, all, any, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max,
+                  maximum, mean, min, minimum, permute, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack,
+                  sum, tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
 from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                      linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                      zeros, zeros_like)

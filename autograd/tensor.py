@@ -8,6 +8,7 @@ from backends import Device, backend_of, get_backend
 
 from . import dtypes
 from .grad_mode import is_grad_enabled, no_grad
+from .keywords import numpy_keywords
 
 
 class Tensor:
@@ -456,6 +457,12 @@ class Tensor:
     def le(self, other): return self <= other
     def gt(self, other): return self > other
     def ge(self, other): return self >= other
+
+
+# NumPy's axis= and keepdims= where PyTorch takes them; the functions in autograd.ops wear the same decorator
+for _name in ("sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "any", "all", "logsumexp",
+              "softmax", "log_softmax", "squeeze", "unsqueeze"):
+    setattr(Tensor, _name, numpy_keywords(getattr(Tensor, _name)))
 
 
 def _float_format(array):

@@ -2,6 +2,7 @@
 
 from .. import dtypes
 from ..function import Op
+from ..keywords import numpy_keywords
 from ..tensor import Tensor
 from .reduction import normalize_dims
 
@@ -91,11 +92,13 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias)
 
 
+@numpy_keywords
 def softmax(x, dim):
     (dim,) = normalize_dims("softmax", dim, x.ndim) or (0,)
     return Softmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 
+@numpy_keywords
 def log_softmax(x, dim):
     (dim,) = normalize_dims("log_softmax", dim, x.ndim) or (0,)
     return LogSoftmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)

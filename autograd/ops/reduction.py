@@ -5,6 +5,7 @@ import collections
 
 from .. import dtypes
 from ..function import Op
+from ..keywords import numpy_keywords
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
@@ -127,6 +128,7 @@ class Logsumexp(Op):
         return grad.reshape(shape) * (x - out.reshape(shape)).exp()
 
 
+@numpy_keywords
 def sum(x, dim=None, keepdim=False, dtype=None):
     dims = normalize_dims("sum", dim, x.ndim)
     dtype = dtypes.to_dtype(dtype)
@@ -135,22 +137,26 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     return Sum.apply(x, dims=dims, keepdim=keepdim, dtype=dtype)
 
 
+@numpy_keywords
 def mean(x, dim=None, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"mean: input dtype should be floating point, got {x.dtype}; call .float() first")
     return Mean.apply(x, dims=normalize_dims("mean", dim, x.ndim), keepdim=keepdim)
 
 
+@numpy_keywords
 def amax(x, dim=None, keepdim=False):
     _check_nonempty("amax", x)
     return Amax.apply(x, dims=normalize_dims("amax", dim, x.ndim), keepdim=keepdim)
 
 
+@numpy_keywords
 def amin(x, dim=None, keepdim=False):
     _check_nonempty("amin", x)
     return Amin.apply(x, dims=normalize_dims("amin", dim, x.ndim), keepdim=keepdim)
 
 
+@numpy_keywords
 def max(x, dim=None, keepdim=False):
     """Without dim: the largest element. With dim: (values, indices), as ``torch.max``."""
     if dim is None:
@@ -161,6 +167,7 @@ def max(x, dim=None, keepdim=False):
     return _extreme_along(x, dim, keepdim, "argmax", MaxResult)
 
 
+@numpy_keywords
 def min(x, dim=None, keepdim=False):
     if dim is None:
         return amin(x)
@@ -183,10 +190,12 @@ def _extreme_along(x, dim, keepdim, arg_fn, result):
     return result(values, indices)
 
 
+@numpy_keywords
 def argmax(x, dim=None, keepdim=False):
     return _arg("argmax", x, dim, keepdim)
 
 
+@numpy_keywords
 def argmin(x, dim=None, keepdim=False):
     return _arg("argmin", x, dim, keepdim)
 
@@ -204,16 +213,19 @@ def _arg(fn, x, dim, keepdim):
         NonDifferentiable.apply(x, fn=fn)
 
 
+@numpy_keywords
 def any(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
     return NonDifferentiable.apply(x, fn="any", axis=normalize_dims("any", dim, x.ndim), keepdims=keepdim)
 
 
+@numpy_keywords
 def all(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
     return NonDifferentiable.apply(x, fn="all", axis=normalize_dims("all", dim, x.ndim), keepdims=keepdim)
 
 
+@numpy_keywords
 def logsumexp(x, dim, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         x = x.float()

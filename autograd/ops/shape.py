@@ -2,6 +2,7 @@
 
 from .. import dtypes
 from ..function import Op
+from ..keywords import numpy_keywords
 from ..tensor import Tensor, shape_tuple
 
 
@@ -209,6 +210,7 @@ def sum_to_shape(x, shape):
     return SumToShape.apply(x, shape=shape) if shape != x.array.shape else x
 
 
+@numpy_keywords
 def squeeze(x, dim=None):
     from .reduction import normalize_dims
     dims = normalize_dims("squeeze", dim, x.ndim)
@@ -216,6 +218,7 @@ def squeeze(x, dim=None):
     return reshape(x, shape)
 
 
+@numpy_keywords
 def unsqueeze(x, dim):
     if not -x.ndim - 1 <= dim <= x.ndim:
         raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dims "
@@ -234,6 +237,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, shape)
 
 
+@numpy_keywords
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -251,6 +255,7 @@ def cat(tensors, dim=0):
     return Cat.apply(*tensors, dim=dim)
 
 
+@numpy_keywords
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
