@@ -327,7 +327,7 @@ class Tensor:
         extras = []
         if self._backend.device.type != "cpu":
             extras.append(f"device='{self._backend.device}'")
-        if array.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+        if array.dtype not in (dtypes.default_float(), dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
@@ -525,14 +525,45 @@ class Size(tuple):
 
 # --- factories ----------------------------------------------------------------------------------
 
+_default_device = "cpu"  # a string: get_backend finds it without parsing
+
+
+def set_default_device(device):
+    """The device factories use when not given one (torch.set_default_device); None means the CPU."""
+    global _default_device
+    _default_device = str(Device(device if device is not None else "cpu"))
+
+
+def get_default_device():
+    return Device(_default_device)
+
+
+def _device_backend(device):
+    """The backend of ``device``, or of the default device when it is None (every factory asks here)."""
+    return get_backend(device if device is not None else _default_device)
+
+
+def _float_dtype(dtype):
+    """``dtype``, or the default float (set_default_dtype) when it is None."""
+    return dtypes.to_dtype(dtype) or dtypes.default_float()
+
+
+def _target(device, source):
+    """Where data held by ``source`` (a backend; None for Python data) goes: to ``device`` if given;
+    a GPU array stays on its GPU; anything else goes to the default device."""
+    if device is None and source is not None and source.device.type != "cpu":
+        return source
+    return _device_backend(device)
+
+
 def _infer_array(data, dtype):
     """A NumPy array for Python/NumPy data, with PyTorch's default dtypes."""
     array = np.asarray(data)
     if dtype is not None:
         return array.astype(dtype, copy=False)
-    if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.float32:
-        if not _holds_numpy_floats(data):  # Python floats default to float32; NumPy data keeps its dtype
-            return array.astype(dtypes.float32)
+    if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.default_float():
+        if not _holds_numpy_floats(data):  # Python floats get the default float; NumPy data keeps its dtype
+            return array.astype(dtypes.default_float())
     if array.dtype.kind in "iu" and not isinstance(data, np.ndarray) and array.dtype != dtypes.int64:
         if not _holds_numpy_floats(data):
             return array.astype(dtypes.int64)
@@ -562,7 +593,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         array = data.to(device=backend.device, dtype=dtype).array
         return _finish(backend.xp.array(array, copy=True), backend, requires_grad)
     source = backend_of_or_none(data)
-    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    backend = _target(device, source)
     if source is not None:  # already a NumPy or CuPy array: keeps its dtype
         array = data if dtype is None else data.astype(dtype)
         return _finish(array.copy() if source is backend else backend.from_backend(array, source),
@@ -578,7 +609,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
     source = backend_of_or_none(data)
-    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    backend = _target(device, source)
     if source is None:
         data = _infer_array(data, dtype)
     elif source is not backend:
@@ -610,8 +641,8 @@ def shape_tuple(size):
 
 
 def _create(fn_name, size, dtype, device, requires_grad):
-    backend = get_backend(device or "cpu")
-    array = getattr(backend.xp, fn_name)(shape_tuple(size), dtype=dtypes.to_dtype(dtype) or dtypes.float32)
+    backend = _device_backend(device)
+    array = getattr(backend.xp, fn_name)(shape_tuple(size), dtype=_float_dtype(dtype))
     return _finish(array, backend, requires_grad)
 
 
@@ -628,7 +659,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
     return _finish(backend.xp.full(shape_tuple((size,)), fill_value, dtype=dtype), backend, requires_grad)
 
@@ -670,37 +701,37 @@ def rand_like(t, dtype=None, device=None, requires_grad=False):
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     is_int = all(isinstance(v, int) for v in (start, end, step))
-    dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.float32)
+    dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.default_float())
     return _finish(backend.xp.arange(start, end, step).astype(dtype, copy=False), backend, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    dtype = dtypes.to_dtype(dtype) or dtypes.float32
+    backend = _device_backend(device)
+    dtype = _float_dtype(dtype)
     return _finish(backend.xp.linspace(start, end, steps).astype(dtype), backend, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    return _finish(backend.xp.eye(n, m, dtype=dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.xp.eye(n, m, dtype=_float_dtype(dtype)), backend, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    return _finish(backend.rand(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.rand(shape_tuple(size), _float_dtype(dtype)), backend, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    return _finish(backend.randn(shape_tuple(size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.randn(shape_tuple(size), _float_dtype(dtype)), backend, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=False):
     if high is None:
         low, high = 0, low
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     dtype = dtypes.to_dtype(dtype) or dtypes.int64
     return _finish(backend.randint(low, high, shape_tuple((size,)), dtype), backend, requires_grad)
 
@@ -710,7 +741,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     CPU RNG; drawn on the host, then moved to ``device``."""
     rng = generator._rng if generator is not None else get_backend("cpu").generator
     perm = rng.permutation(int(n)).astype(dtypes.to_dtype(dtype) or dtypes.int64)
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     return _finish(perm if backend.device.type == "cpu" else backend.asarray(perm), backend, requires_grad)
 
 
