@@ -22,7 +22,8 @@ from .ops import (abs, all, any, cat, clamp, cos, exp, flatten, linear, log, log
 from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                      get_default_device, linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
                      randperm, set_default_device, tensor, zeros, zeros_like)
-from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
+from .random import (Generator, bernoulli, get_rng_state, initial_seed, multinomial, normal, seed,
+                     set_rng_state)
 
 device = Device
 dtype = _np.dtype  # every ndgrad dtype is a NumPy dtype: isinstance(x.dtype, ag.dtype)

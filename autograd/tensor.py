@@ -288,6 +288,56 @@ class Tensor:
     def is_floating_point(self):
         return dtypes.is_floating(self.array.dtype)
 
+    def type(self, dtype=None, non_blocking=False):
+        """No argument: PyTorch's type string ('torch.FloatTensor', 'torch.cuda.LongTensor' ...). With a
+        dtype or such a string: this tensor converted to it (and, for a string, moved to its device)."""
+        if dtype is None:
+            name = dtypes.TYPE_NAMES.get(self.array.dtype, str(self.array.dtype))
+            return f"torch.cuda.{name}" if self.is_cuda else f"torch.{name}"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            device, dtype = _parse_type_string(dtype)
+            return self.to(device=device, dtype=dtype)
+        return self.to(dtype)
+
+    # new_*: a new tensor with this one's dtype and device unless told otherwise
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    # --- random fills, in place (autograd/random.py) ----------------------------------------------
+    def uniform_(self, a=0.0, b=1.0, *, generator=None): return _random.uniform_(self, a, b, generator)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None): return _random.normal_(self, mean, std, generator)
+    def exponential_(self, lambd=1.0, *, generator=None): return _random.exponential_(self, lambd, generator)
+    def bernoulli_(self, p=0.5, *, generator=None): return _random.bernoulli_(self, p, generator)
+
+    def random_(self, *bounds, to=None, generator=None):
+        """random_(to): integers in [0, to); random_(from, to); random_(): [0, 2**mantissa] for floats,
+        the dtype's whole non-negative range for integers."""
+        if len(bounds) == 2:
+            low, high = bounds
+        elif len(bounds) == 1:
+            low, high = (0, bounds[0]) if to is None else (bounds[0], to)
+        else:
+            low, high = 0, to
+        return _random.random_(self, low, high, generator)
+
+    def bernoulli(self, p=None, *, generator=None): return _random.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _random.multinomial(self, num_samples, replacement, generator=generator)
+
     # --- Python protocol --------------------------------------------------------------
     def __len__(self):
         if self.array.ndim == 0:
@@ -493,6 +543,16 @@ def parse_to_args(args, device=None, dtype=None):
         else:
             dtype = a
     return device, dtype
+
+
+def _parse_type_string(name):
+    """(device, dtype) of 'torch.FloatTensor', 'torch.cuda.LongTensor' (or 'autograd.' ...), for Tensor.type."""
+    prefix, _, short = name.rpartition(".")
+    dtype = {v: k for k, v in dtypes.TYPE_NAMES.items()}.get(short)
+    if dtype is None or prefix not in ("torch", "torch.cuda", "autograd", "autograd.cuda"):
+        raise ValueError(f"type: invalid type {name!r}; use a dtype (ag.float64) or a type string such as "
+                         f"'torch.DoubleTensor' or 'torch.cuda.FloatTensor'")
+    return ("cuda" if prefix.endswith("cuda") else "cpu"), dtype
 
 
 def _new(cls, array, backend, requires_grad):
@@ -746,5 +806,6 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
+from . import random as _random  # noqa: E402
 from .engine import run_backward  # noqa: E402
 from .function import AccumulateGrad  # noqa: E402
