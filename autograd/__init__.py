@@ -1,8 +1,9 @@
 """ndgrad's autograd: Tensor, ops, the backward engine and grad modes, with PyTorch's names."""
 
+import importlib.metadata as _metadata
+
 import numpy as _np
 
-import backends as _backends
 from backends import Device, manual_seed
 
 from . import dtypes
@@ -24,10 +25,21 @@ from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, fr
                      randperm, set_default_device, tensor, zeros, zeros_like)
 from .random import (Generator, bernoulli, get_rng_state, initial_seed, multinomial, normal, seed,
                      set_rng_state)
+from . import accelerator, backends, cuda  # noqa: F401  (autograd.backends, not the top-level package)
 
 device = Device
 dtype = _np.dtype  # every ndgrad dtype is a NumPy dtype: isinstance(x.dtype, ag.dtype)
 clip = clamp
+
+
+def _version():
+    try:
+        return _metadata.version("ndgrad")
+    except _metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0.1.0"
+
+
+__version__ = _version()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -47,24 +59,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     return _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=inputs,
                          allow_unused=allow_unused)
-
-
-class cuda:
-    """``ag.cuda.is_available()`` and friends, as in ``torch.cuda``."""
-
-    is_available = staticmethod(_backends.cuda_is_available)
-
-    @staticmethod
-    def synchronize(device="cuda"):
-        _backends.get_backend(device).synchronize()
-
-    @staticmethod
-    def memory_allocated(device="cuda"):
-        return _backends.get_backend(device).memory_stats()["allocated_bytes"]
-
-    @staticmethod
-    def manual_seed(seed):
-        manual_seed(seed)
 
 
 def is_tensor(obj):

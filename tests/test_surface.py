@@ -1,5 +1,5 @@
 """PyTorch's everyday surface: dtype aliases, Tensor.type and new_*, sampling, NumPy keyword aliases,
-default dtype and device. Each answer is compared with PyTorch's own."""
+default dtype and device, device discovery. Each answer is compared with PyTorch's own."""
 
 import numpy as np
 import pytest
@@ -427,3 +427,68 @@ def test_default_device_is_the_cpu_unless_set():
     assert ag.get_default_device() == ag.device("cpu")
     with pytest.raises(ValueError):
         ag.set_default_device("tpu")
+
+
+# --- device discovery on this machine -----------------------------------------------------------------------
+
+needs_no_gpu = pytest.mark.skipif(ag.cuda.is_available() or torch.cuda.is_available(),
+                                  reason="compares the answers of a machine without a GPU")
+
+
+@needs_no_gpu
+@pytest.mark.parametrize("question", [
+    lambda m: m.cuda.is_available(), lambda m: m.cuda.device_count(), lambda m: m.cuda.memory_allocated(),
+    lambda m: m.cuda.max_memory_allocated(), lambda m: m.cuda.memory_reserved(), lambda m: m.cuda.empty_cache(),
+    lambda m: m.cuda.manual_seed(0), lambda m: m.cuda.manual_seed_all(0), lambda m: m.accelerator.is_available(),
+    lambda m: m.accelerator.current_accelerator(), lambda m: m.accelerator.device_count(),
+    lambda m: m.backends.mps.is_available(), lambda m: m.backends.mps.is_built(),
+    lambda m: m.backends.cuda.matmul.allow_tf32, lambda m: m.backends.cudnn.enabled,
+    lambda m: m.backends.cudnn.benchmark, lambda m: m.backends.cudnn.deterministic,
+    lambda m: m.backends.cudnn.is_available()])
+def test_device_discovery_answers_as_torch_without_a_gpu(question):
+    assert question(ag) == question(torch)
+
+
+@needs_no_gpu
+@pytest.mark.parametrize("name", ["current_device", "get_device_name", "synchronize", "reset_peak_memory_stats"])
+def test_gpu_only_calls_say_what_to_install(name):
+    with pytest.raises(Exception):
+        getattr(torch.cuda, name)()
+    with pytest.raises(RuntimeError, match=rf"cuda\.{name}: .*(ndgrad\[cuda1[23]\]|no CUDA GPU)"):
+        getattr(ag.cuda, name)()
+
+
+def test_cuda_seeding_leaves_the_cpu_generator_alone():
+    ag.manual_seed(0)
+    expected = ag.rand(3).tolist()
+    ag.manual_seed(0)
+    ag.cuda.manual_seed_all(123)
+    assert ag.rand(3).tolist() == expected
+
+
+def test_cuda_calls_reach_a_device_backend(gpu):
+    ag.cuda.synchronize("cuda:0")
+    assert ag.cuda.current_device() == 0 and isinstance(ag.cuda.get_device_name(0), str)
+    ag.manual_seed(0)
+    ag.cuda.manual_seed_all(5)
+    first = ag.rand(3, device="cuda").tolist()
+    ag.cuda.manual_seed(5)
+    assert ag.rand(3, device="cuda").tolist() == first
+    with pytest.raises(ValueError, match="expected a CUDA device"):
+        ag.cuda.get_device_name("cpu")
+
+
+def test_flags_are_stored():
+    try:
+        ag.backends.cuda.matmul.allow_tf32 = True
+        ag.backends.cudnn.benchmark = True
+        assert ag.backends.cuda.matmul.allow_tf32 and ag.backends.cudnn.benchmark
+    finally:
+        ag.backends.cuda.matmul.allow_tf32 = False
+        ag.backends.cudnn.benchmark = False
+
+
+def test_version_and_the_backends_names():
+    assert isinstance(ag.__version__, str) and ag.__version__.count(".") >= 2
+    assert ag.device("cuda:1") == ag.Device("cuda", 1)
+    assert backends.get_backend is not None and ag.backends is not backends  # two different things
