@@ -1,25 +1,45 @@
 """ndgrad's autograd: Tensor, ops, the backward engine and grad modes, with PyTorch's names."""
 
-import backends as _backends
+import importlib.metadata as _metadata
+
+import numpy as _np
+
 from backends import Device, manual_seed
 
 from . import dtypes
 from .tensor import Tensor  # first: tensor.py pulls in ops, function and engine in the right order
-from .dtypes import bfloat16, float16, float32, float64, int32, int64
-from .dtypes import bool_ as bool  # noqa: A001  (PyTorch spells it torch.bool)
+from .dtypes import bfloat16, float16, float32, float64, get_default_dtype, int8, int16, int32, int64, \
+    set_default_dtype, uint8
+# PyTorch's short names. They shadow the builtins bool, float and int in this module (as sum, max, any
+# ... do): code here that needs a builtin spells it builtins.float.
+from .dtypes import bool_ as bool, float32 as float, int32 as int  # noqa: A001
+from .dtypes import float64 as double, float16 as half, int64 as long, int16 as short
 from .engine import run_backward as _run_backward
 from .function import AccumulateGrad, Function, once_differentiable
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import (abs, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max, maximum,
-                  mean, min, minimum, permute, reciprocal, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze, stack, sum,
-                  tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
+from .ops import (abs, all, any, cat, clamp, cos, exp, flatten, linear, log, log_softmax, logsumexp, matmul, max,
+                  maximum, mean, min, minimum, permute, reciprocal, relu, reshape, sigmoid, sin, softmax, sqrt, squeeze,
+                  stack, sum, tan, tanh, transpose, unsqueeze, where, amax, amin, argmax, argmin)
 from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                     linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
-                     zeros, zeros_like)
-from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
+                     get_default_device, linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                     randperm, set_default_device, tensor, zeros, zeros_like)
+from .random import (Generator, bernoulli, get_rng_state, initial_seed, multinomial, normal, seed,
+                     set_rng_state)
+from . import accelerator, backends, cuda  # noqa: F401  (autograd.backends, not the top-level package)
 
 device = Device
+dtype = _np.dtype  # every ndgrad dtype is a NumPy dtype: isinstance(x.dtype, ag.dtype)
 clip = clamp
+
+
+def _version():
+    try:
+        return _metadata.version("ndgrad")
+    except _metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0.1.0"
+
+
+__version__ = _version()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -41,26 +61,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                          allow_unused=allow_unused)
 
 
-class cuda:
-    """``ag.cuda.is_available()`` and friends, as in ``torch.cuda``."""
-
-    is_available = staticmethod(_backends.cuda_is_available)
-
-    @staticmethod
-    def synchronize(device="cuda"):
-        _backends.get_backend(device).synchronize()
-
-    @staticmethod
-    def memory_allocated(device="cuda"):
-        return _backends.get_backend(device).memory_stats()["allocated_bytes"]
-
-    @staticmethod
-    def manual_seed(seed):
-        manual_seed(seed)
-
-
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
 
 
 from . import functional, numerical, serialization, viz  # noqa: E402

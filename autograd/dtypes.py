@@ -6,6 +6,9 @@ import math
 import numpy as np
 
 bool_ = np.dtype(np.bool_)
+uint8 = np.dtype(np.uint8)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 float16 = np.dtype(np.float16)
@@ -17,19 +20,26 @@ try:  # bfloat16 exists where the ml_dtypes package is installed
 except ImportError:
     bfloat16 = None
 
-_names = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32,
+_names = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32, "short": int16,
           "bool": bool_, "bfloat16": bfloat16}
 # category of a dtype: bool < integer < floating; Python scalars are promoted by category only
 _BOOL, _INT, _FLOAT = 0, 1, 2
-_DEFAULT = {_BOOL: bool_, _INT: int64, _FLOAT: float32}
+_DEFAULT = {_BOOL: bool_, _INT: int64}  # floating: default_float()
+_default_float = float32
+
+# Tensor.type()'s names, PyTorch's exact strings (scripts compare them)
+TYPE_NAMES = {dtype: name for dtype, name in (
+    (float32, "FloatTensor"), (float64, "DoubleTensor"), (float16, "HalfTensor"), (bfloat16, "BFloat16Tensor"),
+    (uint8, "ByteTensor"), (int8, "CharTensor"), (int16, "ShortTensor"), (int32, "IntTensor"),
+    (int64, "LongTensor"), (bool_, "BoolTensor")) if dtype is not None}
 
 
 @functools.lru_cache(maxsize=None)
 def _parse(spec):
     if isinstance(spec, str) and spec in _names and _names[spec] is not None:
         return _names[spec]
-    if spec is float:
-        return float32
+    if spec is float:  # a Python float is a double, in PyTorch as in NumPy
+        return float64
     if spec is int:
         return int64
     return np.dtype(spec)
@@ -74,9 +84,29 @@ def overflows(dtype, value):
     return abs(value) > float(finfo.max)
 
 
+def default_float():
+    """The dtype of Python floats and of floating factories (zeros, rand, arange(0.5) ...): float32
+    unless set_default_dtype changed it. Every "default float" in the library asks here."""
+    return _default_float
+
+
+def set_default_dtype(dtype):
+    """PyTorch's torch.set_default_dtype: the floating dtype Python floats and factories get."""
+    global _default_float
+    dtype = to_dtype(dtype)
+    if dtype is None or not is_floating(dtype):
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got "
+                        f"{dtype}; use ag.float32 (the default), ag.float64, ag.float16 or ag.bfloat16")
+    _default_float = dtype
+
+
+def get_default_dtype():
+    return _default_float
+
+
 def scalar_dtype(value):
-    """The dtype PyTorch gives a bare Python scalar: float32, int64 or bool."""
-    return bool_ if isinstance(value, bool) else int64 if isinstance(value, int) else float32
+    """The dtype PyTorch gives a bare Python scalar: the default float, int64 or bool."""
+    return bool_ if isinstance(value, bool) else int64 if isinstance(value, int) else _default_float
 
 
 def result_type(*operands):
@@ -88,7 +118,7 @@ def result_type(*operands):
                  and category(o.dtype) == cat]
         if found:
             return functools.reduce(np.promote_types, found)
-    return _DEFAULT[cat]
+    return _default_float if cat == _FLOAT else _DEFAULT[cat]
 
 
 def short_name(dtype):

@@ -10,6 +10,7 @@ from backends import Device, backend_of, get_backend
 
 from . import dtypes
 from .grad_mode import is_grad_enabled, no_grad
+from .keywords import numpy_keywords
 
 
 class Tensor:
@@ -297,6 +298,56 @@ class Tensor:
     def is_floating_point(self):
         return dtypes.is_floating(self.array.dtype)
 
+    def type(self, dtype=None, non_blocking=False):
+        """No argument: PyTorch's type string ('torch.FloatTensor', 'torch.cuda.LongTensor' ...). With a
+        dtype or such a string: this tensor converted to it (and, for a string, moved to its device)."""
+        if dtype is None:
+            name = dtypes.TYPE_NAMES.get(self.array.dtype, str(self.array.dtype))
+            return f"torch.cuda.{name}" if self.is_cuda else f"torch.{name}"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            device, dtype = _parse_type_string(dtype)
+            return self.to(device=device, dtype=dtype)
+        return self.to(dtype)
+
+    # new_*: a new tensor with this one's dtype and device unless told otherwise
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    # --- random fills, in place (autograd/random.py) ----------------------------------------------
+    def uniform_(self, a=0.0, b=1.0, *, generator=None): return _random.uniform_(self, a, b, generator)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None): return _random.normal_(self, mean, std, generator)
+    def exponential_(self, lambd=1.0, *, generator=None): return _random.exponential_(self, lambd, generator)
+    def bernoulli_(self, p=0.5, *, generator=None): return _random.bernoulli_(self, p, generator)
+
+    def random_(self, *bounds, to=None, generator=None):
+        """random_(to): integers in [0, to); random_(from, to); random_(): [0, 2**mantissa] for floats,
+        the dtype's whole non-negative range for integers."""
+        if len(bounds) == 2:
+            low, high = bounds
+        elif len(bounds) == 1:
+            low, high = (0, bounds[0]) if to is None else (bounds[0], to)
+        else:
+            low, high = 0, to
+        return _random.random_(self, low, high, generator)
+
+    def bernoulli(self, p=None, *, generator=None): return _random.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _random.multinomial(self, num_samples, replacement, generator=generator)
+
     # --- Python protocol --------------------------------------------------------------
     def __len__(self):
         if self.array.ndim == 0:
@@ -336,7 +387,7 @@ class Tensor:
         extras = []
         if self._backend.device.type != "cpu":
             extras.append(f"device='{self._backend.device}'")
-        if array.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+        if array.dtype not in (dtypes.default_float(), dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
@@ -474,6 +525,12 @@ class Tensor:
     def ge(self, other): return self >= other
 
 
+# NumPy's axis= and keepdims= where PyTorch takes them; the functions in autograd.ops wear the same decorator
+for _name in ("sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "any", "all", "logsumexp",
+              "softmax", "log_softmax", "squeeze", "unsqueeze"):
+    setattr(Tensor, _name, numpy_keywords(getattr(Tensor, _name)))
+
+
 def _float_format(array):
     """PyTorch's look: ``1.`` for whole numbers, else ``1.5000``; e-notation for wide ranges."""
     if array.dtype.kind != "f":
@@ -502,6 +559,16 @@ def parse_to_args(args, device=None, dtype=None):
         else:
             dtype = a
     return device, dtype
+
+
+def _parse_type_string(name):
+    """(device, dtype) of 'torch.FloatTensor', 'torch.cuda.LongTensor' (or 'autograd.' ...), for Tensor.type."""
+    prefix, _, short = name.rpartition(".")
+    dtype = {v: k for k, v in dtypes.TYPE_NAMES.items()}.get(short)
+    if dtype is None or prefix not in ("torch", "torch.cuda", "autograd", "autograd.cuda"):
+        raise ValueError(f"type: invalid type {name!r}; use a dtype (ag.float64) or a type string such as "
+                         f"'torch.DoubleTensor' or 'torch.cuda.FloatTensor'")
+    return ("cuda" if prefix.endswith("cuda") else "cpu"), dtype
 
 
 def _new(cls, array, backend, requires_grad):
@@ -534,6 +601,37 @@ class Size(tuple):
 
 # --- factories ----------------------------------------------------------------------------------
 
+_default_device = "cpu"  # a string: get_backend finds it without parsing
+
+
+def set_default_device(device):
+    """The device factories use when not given one (torch.set_default_device); None means the CPU."""
+    global _default_device
+    _default_device = str(Device(device if device is not None else "cpu"))
+
+
+def get_default_device():
+    return Device(_default_device)
+
+
+def _device_backend(device):
+    """The backend of ``device``, or of the default device when it is None (every factory asks here)."""
+    return get_backend(device if device is not None else _default_device)
+
+
+def _float_dtype(dtype):
+    """``dtype``, or the default float (set_default_dtype) when it is None."""
+    return dtypes.to_dtype(dtype) or dtypes.default_float()
+
+
+def _target(device, source):
+    """Where data held by ``source`` (a backend; None for Python data) goes: to ``device`` if given;
+    a GPU array stays on its GPU; anything else goes to the default device."""
+    if device is None and source is not None and source.device.type != "cpu":
+        return source
+    return _device_backend(device)
+
+
 def _infer_array(data, dtype):
     """A NumPy array for Python/NumPy data, with PyTorch's default dtypes."""
     try:
@@ -543,9 +641,9 @@ def _infer_array(data, dtype):
         raise ValueError(f"tensor: can't make a tensor from this data: {e}") from None
     if dtype is not None:
         return array.astype(dtype, copy=False)
-    if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.float32:
-        if not _holds_numpy_floats(data):  # Python floats default to float32; NumPy data keeps its dtype
-            return array.astype(dtypes.float32)
+    if array.dtype.kind == "f" and not isinstance(data, np.ndarray) and array.dtype != dtypes.default_float():
+        if not _holds_numpy_floats(data):  # Python floats get the default float; NumPy data keeps its dtype
+            return array.astype(dtypes.default_float())
     if array.dtype.kind in "iu" and not isinstance(data, np.ndarray) and array.dtype != dtypes.int64:
         if not _holds_numpy_floats(data):
             return array.astype(dtypes.int64)
@@ -608,7 +706,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         array = data.to(device=backend.device, dtype=dtype).array
         return _finish(backend.xp.array(array, copy=True), backend, requires_grad)
     source = backend_of_or_none(data)
-    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    backend = _target(device, source)
     if source is not None:  # already a NumPy or CuPy array: keeps its dtype
         array = data if dtype is None else data.astype(dtype)
         return _finish(array.copy() if source is backend else backend.from_backend(array, source),
@@ -624,7 +722,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
     source = backend_of_or_none(data)
-    backend = get_backend(device) if device is not None else source or get_backend("cpu")
+    backend = _target(device, source)
     if source is None:
         data = _infer_array(data, dtype)
     elif source is not backend:
@@ -680,8 +778,8 @@ def _new_shape(op, size):
 
 
 def _create(fn_name, size, dtype, device, requires_grad):
-    backend = get_backend(device or "cpu")
-    array = getattr(backend.xp, fn_name)(_new_shape(fn_name, size), dtype=dtypes.to_dtype(dtype) or dtypes.float32)
+    backend = _device_backend(device)
+    array = getattr(backend.xp, fn_name)(_new_shape(fn_name, size), dtype=_float_dtype(dtype))
     return _finish(array, backend, requires_grad)
 
 
@@ -698,7 +796,7 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
     return _finish(backend.xp.full(_new_shape("full", (size,)), fill_value, dtype=dtype), backend, requires_grad)
 
@@ -746,7 +844,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     given = tuple(_python_number(v) for v in (start, end, step))
     is_int = all(isinstance(v, int) for v in given)
-    dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.float32)
+    dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if is_int else dtypes.default_float())
     _check_range(*given)
     start, end, step = given
     if dtype.kind in "iu":
@@ -755,7 +853,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
             raise ValueError(f"arange: step {given[2]} is 0 as an integer of dtype {dtype} (arange{given}); use a "
                              f"whole step, or a floating dtype")
     length = -((start - end) // step) if dtype.kind in "iu" else math.ceil((end - start) / step)
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     values = start + step * backend.xp.arange(length, dtype=dtypes.int64 if dtype.kind in "iu" else dtypes.float64)
     return _finish(values.astype(dtype, copy=False), backend, requires_grad)
 
@@ -781,25 +879,25 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     steps = _size_int("linspace", steps, 2)
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
-    backend = get_backend(device or "cpu")
-    dtype = dtypes.to_dtype(dtype) or dtypes.float32
+    backend = _device_backend(device)
+    dtype = _float_dtype(dtype)
     return _finish(backend.xp.linspace(start, end, steps).astype(dtype), backend, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     n, m = _new_shape("eye", (n, n if m is None else m))
-    backend = get_backend(device or "cpu")
-    return _finish(backend.xp.eye(n, m, dtype=dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.xp.eye(n, m, dtype=_float_dtype(dtype)), backend, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    return _finish(backend.rand(_new_shape("rand", size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.rand(_new_shape("rand", size), _float_dtype(dtype)), backend, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
-    backend = get_backend(device or "cpu")
-    return _finish(backend.randn(_new_shape("randn", size), dtypes.to_dtype(dtype) or dtypes.float32), backend, requires_grad)
+    backend = _device_backend(device)
+    return _finish(backend.randn(_new_shape("randn", size), _float_dtype(dtype)), backend, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=False):
@@ -811,7 +909,7 @@ def randint(low, high=None, size=(), dtype=None, device=None, requires_grad=Fals
                            f"from [low, high), so high must be at least low + 1")
     shape = _new_shape("randint", (size,))
     dtype = dtypes.to_dtype(dtype) or dtypes.int64
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     return _finish(backend.randint(low, high, shape, dtype), backend, requires_grad)
 
 
@@ -820,10 +918,11 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     CPU RNG; drawn on the host, then moved to ``device``."""
     rng = generator._rng if generator is not None else get_backend("cpu").generator
     perm = rng.permutation(int(n)).astype(dtypes.to_dtype(dtype) or dtypes.int64)
-    backend = get_backend(device or "cpu")
+    backend = _device_backend(device)
     return _finish(perm if backend.device.type == "cpu" else backend.asarray(perm), backend, requires_grad)
 
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
+from . import random as _random  # noqa: E402
 from .engine import run_backward  # noqa: E402
 from .function import AccumulateGrad  # noqa: E402

@@ -6,7 +6,8 @@ from .device import Device
 from .numpy_backend import NumpyBackend
 
 _backends = {}
-_seed = None
+_seed = None       # the last manual_seed: devices first used later start from it
+_cuda_seed = None  # the last cuda.manual_seed_all, for GPUs only (None: they follow _seed)
 
 
 def get_backend(device="cpu"):
@@ -21,8 +22,9 @@ def get_backend(device="cpu"):
             else:
                 from .cupy_backend import CupyBackend
                 backend = CupyBackend(device)
-            if _seed is not None:
-                backend.seed(_seed)
+            seed = _cuda_seed if device.type == "cuda" and _cuda_seed is not None else _seed
+            if seed is not None:
+                backend.seed(seed)
             _backends[device] = backend
         if isinstance(spec, str):
             _backends[spec] = backend  # so "cuda" and "cuda:0" are found without parsing again
@@ -38,20 +40,36 @@ def backend_of(array):
 
 def manual_seed(seed):
     """Seed the random generator of every device, now and of devices first used later."""
-    global _seed
-    _seed = int(seed)
+    global _seed, _cuda_seed
+    _seed, _cuda_seed = int(seed), None
     get_backend("cpu")
     for backend in set(_backends.values()):
         backend.seed(_seed)
 
 
-def cuda_is_available():
-    """True when CuPy imports and sees at least one GPU."""
+def manual_seed_cuda(seed):
+    """Seed every GPU's generator (torch.cuda.manual_seed_all), now and of GPUs first used later;
+    the CPU's generator is left as it is."""
+    global _cuda_seed
+    _cuda_seed = int(seed)
+    for backend in set(_backends.values()):
+        if backend.device.type == "cuda":
+            backend.seed(_cuda_seed)
+
+
+def cuda_device_count():
+    """How many GPUs CuPy sees: 0 without CuPy, a driver or a GPU."""
     try:
         import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        return cupy.cuda.runtime.getDeviceCount()
     except Exception:
-        return False
+        return 0
 
 
-__all__ = ["Backend", "Device", "NumpyBackend", "get_backend", "backend_of", "manual_seed", "cuda_is_available"]
+def cuda_is_available():
+    """True when CuPy imports and sees at least one GPU."""
+    return cuda_device_count() > 0
+
+
+__all__ = ["Backend", "Device", "NumpyBackend", "get_backend", "backend_of", "manual_seed", "manual_seed_cuda",
+           "cuda_device_count", "cuda_is_available"]

@@ -63,7 +63,11 @@ class Backend:
         raise NotImplementedError
 
     def memory_stats(self):
+        """{"allocated_bytes", "peak_bytes", "reserved_bytes"}: what's in use, its high-water mark, what's held."""
         raise NotImplementedError
+
+    def empty_cache(self):
+        """Give cached, unused memory back to the device (a no-op where nothing is cached)."""
 
     def device_name(self):
         """The hardware's name, for benchmark reports."""

@@ -78,6 +78,11 @@ class CupyBackend(Backend):
         return name.decode() if isinstance(name, bytes) else name
 
     def memory_stats(self):
-        """Bytes in use and held by CuPy's default memory pool (all devices)."""
+        """Bytes in use and held by CuPy's default memory pool (all devices). CuPy records no peak; the
+        pool keeps every block it was given until empty_cache(), so what it holds bounds the peak since."""
         pool = self.xp.get_default_memory_pool()
-        return {"allocated_bytes": pool.used_bytes(), "reserved_bytes": pool.total_bytes()}
+        held = pool.total_bytes()
+        return {"allocated_bytes": pool.used_bytes(), "peak_bytes": held, "reserved_bytes": held}
+
+    def empty_cache(self):
+        self.xp.get_default_memory_pool().free_all_blocks()

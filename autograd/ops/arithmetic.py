@@ -257,14 +257,14 @@ def div(a, b):
         # PyTorch computes s / x as x.reciprocal() * s: the reciprocal is rounded, the product is op math
         return mul(reciprocal(b), a)
     a, b, low = op_math_operands(a, b)
-    if not dtypes.is_floating(_tensor_of(a, b).array.dtype):  # int / int is float32, as in PyTorch
-        a = a.float() if isinstance(a, Tensor) else a
-        b = b.float() if isinstance(b, Tensor) else b
+    if not dtypes.is_floating(_tensor_of(a, b).array.dtype):  # int / int is the default float, as in PyTorch
+        a = a.to(dtypes.default_float()) if isinstance(a, Tensor) else a
+        b = b.to(dtypes.default_float()) if isinstance(b, Tensor) else b
     return _rounded(Div.apply(a, b), low)
 
 
 def reciprocal(x):
-    return Reciprocal.apply(x if dtypes.is_floating(x.dtype) else x.float())
+    return Reciprocal.apply(x if dtypes.is_floating(x.dtype) else x.to(dtypes.default_float()))
 
 
 def neg(x):
@@ -307,7 +307,7 @@ def clamp(x, min=None, max=None):
         x = maximum(x, min) if min is not None else x
         return minimum(x, max) if max is not None else x
     if not dtypes.is_floating(x.dtype) and any(isinstance(v, float) for v in (min, max)):
-        x = x.float()
+        x = x.to(dtypes.default_float())
     return Clamp.apply(x, min=min, max=max)
 
 

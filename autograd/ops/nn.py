@@ -4,6 +4,7 @@ import math
 
 from .. import dtypes
 from ..function import Op
+from ..keywords import numpy_keywords
 from ..tensor import Tensor
 from ._dims import normalize_dim
 from .reduction import max_or_zero
@@ -98,11 +99,13 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias)
 
 
+@numpy_keywords
 def softmax(x, dim):
     dim = normalize_dim("softmax", dim, x.shape)
     return Softmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
 
 
+@numpy_keywords
 def log_softmax(x, dim):
     dim = normalize_dim("log_softmax", dim, x.shape)
     return LogSoftmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)

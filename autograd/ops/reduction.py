@@ -6,6 +6,7 @@ from .. import dtypes
 from ..function import Op
 from ..tensor import Tensor
 from ._dims import normalize_dims
+from ..keywords import numpy_keywords
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
@@ -124,6 +125,7 @@ def max_or_zero(x, axis):
     return x.max(axis=axis, keepdims=True) if x.size else x.sum(axis=axis, keepdims=True)
 
 
+@numpy_keywords
 def sum(x, dim=None, keepdim=False, dtype=None):
     dims = normalize_dims("sum", dim, x.shape)
     dtype = dtypes.to_dtype(dtype)
@@ -132,22 +134,26 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     return Sum.apply(x, dims=dims, keepdim=keepdim, dtype=dtype)
 
 
+@numpy_keywords
 def mean(x, dim=None, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"mean: input dtype should be floating point, got {x.dtype}; call .float() first")
     return Mean.apply(x, dims=normalize_dims("mean", dim, x.shape), keepdim=keepdim)
 
 
+@numpy_keywords
 def amax(x, dim=None, keepdim=False):
     dims = _reducible("amax", x, dim)
     return Amax.apply(x, dims=dims, keepdim=keepdim)
 
 
+@numpy_keywords
 def amin(x, dim=None, keepdim=False):
     dims = _reducible("amin", x, dim)
     return Amin.apply(x, dims=dims, keepdim=keepdim)
 
 
+@numpy_keywords
 def max(x, dim=None, keepdim=False):
     """Without dim: the largest element. With dim: (values, indices), as ``torch.max``."""
     if dim is None:
@@ -159,6 +165,7 @@ def max(x, dim=None, keepdim=False):
     return _extreme_along(x, dim, keepdim, "argmax", MaxResult)
 
 
+@numpy_keywords
 def min(x, dim=None, keepdim=False):
     if dim is None:
         _reducible("min", x, None)
@@ -180,10 +187,12 @@ def _extreme_along(x, dim, keepdim, arg_fn, result):
     return result(values, indices)
 
 
+@numpy_keywords
 def argmax(x, dim=None, keepdim=False):
     return _arg("argmax", x, dim, keepdim)
 
 
+@numpy_keywords
 def argmin(x, dim=None, keepdim=False):
     return _arg("argmin", x, dim, keepdim)
 
@@ -215,16 +224,19 @@ def _reducible(op, x, dim):
     return dims
 
 
+@numpy_keywords
 def any(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
     return NonDifferentiable.apply(x, fn="any", axis=normalize_dims("any", dim, x.shape), keepdims=keepdim)
 
 
+@numpy_keywords
 def all(x, dim=None, keepdim=False):
     from .arithmetic import NonDifferentiable
     return NonDifferentiable.apply(x, fn="all", axis=normalize_dims("all", dim, x.shape), keepdims=keepdim)
 
 
+@numpy_keywords
 def logsumexp(x, dim, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         x = x.float()

@@ -4,6 +4,7 @@ import math
 
 from .. import dtypes
 from ..function import Op
+from ..keywords import numpy_keywords
 from ..tensor import Tensor, shape_tuple
 from ._dims import normalize_dim, normalize_dims
 
@@ -228,12 +229,14 @@ def sum_to_shape(x, shape):
     return SumToShape.apply(x, shape=shape) if shape != x.array.shape else x
 
 
+@numpy_keywords
 def squeeze(x, dim=None):
     dims = normalize_dims("squeeze", dim, x.shape)
     shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
     return reshape(x, shape)
 
 
+@numpy_keywords
 def unsqueeze(x, dim):
     dim = normalize_dim("unsqueeze", dim, x.shape, new=True)
     shape = list(x.shape)
@@ -251,6 +254,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
+@numpy_keywords
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -270,6 +274,7 @@ def cat(tensors, dim=0):
     return Cat.apply(*tensors, dim=dim)
 
 
+@numpy_keywords
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:

@@ -1,5 +1,6 @@
 """Elementwise math of one tensor. Each op saves what its derivative is written in."""
 
+from .. import dtypes
 from ..function import Op
 
 
@@ -110,8 +111,8 @@ class Abs(Op):
 
 
 def _floating(x):
-    """Integer inputs of float functions become float32, as in PyTorch."""
-    return x if x.array.dtype.kind == "f" else x.float()
+    """Integer inputs of float functions get the default float, as in PyTorch."""
+    return x if x.array.dtype.kind == "f" else x.to(dtypes.default_float())
 
 
 def exp(x): return Exp.apply(_floating(x))
