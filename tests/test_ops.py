@@ -339,6 +339,20 @@ OPS = [
     op("linear_no_bias", lambda lib, x, w: F(lib).linear(x, w), randn(4, 3), randn(5, 3)),
     op("linear_batched", lambda lib, x, w, b: F(lib).linear(x, w, b), randn(2, 4, 3), randn(5, 3), randn(5)),
     op("linear_1d", lambda lib, x, w, b: F(lib).linear(x, w, b), randn(3), randn(2, 3), randn(2)),
+    # --- convolution
+
+    # --- pooling
+
+    # --- padding and resampling
+
+    # --- normalization
+
+    # --- dropout (deterministic pieces: p=0, eval)
+
+    # --- activations
+
+    # --- losses
+
 ]
 
 ROWS = [pytest.param(o, id=o.name) for o in OPS]

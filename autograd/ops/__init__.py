@@ -10,3 +10,12 @@ from .shape import (cast, cat, clone, expand, flatten, getitem, narrow, permute,
                     stack, sum_to_shape, t, to_device, transpose, unsqueeze, view)
 from ._dims import normalize_dim
 from .unary import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tan, tanh
+
+# one family per module; each lists its public functions in __all__
+from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .resize import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403

@@ -1,0 +1,5 @@
+"""Activations beyond relu/sigmoid/tanh: gelu, silu, softplus, elu, leaky_relu, ..."""
+
+from ..function import Op  # noqa: F401
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Normalization modules: BatchNorm, LayerNorm, GroupNorm, InstanceNorm."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Padding modules: ZeroPad, ConstantPad, ReflectionPad, ReplicationPad."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Pooling modules: MaxPool, AvgPool, adaptive pools, MaxUnpool."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Upsample and PixelShuffle."""
+
+__all__ = []
