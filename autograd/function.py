@@ -201,6 +201,12 @@ class Op(Node):
         return result
 
 
+def same_dtype(out, like):
+    """``out`` in ``like``'s dtype. NumPy computes bfloat16 (from ml_dtypes) math and matmul in
+    float32 and hands back float32; PyTorch rounds the result to bfloat16. Free when it already is."""
+    return out.astype(like.dtype, copy=False)
+
+
 def _mark_view(view, x, cls, attrs):
     """``view`` shares ``x``'s memory: it shares its version counter too, and remembers how to
     be made again from the base (the tensor that owns the memory), so that an in-place op on

@@ -379,6 +379,8 @@ class Tensor:
 
     def __repr__(self):
         array = self._backend.to_numpy(self.array)
+        if array.dtype.kind == "V":  # bfloat16 (ml_dtypes): printed through float32, which holds it exactly
+            array = array.astype(np.float32)
         prefix = "tensor("
         if array.size == 0:
             body = f"[], size={tuple(array.shape)}"
@@ -387,8 +389,8 @@ class Tensor:
         extras = []
         if self._backend.device.type != "cpu":
             extras.append(f"device='{self._backend.device}'")
-        if array.dtype not in (dtypes.default_float(), dtypes.int64, dtypes.bool_):
-            extras.append(f"dtype={array.dtype}")
+        if self.array.dtype not in (dtypes.default_float(), dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:

@@ -593,6 +593,54 @@ def test_non_contiguous_views_of_leaves(o, layout):
     _compare(o.name, got, expected, rtol=1e-10, atol=1e-12)
 
 
+LOW_PRECISION = ["float16"] + (["bfloat16"] if ag.bfloat16 is not None else [])
+
+
+def _low_precision_outputs_and_grads(o, lib, arrays, dtype_name):
+    """Every floating input made in float32 and cast to ``dtype_name`` (torch can't read ml_dtypes
+    arrays); outputs and gradients handed back in float32 for comparison."""
+    dtype = getattr(torch if lib is torch else ag, dtype_name)
+    leaves = []
+    for a in arrays:
+        if a.dtype.kind == "f":
+            t = torch.from_numpy(a.astype(np.float32)) if lib is torch else ag.tensor(a.astype(np.float32))
+            leaves.append(t.to(dtype).requires_grad_())
+        else:
+            leaves.append(torch.from_numpy(a.copy()) if lib is torch else ag.tensor(a))
+    outs = _as_list(o.apply(lib, *leaves))
+    wrt = [x for x in leaves if x.requires_grad]
+    diff = [y for y in outs if y.is_floating_point() and y.requires_grad]
+    rng = np.random.default_rng(1)
+    vs = [_like(lib, rng.standard_normal(tuple(y.shape)).astype(np.float32), "cpu").to(y.dtype) for y in diff]
+    grads = _grad(lib, diff, wrt, vs, allow_unused=True) if diff and wrt else [None] * len(wrt)
+    as32 = [y.float() if y.is_floating_point() else y for y in outs]
+    dtypes_seen = [str(y.dtype).replace("torch.", "") for y in outs] + \
+                  [str(g.dtype).replace("torch.", "") for g in grads if g is not None]
+    return [to_numpy(y) for y in as32], [to_numpy(g.float()) if g is not None else None for g in grads], dtypes_seen
+
+
+@pytest.mark.parametrize("dtype_name", LOW_PRECISION)
+@pytest.mark.parametrize("o", ROWS)
+def test_low_precision_against_torch(o, dtype_name):
+    """Every row in float16 and bfloat16: the same dtypes as torch, values within the dtype's rounding
+    (1% of the output's scale), or torch's refusal."""
+    arrays = o.sample(_rng(o.name, dtype_name))
+    expected, torch_error = _run_or_error(lambda: _low_precision_outputs_and_grads(o, torch, arrays, dtype_name))
+    got, error = _run_or_error(lambda: _low_precision_outputs_and_grads(o, ag, arrays, dtype_name))
+    if torch_error is not None:
+        assert error is not None, f"{o.name}: torch refuses {dtype_name} ({torch_error}) but ndgrad does not"
+        return
+    assert error is None, f"{o.name}: ndgrad refuses {dtype_name} inputs that torch accepts: {error!r}"
+    assert got[2] == expected[2], f"{o.name}: dtypes {got[2]}, torch {expected[2]}"
+    for kind, g_list, e_list in zip(("output", "grad"), got[:2], expected[:2]):
+        for g, e in zip(g_list, e_list):
+            if e is None or g is None:
+                assert e is None and g is None, f"{o.name}: {kind} missing on one side"
+                continue
+            scale = float(np.nanmax(np.abs(e), initial=1.0)) if e.size else 1.0
+            assert_close(g, e, rtol=1e-2, atol=1e-2 * scale, check_dtype=False, msg=f"{o.name} {dtype_name} {kind}:")
+
+
 # --- CPU against CUDA -------------------------------------------------------------------------------
 
 @pytest.mark.cuda

@@ -711,3 +711,13 @@ def test_repr_matches_pytorch(data):
     assert repr(ag.tensor(data)) == repr(torch.tensor(data))
     assert repr(ag.tensor(data, dtype=ag.float64)).replace("dtype=float64", "dtype=torch.float64") == \
         repr(torch.tensor(data, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("data", [[1.5, 2.25, 3.0], [1.0, 2.0], [[0.5, -1.0], [4.0, 8.0]]])
+def test_low_precision_repr_matches_pytorch(data, dtype):
+    torch = pytest.importorskip("torch")
+    if getattr(ag, dtype) is None:
+        pytest.skip("bfloat16 needs the ml_dtypes package")
+    ours = repr(ag.tensor(data).to(getattr(ag, dtype)))
+    assert ours.replace(f"dtype={dtype}", f"dtype=torch.{dtype}") == repr(torch.tensor(data).to(getattr(torch, dtype)))

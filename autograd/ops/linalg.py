@@ -1,6 +1,6 @@
 """Matrix products."""
 
-from ..function import Op
+from ..function import Op, same_dtype
 from .arithmetic import operands
 
 
@@ -10,7 +10,7 @@ class Matmul(Op):
         need_x, need_y = ctx.needs_input_grad  # each operand is kept only for the other's gradient
         ctx.save_for_backward(x if need_y else None, y if need_x else None)
         ctx.ndims = (x.ndim, y.ndim)
-        return ctx.xp.matmul(x, y)
+        return same_dtype(ctx.xp.matmul(x, y), x)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad

@@ -3,7 +3,7 @@
 import math
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, same_dtype
 from ..keywords import numpy_keywords
 from ..tensor import Tensor
 from ._dims import normalize_dim
@@ -15,7 +15,7 @@ class Linear(Op):
     def forward(ctx, x, weight, bias=None):
         need_x, need_w = ctx.needs_input_grad[:2]
         ctx.save_for_backward(x if need_w else None, weight if need_x else None)
-        out = ctx.xp.matmul(x, weight.T)
+        out = same_dtype(ctx.xp.matmul(x, weight.T), x)
         if bias is not None:
             out += bias
         return out

@@ -1,12 +1,12 @@
 """Elementwise math of one tensor. Each op saves what its derivative is written in."""
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, same_dtype
 
 
 class Exp(Op):
     def forward(ctx, x):
-        out = ctx.xp.exp(x)
+        out = same_dtype(ctx.xp.exp(x), x)
         ctx.save_for_backward(out)
         return out
     def backward(ctx, grad):
@@ -17,7 +17,7 @@ class Exp(Op):
 class Log(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.xp.log(x)
+        return same_dtype(ctx.xp.log(x), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / x
@@ -25,7 +25,7 @@ class Log(Op):
 
 class Sqrt(Op):
     def forward(ctx, x):
-        out = ctx.xp.sqrt(x)
+        out = same_dtype(ctx.xp.sqrt(x), x)
         ctx.save_for_backward(out)
         return out
     def backward(ctx, grad):
@@ -36,7 +36,7 @@ class Sqrt(Op):
 class Sin(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.xp.sin(x)
+        return same_dtype(ctx.xp.sin(x), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * x.cos()
@@ -45,7 +45,7 @@ class Sin(Op):
 class Cos(Op):
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.xp.cos(x)
+        return same_dtype(ctx.xp.cos(x), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return -grad * x.sin()
@@ -53,7 +53,7 @@ class Cos(Op):
 
 class Tan(Op):
     def forward(ctx, x):
-        out = ctx.xp.tan(x)
+        out = same_dtype(ctx.xp.tan(x), x)
         ctx.save_for_backward(out)
         return out
     def backward(ctx, grad):
@@ -63,7 +63,7 @@ class Tan(Op):
 
 class Tanh(Op):
     def forward(ctx, x):
-        out = ctx.xp.tanh(x)
+        out = same_dtype(ctx.xp.tanh(x), x)
         ctx.save_for_backward(out)
         return out
     def backward(ctx, grad):
@@ -73,7 +73,7 @@ class Tanh(Op):
 
 class Sigmoid(Op):
     def forward(ctx, x):
-        out = 1 / (1 + ctx.xp.exp(-x))
+        out = same_dtype(1 / (1 + ctx.xp.exp(-x)), x)
         ctx.save_for_backward(out)
         return out
     def backward(ctx, grad):
@@ -112,7 +112,7 @@ class Abs(Op):
 
 def _floating(x):
     """Integer inputs of float functions get the default float, as in PyTorch."""
-    return x if x.array.dtype.kind == "f" else x.to(dtypes.default_float())
+    return x if dtypes.is_floating(x.array.dtype) else x.to(dtypes.default_float())
 
 
 def exp(x): return Exp.apply(_floating(x))
