@@ -184,11 +184,14 @@ def _as_parameter(value):
 
 def _store(container, name, value):
     """A Parameter (or None) is registered under ``name``; any other value is kept as a plain attribute."""
-    container.__dict__.pop(name, None)
-    container._parameters.pop(name, None)
     if isinstance(value, Parameter) or value is None:
-        container.register_parameter(name, value)
+        if name in container._parameters:  # replaced where it stands: the state_dict order stays
+            container._parameters[name] = value
+        else:
+            container.__dict__.pop(name, None)
+            container.register_parameter(name, value)
     else:
+        container._parameters.pop(name, None)
         object.__setattr__(container, name, value)
 
 
