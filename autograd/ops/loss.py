@@ -187,7 +187,7 @@ def _broadcast_pair(op, input, target, warn=True):
     if warn:
         warnings.warn(f"Using a target size ({_size(target)}) that is different to the input size ({_size(input)}). "
                       f"This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                      f"the same size.", UserWarning, stacklevel=4)
+                      f"the same size.", UserWarning, stacklevel=3)
     shape = _broadcast_shape(op, input.shape, target.shape, "input", "target")
     return input.expand(*shape), target.expand(*shape)
 
@@ -542,7 +542,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     reduction = _reduction(op, reduction, size_average, reduce)
     if p not in (1, 2):
         raise ValueError(f"{op}: only p == 1 and p == 2 supported, got p={p}")
-    if input.ndim not in (1, 2) or (input.ndim == 2 and input.shape[0] == 0 and False):
+    if input.ndim not in (1, 2):
         raise RuntimeError(f"{op}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
                            f"{list(input.shape)}")
     batched = input.ndim == 2
