@@ -48,18 +48,6 @@ def flatten(input, start_dim=0, end_dim=-1):
     return ops.flatten(input, start_dim, end_dim)
 
 
-def cross_entropy(input, target, reduction="mean", ignore_index=-100):
-    """Cross entropy between logits ``input`` (N, C) and class indices ``target`` (N,)."""
-    return ops.cross_entropy(input, target, reduction=reduction, ignore_index=ignore_index)
-
-
-def mse_loss(input, target, reduction="mean"):
-    """Mean (or summed, or element-wise) squared error; ``input`` and ``target`` have the same shape."""
-    if not isinstance(target, ag.Tensor):
-        target = ag.as_tensor(target, dtype=input.dtype, device=input.device)
-    return ops.mse_loss(input, target, reduction=reduction)
-
-
 # --- convolution ---------------------------------------------------------------------------------
 
 
@@ -79,3 +67,26 @@ def mse_loss(input, target, reduction="mean"):
 
 
 # --- losses --------------------------------------------------------------------------------------
+
+# PyTorch's signatures, reductions, weights and checks live with the ops (autograd/ops/loss.py);
+# these names are the ops themselves, so nothing is lost in between.
+nll_loss = ops.nll_loss
+cross_entropy = ops.cross_entropy
+binary_cross_entropy = ops.binary_cross_entropy
+binary_cross_entropy_with_logits = ops.binary_cross_entropy_with_logits
+mse_loss = ops.mse_loss
+l1_loss = ops.l1_loss
+smooth_l1_loss = ops.smooth_l1_loss
+huber_loss = ops.huber_loss
+kl_div = ops.kl_div
+poisson_nll_loss = ops.poisson_nll_loss
+gaussian_nll_loss = ops.gaussian_nll_loss
+margin_ranking_loss = ops.margin_ranking_loss
+hinge_embedding_loss = ops.hinge_embedding_loss
+soft_margin_loss = ops.soft_margin_loss
+multilabel_soft_margin_loss = ops.multilabel_soft_margin_loss
+multi_margin_loss = ops.multi_margin_loss
+cosine_embedding_loss = ops.cosine_embedding_loss
+triplet_margin_loss = ops.triplet_margin_loss
+cosine_similarity = ops.cosine_similarity
+pairwise_distance = ops.pairwise_distance

@@ -352,6 +352,156 @@ OPS = [
     # --- activations
 
     # --- losses
+    # class indices: constant class weights (PyTorch refuses a gradient for them), ignore_index,
+    # K-dim inputs (N, C, d1, ...)
+    op("nll_loss", lambda lib, x, t: F(lib).nll_loss(x, t), randn(4, 5), targets(5, 4)),
+    op("nll_loss_sum", lambda lib, x, t: F(lib).nll_loss(x, t, reduction="sum"), randn(4, 5), targets(5, 4)),
+    op("nll_loss_none", lambda lib, x, t: F(lib).nll_loss(x, t, reduction="none"), randn(4, 5), targets(5, 4)),
+    op("nll_loss_unbatched", lambda lib, x, t: F(lib).nll_loss(x, t), randn(5), targets(5)),
+    op("nll_loss_weight_ignore", lambda lib, x, t: F(lib).nll_loss(x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0])),
+       randn(6, 4),
+       targets(4, 6, ignore=-100)),
+    op("nll_loss_weight_ignore_custom_none", lambda lib, x, t: F(lib).nll_loss(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0]), ignore_index=1, reduction="none"), randn(6, 4),
+       targets(4, 6, ignore=1)),
+    # (on log_softmax's output: PyTorch's nll_loss2d refuses a transposed input in backward)
+    op("nll_loss_kdim", lambda lib, x, t: F(lib).nll_loss(x.log_softmax(1), t), randn(2, 4, 3, 2),
+       targets(4, 2, 3, 2)),
+    op("nll_loss_kdim_weight_none", lambda lib, x, t: F(lib).nll_loss(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0]), reduction="none"),
+       randn(3, 4, 5), targets(4, 3, 5, ignore=-100)),
+    op("cross_entropy_weight", lambda lib, x, t: F(lib).cross_entropy(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0])), randn(5, 4),
+       targets(4, 5)),
+    op("cross_entropy_weight_ignore_sum", lambda lib, x, t: F(lib).cross_entropy(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0]), reduction="sum"), randn(6, 4), targets(4, 6, ignore=-100)),
+    op("cross_entropy_kdim", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(2, 3, 4), targets(3, 2, 4)),
+    op("cross_entropy_kdim_none", lambda lib, x, t: F(lib).cross_entropy(x, t, reduction="none"), randn(2, 3, 2, 2),
+       targets(3, 2, 2, 2, ignore=-100)),
+    op("cross_entropy_smoothing", lambda lib, x, t: F(lib).cross_entropy(x, t, label_smoothing=0.2), randn(4, 5),
+       targets(5, 4)),
+    op("cross_entropy_smoothing_none", lambda lib, x, t: F(lib).cross_entropy(
+        x, t, label_smoothing=0.1, reduction="none"), randn(5, 3), targets(3, 5, ignore=-100)),
+    op("cross_entropy_smoothing_weight_ignore", lambda lib, x, t: F(lib).cross_entropy(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0]), label_smoothing=0.3), randn(6, 4), targets(4, 6, ignore=-100)),
+    op("cross_entropy_smoothing_weight_kdim_sum", lambda lib, x, t: F(lib).cross_entropy(
+        x, t, weight=x.new_tensor([2.0, 0.25, 1.0]), label_smoothing=0.25, reduction="sum", ignore_index=0),
+       randn(2, 3, 4),
+       targets(3, 2, 4, ignore=0)),
+    op("cross_entropy_smoothing_unbatched", lambda lib, x, t: F(lib).cross_entropy(x, t, label_smoothing=0.5),
+       randn(5), targets(5)),
+    # class probabilities: a float target of the input's shape (it gets a gradient too)
+    op("cross_entropy_probs", lambda lib, x, p: F(lib).cross_entropy(x, p), randn(4, 5), positive(4, 5)),
+    op("cross_entropy_probs_none", lambda lib, x, p: F(lib).cross_entropy(x, p, reduction="none"), randn(3, 4),
+       positive(3, 4)),
+    op("cross_entropy_probs_weight_smoothing", lambda lib, x, p: F(lib).cross_entropy(
+        x, p, weight=x.new_tensor([2.0, 0.25, 1.0]), label_smoothing=0.2), randn(4, 3), positive(4, 3)),
+    op("cross_entropy_probs_kdim_sum", lambda lib, x, p: F(lib).cross_entropy(x, p, reduction="sum"),
+       randn(2, 3, 4), positive(2, 3, 4)),
+    op("cross_entropy_probs_unbatched", lambda lib, x, p: F(lib).cross_entropy(x, p), randn(5), positive(5)),
+    # binary cross entropy
+    op("binary_cross_entropy", lambda lib, x, t: F(lib).binary_cross_entropy(x, t), uniform(0.05, 0.95, 3, 4),
+       uniform(0, 1, 3, 4)),
+    op("binary_cross_entropy_weight_none", lambda lib, x, t: F(lib).binary_cross_entropy(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0]), reduction="none"), uniform(0.05, 0.95, 3, 4),
+       uniform(0, 1, 3, 4)),
+    op("binary_cross_entropy_weight_sum", lambda lib, x, t: F(lib).binary_cross_entropy(
+        x, t, weight=x.new_tensor([0.5, 1.5, 1.0, 2.0])[:, None], reduction="sum"), uniform(0.05, 0.95, 4, 2),
+       uniform(0, 1, 4, 2)),
+    op("binary_cross_entropy_with_logits", lambda lib, x, t: F(lib).binary_cross_entropy_with_logits(x, t),
+       randn(3, 4, scale=3), uniform(0, 1, 3, 4)),
+    op("binary_cross_entropy_with_logits_pos_weight", lambda lib, x, t: F(lib).binary_cross_entropy_with_logits(
+        x, t, pos_weight=x.new_tensor([0.5, 1.5, 1.0, 2.0])), randn(3, 4, scale=3), uniform(0, 1, 3, 4)),
+    op("binary_cross_entropy_with_logits_weights_none", lambda lib, x, t: F(
+        lib).binary_cross_entropy_with_logits(x, t, weight=x.new_tensor([2.0, 0.25, 1.0])[:, None],
+                                              pos_weight=x.new_tensor([0.25, 3.0]), reduction="none"),
+       randn(3, 2), uniform(0, 1, 3, 2)),
+    op("binary_cross_entropy_with_logits_sum", lambda lib, x, t: F(lib).binary_cross_entropy_with_logits(
+        x, t, reduction="sum"), randn(6, scale=3), uniform(0, 1, 6)),
+    # regression: broadcasting targets (with PyTorch's warning), beta/delta, weights
+    op("mse_loss_broadcast", lambda lib, x, y: F(lib).mse_loss(x, y), randn(3, 4), randn(4)),
+    op("mse_loss_broadcast_up_none", lambda lib, x, y: F(lib).mse_loss(x, y, reduction="none"), randn(4), randn(2, 4)),
+    op("l1_loss", lambda lib, x, y: F(lib).l1_loss(x, y), randn(3, 4), randn(3, 4)),
+    op("l1_loss_none_broadcast", lambda lib, x, y: F(lib).l1_loss(x, y, reduction="none"), randn(3, 4), randn(3, 1)),
+    op("l1_loss_sum", lambda lib, x, y: F(lib).l1_loss(x, y, reduction="sum"), randn(5), randn(5)),
+    op("smooth_l1_loss", lambda lib, x, y: F(lib).smooth_l1_loss(x, y), randn(4, 5, scale=2), randn(4, 5)),
+    op("smooth_l1_loss_beta_none", lambda lib, x, y: F(lib).smooth_l1_loss(x, y, reduction="none", beta=0.5),
+       randn(3, 4), randn(3, 4)),
+    op("smooth_l1_loss_beta0_sum", lambda lib, x, y: F(lib).smooth_l1_loss(x, y, reduction="sum", beta=0.0),
+       randn(6), randn(6)),
+    op("huber_loss", lambda lib, x, y: F(lib).huber_loss(x, y), randn(4, 5, scale=2), randn(4, 5)),
+    op("huber_loss_delta_sum", lambda lib, x, y: F(lib).huber_loss(x, y, reduction="sum", delta=0.7), randn(3, 4),
+       randn(4)),
+    op("huber_loss_weight_none", lambda lib, x, y, w: F(lib).huber_loss(x, y, reduction="none", delta=1.5, weight=w),
+       randn(3, 4, scale=2), randn(3, 4), positive(3, 4)),
+    # divergences and likelihoods
+    op("kl_div", lambda lib, x, t: F(lib).kl_div(x, t), randn(3, 4), positive(3, 4)),
+    op("kl_div_batchmean", lambda lib, x, t: F(lib).kl_div(x, t, reduction="batchmean"), randn(3, 4),
+       positive(3, 4)),
+    op("kl_div_log_target_sum", lambda lib, x, t: F(lib).kl_div(x, t, reduction="sum", log_target=True),
+       randn(3, 4), randn(3, 4)),
+    op("kl_div_none", lambda lib, x, t: F(lib).kl_div(x, t, reduction="none"), randn(2, 3), positive(2, 3)),
+    # 0 log 0 = 0 (the target's gradient there is infinite: PyTorch's nan, not compared)
+    op("kl_div_zero_target", lambda lib, x, t: F(lib).kl_div(x, t.detach(), reduction="sum"), randn(6),
+       lambda rng: np.array([0.0, 0.5, 0.0, 1.2, 0.3, 0.0]), gradcheck=False),
+    op("poisson_nll_loss", lambda lib, x, t: F(lib).poisson_nll_loss(x, t), randn(3, 4), uniform(0, 3, 3, 4)),
+    op("poisson_nll_loss_no_log_none", lambda lib, x, t: F(lib).poisson_nll_loss(
+        x, t, log_input=False, reduction="none"), positive(3, 4), uniform(0, 3, 3, 4)),
+    op("poisson_nll_loss_full_sum", lambda lib, x, t: F(lib).poisson_nll_loss(x, t, full=True, reduction="sum"),
+       randn(8), lambda rng: np.array([0.1, 0.5, 1.5, 2.0, 3.5, 0.2, 4.0, 1.3])),
+    op("gaussian_nll_loss", lambda lib, x, t, v: F(lib).gaussian_nll_loss(x, t, v), randn(3, 4), randn(3, 4),
+       positive(3, 4)),
+    op("gaussian_nll_loss_homoscedastic_full", lambda lib, x, t, v: F(lib).gaussian_nll_loss(
+        x, t, v, full=True, reduction="sum"), randn(3, 4), randn(3, 4), positive(3)),
+    op("gaussian_nll_loss_one_dim_none", lambda lib, x, t, v: F(lib).gaussian_nll_loss(x, t, v, reduction="none"),
+       randn(2, 3, 4), randn(2, 3, 4), positive(2, 1, 4)),
+    # var below eps is clamped, its gradient passes the clamp unchanged (as PyTorch): not finite differences
+    op("gaussian_nll_loss_clamped_eps", lambda lib, x, t, v: F(lib).gaussian_nll_loss(x, t, v, eps=0.3), randn(6),
+       randn(6), uniform(0.01, 0.6, 6), gradcheck=False),
+    # margins and embeddings (targets of +-1)
+    op("margin_ranking_loss", lambda lib, a, b, y: F(lib).margin_ranking_loss(a, b, y, margin=0.3), randn(6),
+       randn(6), lambda rng: rng.choice([-1.0, 1.0], 6)),
+    op("margin_ranking_loss_none", lambda lib, a, b, y: F(lib).margin_ranking_loss(a, b, y, reduction="none"),
+       randn(2, 3), randn(2, 3), lambda rng: rng.choice([-1.0, 1.0], (2, 3))),
+    op("hinge_embedding_loss", lambda lib, x, y: F(lib).hinge_embedding_loss(x, y), randn(3, 4),
+       lambda rng: rng.choice([-1.0, 1.0], (3, 4))),
+    op("hinge_embedding_loss_margin_sum", lambda lib, x, y: F(lib).hinge_embedding_loss(
+        x, y, margin=0.5, reduction="sum"), randn(6), lambda rng: rng.choice([-1.0, 1.0], 6)),
+    # PyTorch has no gradient for soft_margin_loss's target (and refuses one that requires it): integer targets
+    op("soft_margin_loss", lambda lib, x, y: F(lib).soft_margin_loss(x, y), randn(3, 4),
+       lambda rng: rng.choice([-1, 1], (3, 4))),
+    op("soft_margin_loss_none", lambda lib, x, y: F(lib).soft_margin_loss(x, y, reduction="none"), randn(5),
+       ints(-1, 2, 5)),
+    op("multilabel_soft_margin_loss", lambda lib, x, y: F(lib).multilabel_soft_margin_loss(x, y), randn(3, 4),
+       uniform(0, 1, 3, 4)),
+    op("multilabel_soft_margin_loss_weight_none", lambda lib, x, y, w: F(lib).multilabel_soft_margin_loss(
+        x, y, weight=w, reduction="none"), randn(3, 4), uniform(0, 1, 3, 4), positive(4)),
+    # PyTorch has no double backward for multi_margin_loss, and its mean of an empty batch is uninitialised memory
+    op("multi_margin_loss", lambda lib, x, t: F(lib).multi_margin_loss(x, t, reduction="sum"), distinct(4, 5),
+       targets(5, 4), double=False),
+    op("multi_margin_loss_p2_weight_none", lambda lib, x, t: F(lib).multi_margin_loss(
+        x, t, p=2, margin=0.7, weight=x.new_tensor([2.0, 0.25, 1.0]), reduction="none"), distinct(4, 3),
+       targets(3, 4), double=False),
+    op("multi_margin_loss_unbatched", lambda lib, x, t: F(lib).multi_margin_loss(x, t), distinct(5), targets(5),
+       double=False),
+    op("cosine_embedding_loss", lambda lib, a, b, y: F(lib).cosine_embedding_loss(a, b, y, margin=0.2), randn(4, 3),
+       randn(4, 3), lambda rng: np.array([1, -1, 1, -1])),
+    op("cosine_embedding_loss_unbatched_none", lambda lib, a, b, y: F(lib).cosine_embedding_loss(
+        a, b, y, reduction="none"), randn(5), randn(5), lambda rng: np.array(-1)),
+    op("triplet_margin_loss", lambda lib, a, p, n: F(lib).triplet_margin_loss(a, p, n), randn(4, 3), randn(4, 3),
+       randn(4, 3)),
+    op("triplet_margin_loss_p1_swap_none", lambda lib, a, p, n: F(lib).triplet_margin_loss(
+        a, p, n, margin=2.0, p=1, swap=True, reduction="none"), randn(5, 3), randn(5, 3), randn(5, 3)),
+    op("cosine_similarity", lambda lib, a, b: F(lib).cosine_similarity(a, b), randn(3, 4), randn(3, 4)),
+    op("cosine_similarity_broadcast_dim", lambda lib, a, b: F(lib).cosine_similarity(a, b, dim=-1), randn(2, 3, 4),
+       randn(3, 4)),
+    op("cosine_similarity_eps", lambda lib, a, b: F(lib).cosine_similarity(a, b, dim=0, eps=0.5),
+       randn(3, 4, scale=0.1), randn(3, 4), gradcheck=False),  # the clamped norm's gradient passes the clamp
+    op("pairwise_distance", lambda lib, a, b: F(lib).pairwise_distance(a, b), randn(4, 3), randn(4, 3)),
+    op("pairwise_distance_p3_keepdim", lambda lib, a, b: F(lib).pairwise_distance(a, b, p=3, keepdim=True),
+       randn(4, 3), randn(3)),
+    op("pairwise_distance_inf", lambda lib, a, b: F(lib).pairwise_distance(a, b, p=float("inf")), distinct(2, 4),
+       distinct(2, 4)),
 
 ]
 

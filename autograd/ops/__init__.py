@@ -4,7 +4,7 @@ from .arithmetic import (add, clamp, compare, div, logical, maximum, minimum, mu
                          sign, sub, where)
 from .inplace import apply_inplace, fill, inplace
 from .linalg import matmul
-from .nn import cross_entropy, linear, log_softmax, mse_loss, softmax
+from .nn import linear, log_softmax, softmax
 from .reduction import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, sum)
 from .shape import (cast, cat, clone, expand, flatten, getitem, narrow, permute, reshape, select, setitem_, squeeze,
                     stack, sum_to_shape, t, to_device, transpose, unsqueeze, view)

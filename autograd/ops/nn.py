@@ -1,11 +1,10 @@
-"""Neural-network ops: linear, softmax, log_softmax, cross_entropy, mse_loss."""
+"""Neural-network ops: linear, softmax, log_softmax (the losses are in loss.py)."""
 
 import math
 
 from .. import dtypes
 from ..function import Op, same_dtype
 from ..keywords import numpy_keywords
-from ..tensor import Tensor
 from ._dims import normalize_dim
 from .reduction import max_or_zero
 
@@ -54,36 +53,6 @@ class LogSoftmax(Op):
         return grad - out.exp() * grad.sum(ctx.dim, keepdim=True)
 
 
-class CrossEntropy(Op):
-    """-log_softmax(logits)[target] for class-index targets, reduced by mean, sum or none."""
-    def forward(ctx, logits, target, reduction, ignore_index):
-        xp = ctx.xp
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
-        valid = target != ignore_index
-        safe_target = xp.where(valid, target, 0)
-        losses = -xp.take_along_axis(log_probs, safe_target[..., None], axis=-1)[..., 0] * valid
-        ctx.reduction = reduction
-        ctx.save_for_backward(logits, safe_target, valid)
-        if reduction == "none":
-            return losses
-        total = losses.sum()
-        return total / valid.sum().astype(total.dtype) if reduction == "mean" else total
-    def backward(ctx, grad):
-        logits, target, valid = ctx.saved_tensors
-        weight = valid.to(logits.dtype) * grad  # d loss_i / d logits_i = softmax_i - onehot_i
-        if ctx.reduction == "mean":
-            weight = weight / valid.sum().to(logits.dtype).clamp(min=1)  # all ignored: zero grad, as PyTorch
-        onehot = OneHot.apply(target, num_classes=logits.shape[-1], dtype=logits.dtype)
-        return (logits.softmax(-1) - onehot) * weight.unsqueeze(-1), None
-
-
-class OneHot(Op):
-    differentiable = False
-    def forward(ctx, index, num_classes, dtype):
-        return (index[..., None] == ctx.xp.arange(num_classes)).astype(dtype)
-
-
 def linear(x, weight, bias=None):
     if x.ndim == 0 or weight.ndim == 0:
         raise RuntimeError(f"linear: both arguments to linear need to be at least 1D, but they are {x.ndim}D and "
@@ -109,32 +78,3 @@ def softmax(x, dim):
 def log_softmax(x, dim):
     dim = normalize_dim("log_softmax", dim, x.shape)
     return LogSoftmax.apply(x if dtypes.is_floating(x.dtype) else x.float(), dim=dim if x.ndim else None)
-
-
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not isinstance(target, Tensor) or target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must be a tensor of class indices (int64), got "
-                        f"{target.dtype if isinstance(target, Tensor) else type(target).__name__}; "
-                        f"probability targets are not supported yet")
-    if logits.ndim not in (1, 2) or tuple(target.shape) != tuple(logits.shape[:-1]):
-        raise RuntimeError(f"cross_entropy: expected logits of shape (N, C) with target (N,), or (C,) with a 0-d "
-                           f"target; got logits {tuple(logits.shape)} and target {tuple(target.shape)}")
-    classes = logits.shape[-1]
-    bad = ((target < 0) | (target >= classes)) & (target != ignore_index)
-    if bad.any().item():  # one host sync; a wrong class index must not pass silently
-        first = target.array[bad.array].ravel()[:5].tolist()
-        raise IndexError(f"cross_entropy: target values must be class indices in [0, {classes - 1}] "
-                         f"(logits shape {tuple(logits.shape)}), found {first}")
-    return CrossEntropy.apply(logits, target, reduction=reduction, ignore_index=ignore_index)
-
-
-def mse_loss(input, target, reduction="mean"):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if tuple(input.shape) != tuple(getattr(target, "shape", input.shape)):
-        raise RuntimeError(f"mse_loss: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} "
-                           f"differ; they must match (PyTorch would broadcast with a warning)")
-    squared = (input - target) ** 2
-    return squared.mean() if reduction == "mean" else squared.sum() if reduction == "sum" else squared
