@@ -777,6 +777,13 @@ def test_low_precision_against_torch(o, dtype_name):
     arrays = o.sample(_rng(o.name, dtype_name))
     expected, torch_error = _run_or_error(lambda: _low_precision_outputs_and_grads(o, torch, arrays, dtype_name))
     got, error = _run_or_error(lambda: _low_precision_outputs_and_grads(o, ag, arrays, dtype_name))
+    if torch_error is not None and "not implemented for" in str(torch_error):
+        # torch's CPU build lacks this kernel in low precision (no refusal of the operation as such):
+        # ndgrad's values are checked against torch's float32 ones, rounded to the dtype
+        expected = _low_precision_outputs_and_grads(o, torch, [a.astype(np.float32) if a.dtype.kind == "f" else a
+                                                               for a in arrays], "float32")
+        expected = (expected[0], expected[1], [d.replace("float32", dtype_name) for d in expected[2]])
+        torch_error = None
     if torch_error is not None:
         assert error is not None, f"{o.name}: torch refuses {dtype_name} ({torch_error}) but ndgrad does not"
         return

@@ -11,7 +11,7 @@ import math
 import warnings
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, same_dtype
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._dims import normalize_dim
@@ -55,9 +55,9 @@ class CrossEntropy(Op):
         ctx.save_for_backward(logits, safe_target, valid, target_weight, weight,
                               xp.where(total_weight == 0, 1, total_weight) if reduction == "mean" else None)
         if reduction == "none":
-            return losses
+            return same_dtype(losses, logits)
         total = losses.sum()
-        return total / total_weight if reduction == "mean" else total
+        return same_dtype(total / total_weight if reduction == "mean" else total, logits)
     def backward(ctx, grad):
         logits, target, valid, target_weight, weight, total_weight = ctx.saved_tensors
         axis, eps = ctx.axis, ctx.label_smoothing
