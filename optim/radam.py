@@ -5,7 +5,7 @@ import math
 
 import autograd as ag
 
-from .optimizer import Optimizer, _check_execution_options
+from .optimizer import Optimizer, _check_execution_options, _check_hyperparameters
 
 
 class RAdam(Optimizer):
@@ -26,15 +26,7 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
                  *, foreach=None, maximize=False, capturable=False, differentiable=False):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
-        if eps < 0:
-            raise ValueError(f"Invalid epsilon value: {eps} (must be >= 0)")
-        for i, beta in enumerate(betas):
-            if not 0 <= beta < 1:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        _check_hyperparameters(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         _check_execution_options(differentiable, foreach)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       maximize=maximize, foreach=foreach, capturable=capturable,
