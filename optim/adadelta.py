@@ -31,10 +31,7 @@ class Adadelta(Optimizer):
             state["square_avg"] = ag.zeros_like(param)
             state["acc_delta"] = ag.zeros_like(param)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         square_avg, acc_delta = state["square_avg"].array, state["acc_delta"].array
         square_avg *= rho
         square_avg += (1 - rho) * grad * grad

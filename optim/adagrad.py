@@ -39,10 +39,7 @@ class Adagrad(Optimizer):
         p, xp = param.array, param._backend.xp
         self._init_state(param, state, group)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         total = state["sum"].array
         total += grad * grad

@@ -29,7 +29,7 @@ class Adam(Optimizer):
 
     def _update(self, param, grad, state, group):
         p, xp = param.array, param._backend.xp
-        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = ag.zeros_like(param)
@@ -38,13 +38,7 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = ag.zeros_like(param)
         state["step"] += 1
         step = state["step"]
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * p
+        grad = self._decayed_grad(p, grad, group)
         exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
         exp_avg *= beta1
         exp_avg += (1 - beta1) * grad

@@ -29,10 +29,7 @@ class Adamax(Optimizer):
             state["exp_avg"] = ag.zeros_like(param)
             state["exp_inf"] = ag.zeros_like(param)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         exp_avg, exp_inf = state["exp_avg"].array, state["exp_inf"].array
         exp_avg += (1 - beta1) * (grad - exp_avg)
         exp_inf *= beta2

@@ -38,10 +38,7 @@ class ASGD(Optimizer):
             state["ax"] = ag.zeros_like(param)
         state["step"] += 1
         step, eta = state["step"], state["eta"]
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         p *= 1 - lambd * eta
         p -= eta * grad
         ax = state["ax"].array

@@ -32,7 +32,7 @@ class NAdam(Optimizer):
 
     def _update(self, param, grad, state, group):
         p, xp = param.array, param._backend.xp
-        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        lr, (beta1, beta2) = group["lr"], group["betas"]
         if not state:
             state["step"] = 0
             state["mu_product"] = 1.0
@@ -40,13 +40,7 @@ class NAdam(Optimizer):
             state["exp_avg_sq"] = ag.zeros_like(param)
         state["step"] += 1
         step = state["step"]
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * p
+        grad = self._decayed_grad(p, grad, group)
         mu = beta1 * (1 - 0.5 * 0.96 ** (step * group["momentum_decay"]))
         mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * group["momentum_decay"]))
         state["mu_product"] *= mu

@@ -158,6 +158,21 @@ class Optimizer:
         """Change ``param.array`` in place from ``grad`` (an array); the subclass's update rule."""
         raise NotImplementedError
 
+    @staticmethod
+    def _decayed_grad(p, grad, group):
+        """The gradient PyTorch's update rules start from: negated when ``maximize``, then weight decay,
+        either coupled (L2: ``grad + weight_decay * p``) or, when the group has ``decoupled_weight_decay``
+        (AdamW), applied to ``p`` in place (``p *= 1 - lr * weight_decay``) with the gradient left alone."""
+        if group["maximize"]:
+            grad = -grad
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0:
+            if group.get("decoupled_weight_decay", False):
+                p *= 1 - group["lr"] * weight_decay
+            else:
+                grad = grad + weight_decay * p
+        return grad
+
     # --- state dicts -------------------------------------------------------------------------------
     def state_dict(self):
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [index, ...]}]}`` (PyTorch's layout)."""

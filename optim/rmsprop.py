@@ -35,10 +35,7 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = ag.zeros_like(param)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         square_avg = state["square_avg"].array
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad

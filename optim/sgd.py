@@ -28,10 +28,7 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, group):
         p = param.array
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         momentum = group["momentum"]
         if momentum != 0:
             buf = state.get("momentum_buffer")
