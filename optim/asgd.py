@@ -3,7 +3,7 @@
 
 import autograd as ag
 
-from .optimizer import Optimizer, _check_execution_options
+from .optimizer import Optimizer, _check_execution_options, _check_hyperparameters
 
 
 class ASGD(Optimizer):
@@ -22,10 +22,7 @@ class ASGD(Optimizer):
 
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
                  maximize=False, differentiable=False, capturable=False):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        _check_hyperparameters(lr=lr, weight_decay=weight_decay)
         _check_execution_options(differentiable, foreach)
         super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
                                       foreach=foreach, maximize=maximize, differentiable=differentiable,
@@ -41,10 +38,7 @@ class ASGD(Optimizer):
             state["ax"] = ag.zeros_like(param)
         state["step"] += 1
         step, eta = state["step"], state["eta"]
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         p *= 1 - lambd * eta
         p -= eta * grad
         ax = state["ax"].array

@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import autograd as ag
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _check_hyperparameters
 
 
 class LBFGS(Optimizer):
@@ -28,8 +28,7 @@ class LBFGS(Optimizer):
 
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search_fn=None):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
+        _check_hyperparameters(lr=lr)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"Invalid line_search_fn: {line_search_fn!r}; LBFGS supports None or 'strong_wolfe'")
         if max_eval is None:

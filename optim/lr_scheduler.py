@@ -166,10 +166,14 @@ class LRScheduler:
             self._in_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
+
+    def _scaled_lrs(self, factor):
+        """Every group's current lr times ``factor``: the chainable form of a multiplicative schedule."""
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
 
     def state_dict(self):
         """Every attribute except the optimizer (and user functions, see the module's docstring)."""
@@ -243,7 +247,7 @@ class StepLR(LRScheduler):
         self._warn_if_called_directly()
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._current_lrs()
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self):
         return [base_lr * self.gamma ** (self.last_epoch // self.step_size) for base_lr in self.base_lrs]
@@ -261,7 +265,7 @@ class MultiStepLR(LRScheduler):
         self._warn_if_called_directly()
         if self.last_epoch not in self.milestones:
             return self._current_lrs()
-        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
+        return self._scaled_lrs(self.gamma ** self.milestones[self.last_epoch])
 
     def _get_closed_form_lr(self):
         reached = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
@@ -281,10 +285,10 @@ class ConstantLR(LRScheduler):
     def get_lr(self):
         self._warn_if_called_directly()
         if self.last_epoch == 0:
-            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+            return self._scaled_lrs(self.factor)
         if self.last_epoch != self.total_iters:
             return self._current_lrs()
-        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+        return self._scaled_lrs(1.0 / self.factor)
 
     def _get_closed_form_lr(self):
         return [base_lr * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
@@ -309,13 +313,13 @@ class LinearLR(LRScheduler):
     def get_lr(self):
         self._warn_if_called_directly()
         if self.last_epoch == 0:
-            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+            return self._scaled_lrs(self.start_factor)
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._current_lrs()
         # the ratio of this epoch's factor to the last one's
         change = self.end_factor - self.start_factor
         ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
-        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+        return self._scaled_lrs(ratio)
 
     def _get_closed_form_lr(self):
         reached = min(self.total_iters, self.last_epoch)
@@ -334,7 +338,7 @@ class ExponentialLR(LRScheduler):
         self._warn_if_called_directly()
         if self._is_initial:
             return self._current_lrs()
-        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+        return self._scaled_lrs(self.gamma)
 
     def _get_closed_form_lr(self):
         return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
@@ -354,7 +358,7 @@ class PolynomialLR(LRScheduler):
             return self._current_lrs()
         ratio = ((1.0 - self.last_epoch / self.total_iters)
                  / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
-        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+        return self._scaled_lrs(ratio)
 
     def _get_closed_form_lr(self):
         return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power

@@ -39,6 +39,26 @@ class _Required:
 required = _Required()  # a default the caller must give (per group or to the constructor)
 
 
+def _check_hyperparameters(**hyperparameters):
+    """Raise PyTorch's ``Invalid <what>: <value> (must be ...)`` for the first value out of its range.
+
+    ``betas`` must each lie in [0, 1), ``rho`` in [0, 1], everything else (lr, eps, weight_decay,
+    momentum, alpha, lr_decay, ...) must be >= 0. Deviation: the ``>= 0`` checks test ``value < 0``,
+    so a NaN passes them (PyTorch's ``not 0.0 <= value`` refuses it); the interval checks refuse it."""
+    for name, value in hyperparameters.items():
+        if name == "betas":
+            for i, beta in enumerate(value):
+                if not 0 <= beta < 1:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
+        elif name == "rho":
+            if not 0 <= value <= 1:
+                raise ValueError(f"Invalid rho value: {value} (must be in [0, 1])")
+        elif value < 0:
+            what = {"lr": "learning rate", "eps": "epsilon value"}.get(name, f"{name} value")
+            hint = "; typically just below 1, e.g. 0.99" if name == "alpha" else ""
+            raise ValueError(f"Invalid {what}: {value} (must be >= 0{hint})")
+
+
 def _check_execution_options(differentiable=False, foreach=None, fused=None):
     """Refuse the execution options ndgrad cannot honour; the others are accepted as hints."""
     if differentiable:
@@ -137,6 +157,21 @@ class Optimizer:
     def _update(self, param, grad, state, group):
         """Change ``param.array`` in place from ``grad`` (an array); the subclass's update rule."""
         raise NotImplementedError
+
+    @staticmethod
+    def _decayed_grad(p, grad, group):
+        """The gradient PyTorch's update rules start from: negated when ``maximize``, then weight decay,
+        either coupled (L2: ``grad + weight_decay * p``) or, when the group has ``decoupled_weight_decay``
+        (AdamW), applied to ``p`` in place (``p *= 1 - lr * weight_decay``) with the gradient left alone."""
+        if group["maximize"]:
+            grad = -grad
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0:
+            if group.get("decoupled_weight_decay", False):
+                p *= 1 - group["lr"] * weight_decay
+            else:
+                grad = grad + weight_decay * p
+        return grad
 
     # --- state dicts -------------------------------------------------------------------------------
     def state_dict(self):

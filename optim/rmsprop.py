@@ -2,7 +2,7 @@
 
 import autograd as ag
 
-from .optimizer import Optimizer, _check_execution_options
+from .optimizer import Optimizer, _check_execution_options, _check_hyperparameters
 
 
 class RMSprop(Optimizer):
@@ -18,16 +18,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
                  capturable=False, foreach=None, maximize=False, differentiable=False):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
-        if eps < 0:
-            raise ValueError(f"Invalid epsilon value: {eps} (must be >= 0)")
-        if momentum < 0:
-            raise ValueError(f"Invalid momentum value: {momentum} (must be >= 0)")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
-        if alpha < 0:
-            raise ValueError(f"Invalid alpha value: {alpha} (must be >= 0; typically just below 1, e.g. 0.99)")
+        _check_hyperparameters(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         _check_execution_options(differentiable, foreach)
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                                       weight_decay=weight_decay, capturable=capturable, foreach=foreach,
@@ -44,10 +35,7 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = ag.zeros_like(param)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         square_avg = state["square_avg"].array
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad

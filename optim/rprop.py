@@ -3,7 +3,7 @@ step size that grows while the sign holds and shrinks when it flips (PyTorch's r
 
 import autograd as ag
 
-from .optimizer import Optimizer, _check_execution_options
+from .optimizer import Optimizer, _check_execution_options, _check_hyperparameters
 
 
 class Rprop(Optimizer):
@@ -19,8 +19,7 @@ class Rprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False, foreach=None,
                  maximize=False, differentiable=False):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
+        _check_hyperparameters(lr=lr)
         if not 0 < etas[0] < 1 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]} (need 0 < etaminus < 1 < etaplus, "
                              f"e.g. etas=(0.5, 1.2))")

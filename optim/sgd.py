@@ -2,7 +2,7 @@
 
 import autograd as ag
 
-from .optimizer import Optimizer, _check_execution_options
+from .optimizer import Optimizer, _check_execution_options, _check_hyperparameters
 
 
 class SGD(Optimizer):
@@ -17,12 +17,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False,
                  foreach=None, differentiable=False, fused=None):
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr} (must be >= 0)")
-        if momentum < 0:
-            raise ValueError(f"Invalid momentum value: {momentum} (must be >= 0)")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay} (must be >= 0)")
+        _check_hyperparameters(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"Nesterov momentum requires a momentum and zero dampening (got momentum={momentum}, "
                              f"dampening={dampening})")
@@ -33,10 +28,7 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, group):
         p = param.array
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p
+        grad = self._decayed_grad(p, grad, group)
         momentum = group["momentum"]
         if momentum != 0:
             buf = state.get("momentum_buffer")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
+import backends
 from backends import Device, NumpyBackend
 
 # every test that takes ``device`` runs once per entry; the CUDA one carries the marker
@@ -40,6 +41,15 @@ class SecondDevice(NumpyBackend):
     def __init__(self):
         super().__init__()
         self.device = Device("cuda:0")
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    """A SecondDevice registered as cuda:0 for the test's duration; returns that backend."""
+    table = dict(backends._backends)
+    table[Device("cuda:0")] = backend = SecondDevice()
+    monkeypatch.setattr(backends, "_backends", table)
+    return backend
 
 
 def to_numpy(t):

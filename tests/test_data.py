@@ -403,15 +403,8 @@ class RangeStream(data.IterableDataset):
         return self.end - self.start
 
 
-class TorchRangeStream(tud.IterableDataset):
-    def __init__(self, start, end):
-        self.start, self.end = start, end
-
-    def __iter__(self):
-        return iter(range(self.start, self.end))
-
-    def __len__(self):
-        return self.end - self.start
+class TorchRangeStream(RangeStream, tud.IterableDataset):
+    """The same stream, a torch IterableDataset too, so torch's DataLoader treats it as one."""
 
 
 @pytest.mark.parametrize("kwargs", [dict(batch_size=4), dict(batch_size=4, drop_last=True), dict(batch_size=1),
@@ -588,26 +581,24 @@ def plain(batch):
     return batch.tolist() if hasattr(batch, "tolist") else batch
 
 
+def worker_share(n, info):
+    """One worker's items of range(n) (every num_workers-th, from its id; all of them outside a worker),
+    the split PyTorch's docs suggest; ``info`` is what get_worker_info() returned."""
+    start, step = (0, 1) if info is None else (info.id, info.num_workers)
+    return iter(range(start, n, step))
+
+
 class ShardedStream(data.IterableDataset):
-    """range(n), split between workers the way PyTorch's docs suggest."""
-
     def __init__(self, n):
         self.n = n
 
     def __iter__(self):
-        info = data.get_worker_info()
-        start, step = (0, 1) if info is None else (info.id, info.num_workers)
-        return iter(range(start, self.n, step))
+        return worker_share(self.n, data.get_worker_info())
 
 
-class TorchShardedStream(tud.IterableDataset):
-    def __init__(self, n):
-        self.n = n
-
-    def __iter__(self):
-        info = tud.get_worker_info()
-        start, step = (0, 1) if info is None else (info.id, info.num_workers)
-        return iter(range(start, self.n, step))
+class TorchShardedStream(ShardedStream, tud.IterableDataset):
+    def __iter__(self):  # inside torch's workers only torch knows which worker this is
+        return worker_share(self.n, tud.get_worker_info())
 
 
 @pytest.mark.parametrize("n, batch_size", [(11, 2), (4, None)])

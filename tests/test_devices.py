@@ -12,20 +12,10 @@ import numpy as np
 import pytest
 
 import autograd as ag
-import backends
 import nn
 import nn.functional as F
 import optim
 from backends import Device
-from conftest import SecondDevice
-
-
-@pytest.fixture
-def gpu(monkeypatch):
-    table = dict(backends._backends)
-    table[Device("cuda:0")] = backend = SecondDevice()
-    monkeypatch.setattr(backends, "_backends", table)
-    return backend
 
 
 @pytest.mark.parametrize("make", [

@@ -6,23 +6,14 @@ import numpy as np
 import pytest
 
 import autograd as ag
-import backends
 import nn
 import nn.utils
 from backends import Device
-from conftest import SecondDevice, assert_close, to_torch
+from conftest import assert_close, to_torch
 
 torch = pytest.importorskip("torch")
 
 NORM_TYPES = [1, 2, math.inf, -math.inf, 0.5, 3, 0, "inf"]
-
-
-@pytest.fixture
-def gpu(monkeypatch):
-    table = dict(backends._backends)
-    table[Device("cuda:0")] = backend = SecondDevice()
-    monkeypatch.setattr(backends, "_backends", table)
-    return backend
 
 
 def make_params(dtype, with_grads=(True, True, False, True), seed=0):

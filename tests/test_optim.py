@@ -44,6 +44,13 @@ def torch_params(torch, values):
     return [torch.tensor(v, requires_grad=True) for v in values]
 
 
+def twin_optimizers(torch, name, kwargs, values):
+    """ndgrad's and PyTorch's optimizer ``name`` with ``kwargs``, each over its own parameters made from
+    ``values``: ``params, tparams, opt, topt``."""
+    params, tparams = ndgrad_params(values), torch_params(torch, values)
+    return params, tparams, getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(tparams, **kwargs)
+
+
 def step(lib, opt, params):
     opt.zero_grad()
     loss = loss_fn(lib, params)
@@ -81,8 +88,7 @@ CASES = [
 def test_trajectory_matches_torch(name, kwargs):
     torch = pytest.importorskip("torch")
     values = initial_values()
-    params, tparams = ndgrad_params(values), torch_params(torch, values)
-    opt, topt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(tparams, **kwargs)
+    params, tparams, opt, topt = twin_optimizers(torch, name, kwargs, values)
     for i in range(8):
         step(ag, opt, params)
         step(torch, topt, tparams)
@@ -457,8 +463,7 @@ def assert_same_state(opt, topt, params, tparams):
 def test_more_optimizers_match_torch(name, kwargs, torch64):
     torch = torch64
     values = initial_values(10)
-    params, tparams = ndgrad_params(values), torch_params(torch, values)
-    opt, topt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(tparams, **kwargs)
+    params, tparams, opt, topt = twin_optimizers(torch, name, kwargs, values)
     for i in range(30):
         step(ag, opt, params)
         step(torch, topt, tparams)
@@ -541,8 +546,7 @@ def to_torch_state_dict(torch, state_dict):
 def test_state_dicts_travel_between_ndgrad_and_torch(name, kwargs, torch64):
     torch = torch64
     values = initial_values(13)
-    params, tparams = ndgrad_params(values), torch_params(torch, values)
-    opt, topt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(tparams, **kwargs)
+    params, tparams, opt, topt = twin_optimizers(torch, name, kwargs, values)
     for _ in range(4):
         step(ag, opt, params)
         step(torch, topt, tparams)

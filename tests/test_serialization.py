@@ -30,14 +30,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBPROCESS_TIMEOUT = 120
 
 
-@pytest.fixture
-def gpu(monkeypatch):
-    table = dict(backends._backends)
-    table[Device("cuda:0")] = backend = SecondDevice()
-    monkeypatch.setattr(backends, "_backends", table)
-    return backend
-
-
 def round_trip(obj, **load_kwargs):
     buffer = io.BytesIO()
     ag.save(obj, buffer)

@@ -6,18 +6,9 @@ import pytest
 
 import autograd as ag
 import backends
-from conftest import SecondDevice, assert_close
+from conftest import assert_close
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture
-def gpu(monkeypatch):
-    """A NumPy backend posing as cuda:0 (see test_devices.py)."""
-    table = dict(backends._backends)
-    table[ag.device("cuda:0")] = backend = SecondDevice()
-    monkeypatch.setattr(backends, "_backends", table)
-    return backend
 
 
 def same_error(ours, theirs, match=None):
