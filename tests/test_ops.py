@@ -350,6 +350,42 @@ OPS = [
     # --- dropout (deterministic pieces: p=0, eval)
 
     # --- activations
+    op("erf", lambda lib, x: (torch.erf if lib is torch else agops.erf)(x), randn(3, 4)),
+    op("gelu", lambda lib, x: F(lib).gelu(x), randn(3, 4, scale=2)),
+    op("gelu_tanh", lambda lib, x: F(lib).gelu(x, approximate="tanh"), randn(3, 4, scale=2)),
+    op("silu", lambda lib, x: F(lib).silu(x), randn(3, 4, scale=2)),
+    op("mish", lambda lib, x: F(lib).mish(x), randn(3, 4, scale=2)),
+    op("softplus", lambda lib, x: F(lib).softplus(x), randn(3, 4, scale=3)),
+    # beta * x crosses the threshold: the identity there (kept away from the cut-off)
+    op("softplus_beta_threshold", lambda lib, x: F(lib).softplus(x, beta=2.0, threshold=1.0),
+       away(3, 4, kinks=(0.5,), gap=0.1)),
+    op("logsigmoid", lambda lib, x: F(lib).logsigmoid(x), randn(3, 4, scale=3)),
+    op("logsigmoid_large", lambda lib, x: F(lib).logsigmoid(x), uniform(-40, 40, 6)),
+    op("elu", lambda lib, x: F(lib).elu(x), away(3, 4)),
+    op("elu_alpha", lambda lib, x: F(lib).elu(x, alpha=0.5), away(3, 4)),
+    op("selu", lambda lib, x: F(lib).selu(x), away(3, 4)),
+    op("celu", lambda lib, x: F(lib).celu(x, alpha=2.0), away(3, 4)),
+    op("leaky_relu", lambda lib, x: F(lib).leaky_relu(x), away(3, 4)),
+    op("leaky_relu_slope", lambda lib, x: F(lib).leaky_relu(x, 0.2), away(2, 3, 4)),
+    op("prelu", lambda lib, x, w: F(lib).prelu(x, w), away(2, 3, 4), uniform(0.1, 0.5, 3)),
+    op("prelu_single", lambda lib, x, w: F(lib).prelu(x, w), away(2, 3), uniform(0.1, 0.5, 1)),
+    op("rrelu_eval", lambda lib, x: F(lib).rrelu(x, 0.1, 0.3), away(3, 4)),
+    op("hardtanh", lambda lib, x: F(lib).hardtanh(x), away(3, 4, kinks=(-1.0, 1.0))),
+    op("hardtanh_bounds", lambda lib, x: F(lib).hardtanh(x, -0.5, 0.3), away(3, 4, kinks=(-0.5, 0.3), gap=0.05)),
+    # scaled inputs reach the saturated sides; the samples stay away from the kinks
+    op("relu6", lambda lib, x: F(lib).relu6(x * 4), away(3, 4, kinks=(0.0, 1.5))),
+    # PyTorch has no double backward for hardsigmoid (ndgrad's is the exact zero)
+    op("hardsigmoid", lambda lib, x: F(lib).hardsigmoid(x * 3), away(3, 4, kinks=(-1.0, 1.0)), double=False),
+    op("hardswish", lambda lib, x: F(lib).hardswish(x * 3), away(3, 4, kinks=(-1.0, 1.0))),
+    op("softsign", lambda lib, x: F(lib).softsign(x), away(3, 4)),
+    op("tanhshrink", lambda lib, x: F(lib).tanhshrink(x), randn(3, 4)),
+    op("softshrink", lambda lib, x: F(lib).softshrink(x), away(3, 4, kinks=(-0.5, 0.5))),
+    op("softshrink_lambd", lambda lib, x: F(lib).softshrink(x, 1.0), away(3, 4, kinks=(-1.0, 1.0))),
+    op("hardshrink", lambda lib, x: F(lib).hardshrink(x), away(3, 4, kinks=(-0.5, 0.5))),
+    op("threshold", lambda lib, x: F(lib).threshold(x, 0.1, -2.0), away(3, 4, kinks=(0.1,))),
+    op("glu", lambda lib, x: F(lib).glu(x), randn(3, 4)),
+    op("glu_dim", lambda lib, x: F(lib).glu(x, dim=0), randn(4, 3)),
+    op("softmin", lambda lib, x: F(lib).softmin(x, dim=1), randn(3, 4)),
 
     # --- losses
 
