@@ -101,6 +101,12 @@ def targets(classes, *shape, ignore=None):
     return sample
 
 
+def running_stats(lib, x, channels):
+    """Running mean and variance for normalization rows in eval mode: constants on x's dtype."""
+    mean = lib.linspace(-0.5, 0.5, channels, dtype=x.dtype)
+    return mean, mean * mean + 0.75
+
+
 def setitem(x, index, value):
     y = x.clone()
     y[index] = value
@@ -346,6 +352,38 @@ OPS = [
     # --- padding and resampling
 
     # --- normalization
+    # training: the batch's statistics (running statistics, when given, are updated: see test_nn_normalization)
+    op("batch_norm_train", lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, training=True),
+       randn(4, 3), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_train_2d", lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, True, 0.1, 1e-3),
+       randn(2, 3, 4, 5), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_train_1d_running", lambda lib, x: F(lib).batch_norm(x, lib.zeros(3, dtype=x.dtype),
+                                                                          lib.ones(3, dtype=x.dtype), training=True),
+       randn(2, 3, 4, scale=2)),
+    op("batch_norm_train_3d", lambda lib, x, w: F(lib).batch_norm(x, None, None, w, training=True),
+       randn(2, 2, 3, 2, 2), uniform(0.5, 1.5, 2)),
+    # eval: the running statistics (constants, made in the row so they get no gradient)
+    op("batch_norm_eval", lambda lib, x, w, b: F(lib).batch_norm(x, *running_stats(lib, x, 3), w, b),
+       randn(4, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_eval_no_affine", lambda lib, x: F(lib).batch_norm(x, *running_stats(lib, x, 3), eps=0.1),
+       randn(2, 3, 2, 2)),
+    op("layer_norm", lambda lib, x, w, b: F(lib).layer_norm(x, (4,), w, b), randn(3, 4), uniform(0.5, 1.5, 4),
+       randn(4)),
+    op("layer_norm_2dims", lambda lib, x, w, b: F(lib).layer_norm(x, (3, 4), w, b, eps=1e-3), randn(2, 3, 4),
+       uniform(0.5, 1.5, 3, 4), randn(3, 4)),
+    op("layer_norm_no_affine", lambda lib, x: F(lib).layer_norm(x, [5]), randn(2, 3, 5)),
+    op("group_norm", lambda lib, x, w, b: F(lib).group_norm(x, 2, w, b), randn(2, 4, 3), uniform(0.5, 1.5, 4),
+       randn(4)),
+    op("group_norm_2d", lambda lib, x, w, b: F(lib).group_norm(x, 3, w, b, eps=1e-3), randn(2, 6, 2, 3),
+       uniform(0.5, 1.5, 6), randn(6)),
+    op("group_norm_no_affine", lambda lib, x: F(lib).group_norm(x, 1), randn(3, 2, 4)),
+    op("instance_norm", lambda lib, x: F(lib).instance_norm(x), randn(2, 3, 5)),
+    op("instance_norm_affine_2d", lambda lib, x, w, b: F(lib).instance_norm(x, weight=w, bias=b),
+       randn(2, 3, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
+    op("instance_norm_running", lambda lib, x: F(lib).instance_norm(x, lib.zeros(3, dtype=x.dtype),
+                                                                     lib.ones(3, dtype=x.dtype)), randn(2, 3, 4)),
+    op("instance_norm_eval", lambda lib, x: F(lib).instance_norm(x, *running_stats(lib, x, 3),
+                                                                  use_input_stats=False), randn(2, 3, 4)),
 
     # --- dropout (deterministic pieces: p=0, eval)
 
