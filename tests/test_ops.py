@@ -386,6 +386,16 @@ OPS = [
                                                                   use_input_stats=False), randn(2, 3, 4)),
 
     # --- dropout (deterministic pieces: p=0, eval)
+    op("dropout_eval", lambda lib, x: F(lib).dropout(x, 0.5, training=False) * 2, randn(3, 4)),
+    op("dropout_p0", lambda lib, x: F(lib).dropout(x, 0.0) * 2, randn(3, 4)),
+    op("dropout_p1", lambda lib, x: F(lib).dropout(x, 1.0), randn(3, 4)),  # every element dropped: zeros
+    op("dropout1d_p1", lambda lib, x: F(lib).dropout1d(x, 1.0), randn(2, 3, 4)),
+    op("dropout2d_p1", lambda lib, x: F(lib).dropout2d(x, 1.0), randn(2, 3, 2, 2)),
+    op("dropout2d_eval", lambda lib, x: F(lib).dropout2d(x, 0.3, training=False) * 2, randn(2, 3, 2, 2)),
+    op("alpha_dropout_eval", lambda lib, x: F(lib).alpha_dropout(x, 0.5) * 2, randn(3, 4)),
+    op("alpha_dropout_p1", lambda lib, x: F(lib).alpha_dropout(x, 1.0, training=True), randn(3, 4)),
+    op("feature_alpha_dropout_p0", lambda lib, x: F(lib).feature_alpha_dropout(x, 0.0, training=True) * 2,
+       randn(2, 3, 4)),
 
     # --- activations
     op("erf", lambda lib, x: (torch.erf if lib is torch else agops.erf)(x), randn(3, 4)),
