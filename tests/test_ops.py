@@ -101,12 +101,6 @@ def targets(classes, *shape, ignore=None):
     return sample
 
 
-def running_stats(lib, x, channels):
-    """Running mean and variance for normalization rows in eval mode: constants on x's dtype."""
-    mean = lib.linspace(-0.5, 0.5, channels, dtype=x.dtype)
-    return mean, mean * mean + 0.75
-
-
 def setitem(x, index, value):
     y = x.clone()
     y[index] = value
@@ -363,9 +357,11 @@ OPS = [
     op("batch_norm_train_3d", lambda lib, x, w: F(lib).batch_norm(x, None, None, w, training=True),
        randn(2, 2, 3, 2, 2), uniform(0.5, 1.5, 2)),
     # eval: the running statistics (constants, made in the row so they get no gradient)
-    op("batch_norm_eval", lambda lib, x, w, b: F(lib).batch_norm(x, *running_stats(lib, x, 3), w, b),
+    op("batch_norm_eval", lambda lib, x, w, b: F(lib).batch_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), w, b),
        randn(4, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
-    op("batch_norm_eval_no_affine", lambda lib, x: F(lib).batch_norm(x, *running_stats(lib, x, 3), eps=0.1),
+    op("batch_norm_eval_no_affine", lambda lib, x: F(lib).batch_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), eps=0.1),
        randn(2, 3, 2, 2)),
     op("layer_norm", lambda lib, x, w, b: F(lib).layer_norm(x, (4,), w, b), randn(3, 4), uniform(0.5, 1.5, 4),
        randn(4)),
@@ -382,8 +378,9 @@ OPS = [
        randn(2, 3, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
     op("instance_norm_running", lambda lib, x: F(lib).instance_norm(x, lib.zeros(3, dtype=x.dtype),
                                                                      lib.ones(3, dtype=x.dtype)), randn(2, 3, 4)),
-    op("instance_norm_eval", lambda lib, x: F(lib).instance_norm(x, *running_stats(lib, x, 3),
-                                                                  use_input_stats=False), randn(2, 3, 4)),
+    op("instance_norm_eval", lambda lib, x: F(lib).instance_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype),
+        use_input_stats=False), randn(2, 3, 4)),
 
     # --- dropout (deterministic pieces: p=0, eval)
     op("dropout_eval", lambda lib, x: F(lib).dropout(x, 0.5, training=False) * 2, randn(3, 4)),
