@@ -45,6 +45,11 @@ class Backend:
         library warns about overflow, division by zero or invalid values silences that here."""
         return _NOTHING_TO_SILENCE
 
+    # special functions the array namespace lacks (NumPy has no erf)
+    def erf(self, array):
+        """The error function, elementwise, in ``array``'s dtype."""
+        raise NotImplementedError
+
     # random numbers
     def seed(self, seed):
         raise NotImplementedError

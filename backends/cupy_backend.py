@@ -54,6 +54,11 @@ class CupyBackend(Backend):
     def is_array(self, obj):
         return isinstance(obj, self.xp.ndarray)
 
+    def erf(self, array):
+        from cupyx.scipy.special import erf
+        with self._cuda_device:
+            return erf(array).astype(array.dtype, copy=False)
+
     def seed(self, seed):
         with self._cuda_device:
             self.generator = self.xp.random.RandomState(seed)

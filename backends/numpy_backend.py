@@ -49,6 +49,10 @@ class NumpyBackend(Backend):
     def errstate(self):
         return _IgnoreFloatErrors() if _extobj_contextvar is not None else np.errstate(all="ignore")
 
+    def erf(self, array):
+        from scipy.special import erf  # imported on first use: only gelu needs SciPy
+        return np.asarray(erf(array)).astype(array.dtype, copy=False)  # asarray: 0-d stays an array
+
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
 

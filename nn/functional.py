@@ -59,11 +59,175 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 # --- normalization -------------------------------------------------------------------------------
 
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalise each channel (dim 1) over the batch and spatial dims: the batch's statistics in training
+    (updating the running ones, if given, in place), the running statistics otherwise."""
+    return ops.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalise each channel of each sample over its spatial dims."""
+    return ops.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims."""
+    return ops.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each group of channels of each sample over the group's channels and spatial dims."""
+    return ops.group_norm(input, num_groups, weight, bias, eps)
+
 
 # --- dropout -------------------------------------------------------------------------------------
 
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero elements with probability ``p`` and scale the rest by 1 / (1 - p), in training only."""
+    return ops.dropout(input, p, training, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    return ops.dropout1d(input, p, training, inplace)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return ops.dropout2d(input, p, training, inplace)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return ops.dropout3d(input, p, training, inplace)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return ops.alpha_dropout(input, p, training, inplace)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return ops.feature_alpha_dropout(input, p, training, inplace)
+
 
 # --- activations ---------------------------------------------------------------------------------
+
+def gelu(input, approximate="none"):
+    return ops.gelu(input, approximate)
+
+
+def silu(input, inplace=False):
+    return ops.silu(input, inplace)
+
+
+def mish(input, inplace=False):
+    return ops.mish(input, inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return ops.softplus(input, beta, threshold)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return ops.elu(input, alpha, inplace)
+
+
+def elu_(input, alpha=1.0):
+    return ops.elu(input, alpha, True)
+
+
+def selu(input, inplace=False):
+    return ops.selu(input, inplace)
+
+
+def selu_(input):
+    return ops.selu(input, True)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    return ops.celu(input, alpha, inplace)
+
+
+def celu_(input, alpha=1.0):
+    return ops.celu(input, alpha, True)
+
+
+def relu_(input):
+    return ops.relu_(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return ops.leaky_relu(input, negative_slope, inplace)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return ops.leaky_relu(input, negative_slope, True)
+
+
+def prelu(input, weight):
+    return ops.prelu(input, weight)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    return ops.rrelu(input, lower, upper, training, inplace)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return ops.rrelu(input, lower, upper, training, True)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return ops.hardtanh(input, min_val, max_val, inplace)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return ops.hardtanh(input, min_val, max_val, True)
+
+
+def relu6(input, inplace=False):
+    return ops.relu6(input, inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return ops.hardsigmoid(input, inplace)
+
+
+def hardswish(input, inplace=False):
+    return ops.hardswish(input, inplace)
+
+
+def logsigmoid(input):
+    return ops.logsigmoid(input)
+
+
+def softsign(input):
+    return ops.softsign(input)
+
+
+def tanhshrink(input):
+    return ops.tanhshrink(input)
+
+
+def softshrink(input, lambd=0.5):
+    return ops.softshrink(input, lambd)
+
+
+def hardshrink(input, lambd=0.5):
+    return ops.hardshrink(input, lambd)
+
+
+def threshold(input, threshold, value, inplace=False):
+    return ops.threshold(input, threshold, value, inplace)
+
+
+def threshold_(input, threshold, value):
+    return ops.threshold(input, threshold, value, True)
+
+
+def glu(input, dim=-1):
+    return ops.glu(input, dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return ops.softmin(input, _implicit_dim("softmin", input, dim), dtype)
 
 
 # --- losses --------------------------------------------------------------------------------------

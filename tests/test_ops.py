@@ -346,10 +346,91 @@ OPS = [
     # --- padding and resampling
 
     # --- normalization
+    # training: the batch's statistics (running statistics, when given, are updated: see test_nn_normalization)
+    op("batch_norm_train", lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, training=True),
+       randn(4, 3), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_train_2d", lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, True, 0.1, 1e-3),
+       randn(2, 3, 4, 5), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_train_1d_running", lambda lib, x: F(lib).batch_norm(x, lib.zeros(3, dtype=x.dtype),
+                                                                          lib.ones(3, dtype=x.dtype), training=True),
+       randn(2, 3, 4, scale=2)),
+    op("batch_norm_train_3d", lambda lib, x, w: F(lib).batch_norm(x, None, None, w, training=True),
+       randn(2, 2, 3, 2, 2), uniform(0.5, 1.5, 2)),
+    # eval: the running statistics (constants, made in the row so they get no gradient)
+    op("batch_norm_eval", lambda lib, x, w, b: F(lib).batch_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), w, b),
+       randn(4, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
+    op("batch_norm_eval_no_affine", lambda lib, x: F(lib).batch_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), eps=0.1),
+       randn(2, 3, 2, 2)),
+    op("layer_norm", lambda lib, x, w, b: F(lib).layer_norm(x, (4,), w, b), randn(3, 4), uniform(0.5, 1.5, 4),
+       randn(4)),
+    op("layer_norm_2dims", lambda lib, x, w, b: F(lib).layer_norm(x, (3, 4), w, b, eps=1e-3), randn(2, 3, 4),
+       uniform(0.5, 1.5, 3, 4), randn(3, 4)),
+    op("layer_norm_no_affine", lambda lib, x: F(lib).layer_norm(x, [5]), randn(2, 3, 5)),
+    op("group_norm", lambda lib, x, w, b: F(lib).group_norm(x, 2, w, b), randn(2, 4, 3), uniform(0.5, 1.5, 4),
+       randn(4)),
+    op("group_norm_2d", lambda lib, x, w, b: F(lib).group_norm(x, 3, w, b, eps=1e-3), randn(2, 6, 2, 3),
+       uniform(0.5, 1.5, 6), randn(6)),
+    op("group_norm_no_affine", lambda lib, x: F(lib).group_norm(x, 1), randn(3, 2, 4)),
+    op("instance_norm", lambda lib, x: F(lib).instance_norm(x), randn(2, 3, 5)),
+    op("instance_norm_affine_2d", lambda lib, x, w, b: F(lib).instance_norm(x, weight=w, bias=b),
+       randn(2, 3, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
+    op("instance_norm_running", lambda lib, x: F(lib).instance_norm(x, lib.zeros(3, dtype=x.dtype),
+                                                                     lib.ones(3, dtype=x.dtype)), randn(2, 3, 4)),
+    op("instance_norm_eval", lambda lib, x: F(lib).instance_norm(
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype),
+        use_input_stats=False), randn(2, 3, 4)),
 
     # --- dropout (deterministic pieces: p=0, eval)
+    op("dropout_eval", lambda lib, x: F(lib).dropout(x, 0.5, training=False) * 2, randn(3, 4)),
+    op("dropout_p0", lambda lib, x: F(lib).dropout(x, 0.0) * 2, randn(3, 4)),
+    op("dropout_p1", lambda lib, x: F(lib).dropout(x, 1.0), randn(3, 4)),  # every element dropped: zeros
+    op("dropout1d_p1", lambda lib, x: F(lib).dropout1d(x, 1.0), randn(2, 3, 4)),
+    op("dropout2d_p1", lambda lib, x: F(lib).dropout2d(x, 1.0), randn(2, 3, 2, 2)),
+    op("dropout2d_eval", lambda lib, x: F(lib).dropout2d(x, 0.3, training=False) * 2, randn(2, 3, 2, 2)),
+    op("alpha_dropout_eval", lambda lib, x: F(lib).alpha_dropout(x, 0.5) * 2, randn(3, 4)),
+    op("alpha_dropout_p1", lambda lib, x: F(lib).alpha_dropout(x, 1.0, training=True), randn(3, 4)),
+    op("feature_alpha_dropout_p0", lambda lib, x: F(lib).feature_alpha_dropout(x, 0.0, training=True) * 2,
+       randn(2, 3, 4)),
 
     # --- activations
+    op("erf", lambda lib, x: (torch.erf if lib is torch else agops.erf)(x), randn(3, 4)),
+    op("gelu", lambda lib, x: F(lib).gelu(x), randn(3, 4, scale=2)),
+    op("gelu_tanh", lambda lib, x: F(lib).gelu(x, approximate="tanh"), randn(3, 4, scale=2)),
+    op("silu", lambda lib, x: F(lib).silu(x), randn(3, 4, scale=2)),
+    op("mish", lambda lib, x: F(lib).mish(x), randn(3, 4, scale=2)),
+    op("softplus", lambda lib, x: F(lib).softplus(x), randn(3, 4, scale=3)),
+    # beta * x crosses the threshold: the identity there (kept away from the cut-off)
+    op("softplus_beta_threshold", lambda lib, x: F(lib).softplus(x, beta=2.0, threshold=1.0),
+       away(3, 4, kinks=(0.5,), gap=0.1)),
+    op("logsigmoid", lambda lib, x: F(lib).logsigmoid(x), randn(3, 4, scale=3)),
+    op("logsigmoid_large", lambda lib, x: F(lib).logsigmoid(x), uniform(-40, 40, 6)),
+    op("elu", lambda lib, x: F(lib).elu(x), away(3, 4)),
+    op("elu_alpha", lambda lib, x: F(lib).elu(x, alpha=0.5), away(3, 4)),
+    op("selu", lambda lib, x: F(lib).selu(x), away(3, 4)),
+    op("celu", lambda lib, x: F(lib).celu(x, alpha=2.0), away(3, 4)),
+    op("leaky_relu", lambda lib, x: F(lib).leaky_relu(x), away(3, 4)),
+    op("leaky_relu_slope", lambda lib, x: F(lib).leaky_relu(x, 0.2), away(2, 3, 4)),
+    op("prelu", lambda lib, x, w: F(lib).prelu(x, w), away(2, 3, 4), uniform(0.1, 0.5, 3)),
+    op("prelu_single", lambda lib, x, w: F(lib).prelu(x, w), away(2, 3), uniform(0.1, 0.5, 1)),
+    op("rrelu_eval", lambda lib, x: F(lib).rrelu(x, 0.1, 0.3), away(3, 4)),
+    op("hardtanh", lambda lib, x: F(lib).hardtanh(x), away(3, 4, kinks=(-1.0, 1.0))),
+    op("hardtanh_bounds", lambda lib, x: F(lib).hardtanh(x, -0.5, 0.3), away(3, 4, kinks=(-0.5, 0.3), gap=0.05)),
+    # scaled inputs reach the saturated sides; the samples stay away from the kinks
+    op("relu6", lambda lib, x: F(lib).relu6(x * 4), away(3, 4, kinks=(0.0, 1.5))),
+    # PyTorch has no double backward for hardsigmoid (ndgrad's is the exact zero)
+    op("hardsigmoid", lambda lib, x: F(lib).hardsigmoid(x * 3), away(3, 4, kinks=(-1.0, 1.0)), double=False),
+    op("hardswish", lambda lib, x: F(lib).hardswish(x * 3), away(3, 4, kinks=(-1.0, 1.0))),
+    op("softsign", lambda lib, x: F(lib).softsign(x), away(3, 4)),
+    op("tanhshrink", lambda lib, x: F(lib).tanhshrink(x), randn(3, 4)),
+    op("softshrink", lambda lib, x: F(lib).softshrink(x), away(3, 4, kinks=(-0.5, 0.5))),
+    op("softshrink_lambd", lambda lib, x: F(lib).softshrink(x, 1.0), away(3, 4, kinks=(-1.0, 1.0))),
+    op("hardshrink", lambda lib, x: F(lib).hardshrink(x), away(3, 4, kinks=(-0.5, 0.5))),
+    op("threshold", lambda lib, x: F(lib).threshold(x, 0.1, -2.0), away(3, 4, kinks=(0.1,))),
+    op("glu", lambda lib, x: F(lib).glu(x), randn(3, 4)),
+    op("glu_dim", lambda lib, x: F(lib).glu(x, dim=0), randn(4, 3)),
+    op("softmin", lambda lib, x: F(lib).softmin(x, dim=1), randn(3, 4)),
 
     # --- losses
     # class indices: constant class weights (PyTorch refuses a gradient for them), ignore_index,
