@@ -10,7 +10,7 @@ is as fast and gives their double backward for free.
 import math
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, same_dtype
 from ..tensor import Tensor
 from ._dims import normalize_dim
 from .arithmetic import where
@@ -42,8 +42,8 @@ class Gelu(Op):
         ctx.approximate = approximate
         ctx.save_for_backward(x)
         if approximate == "tanh":
-            return 0.5 * x * (1 + ctx.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x * x * x)))
-        return 0.5 * x * (1 + ctx.backend.erf(x * math.sqrt(0.5)))
+            return same_dtype(0.5 * x * (1 + ctx.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x * x * x))), x)
+        return same_dtype(0.5 * x * (1 + ctx.backend.erf(x * math.sqrt(0.5))), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         if ctx.approximate == "tanh":  # d/dx of 0.5 x (1 + tanh(u)), u = k (x + c x^3)
@@ -106,7 +106,7 @@ class LeakyRelu(Op):
     def forward(ctx, x, negative_slope):
         ctx.negative_slope = negative_slope
         ctx.save_for_backward(x)
-        return ctx.xp.where(x > 0, x, x * negative_slope)
+        return same_dtype(ctx.xp.where(x > 0, x, x * negative_slope), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return where(x > 0, grad, grad * ctx.negative_slope)

@@ -9,7 +9,8 @@ shaped to broadcast, which the functions below say.
 
 import math
 
-from ..function import Op
+from .. import dtypes
+from ..function import Op, same_dtype
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
@@ -23,28 +24,33 @@ class Normalize(Op):
     def forward(ctx, x, weight, bias, running_mean, running_var, dims, eps, training, momentum, stats_shape):
         xp = ctx.xp
         ctx.dims, ctx.eps, ctx.training = dims, eps, training
+        # op math, as PyTorch: float16/bfloat16 statistics in float32 (saved so), the output rounded once
+        xc = x.astype(xp.float32) if dtypes.is_low_precision(x.dtype) else x
         if training:  # sums / count: over nothing the statistics are nan without NumPy's warning
             count = math.prod(x.shape[d] for d in dims)
-            mean = (x.sum(axis=dims, keepdims=True) / count).astype(x.dtype, copy=False)
-            out = x - mean
-            var = ((out * out).sum(axis=dims, keepdims=True) / count).astype(x.dtype, copy=False)
+            mean = (xc.sum(axis=dims, keepdims=True) / count).astype(xc.dtype, copy=False)
+            out = xc - mean
+            var = ((out * out).sum(axis=dims, keepdims=True) / count).astype(xc.dtype, copy=False)
             if running_mean is not None:
                 _update(running_mean, mean, momentum)
                 _update(running_var, var * (count / (count - 1) if count > 1 else math.nan), momentum)  # unbiased
         else:  # eval: the running statistics, copied so a later training step can't change what is saved
-            mean = running_mean.reshape(stats_shape).astype(x.dtype, copy=True)
+            mean = running_mean.reshape(stats_shape).astype(xc.dtype, copy=True)
             var = running_var.reshape(stats_shape)
-            out = x - mean
-        invstd = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+            out = xc - mean
+        invstd = (1 / xp.sqrt(var + eps)).astype(xc.dtype, copy=False)
         ctx.save_for_backward(x, mean, invstd, weight if ctx.needs_input_grad[0] else None)
         out *= invstd
         if weight is not None:
             out *= weight
         if bias is not None:
             out += bias
-        return out
+        return same_dtype(out, x)
     def backward(ctx, grad):
         x, mean, invstd, weight = ctx.saved_tensors
+        if dtypes.is_low_precision(x.dtype):  # op math: the cancelling sums below in float32 (the engine
+            x, grad = x.float(), grad.float()  # rounds the gradients back to each input's dtype)
+            weight = weight.float() if weight is not None else None
         dims = ctx.dims
         if ctx.training and is_grad_enabled():  # create_graph: the statistics as functions of x
             mean = x.mean(dims, keepdim=True)
@@ -65,7 +71,7 @@ def _update(running, batch, momentum):
     """running = (1 - momentum) * running + momentum * batch, in place; the batch values of each
     channel are averaged first (instance norm has one per sample)."""
     rows = batch.reshape(-1, running.size)
-    batch = (rows.sum(axis=0) / rows.shape[0]).reshape(running.shape)
+    batch = (rows.sum(axis=0) / rows.shape[0]).reshape(running.shape).astype(running.dtype, copy=False)
     running *= 1 - momentum
     running += momentum * batch
 
@@ -78,7 +84,7 @@ def _check_input(op, x, min_dims=2):
     if x.ndim < min_dims:
         raise RuntimeError(f"{op}: expected an input with at least {min_dims} dims (N, C, ...), got shape "
                            f"{tuple(x.shape)}; add a batch dim with x.unsqueeze(0)")
-    if x.dtype.kind != "f":
+    if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}; convert it first, e.g. x.float()")
 
 
