@@ -4,8 +4,11 @@ Every pool reads its windows as k strided slices of the (padded) input, one per 
 offset: slice ``k`` holds, for every output position, the input element at offset ``k`` of
 its window. A max or a sum over windows is then ``k`` elementwise passes over output-sized
 views (2x2 max-pool is ``np.maximum`` of four slices), and the adjoint (the gradient) adds
-``k`` output-sized arrays into the same strided slices of a zero buffer: no ``np.add.at``, no
-``as_strided``. Works for any number of spatial dims (the trailing ones).
+``k`` output-sized arrays into the same strided slices of a zero buffer (plain writes when
+windows do not overlap): no ``np.add.at``, no ``as_strided``. For windows that tile the input
+this beats a reshape and a sum over the kernel axes about tenfold in NumPy (0.6 ms against
+6.6 ms for 2x2 on 64x6x24x24), so it is the fast path too. Works for any number of spatial
+dims (the trailing ones).
 
 Max-pool keeps, per output, the window offset of its max (the first max, as PyTorch; a NaN
 wins). Its gradient puts the output gradient there (``WindowScatter``), whose own gradient
@@ -18,6 +21,8 @@ resampling (resize.py).
 import itertools
 import math
 from collections import namedtuple
+
+import numpy as np  # host-side only: dtypes, limits and tiny index tables the ops move to the device
 
 from .. import dtypes
 from ..function import Op
@@ -70,7 +75,7 @@ class Window(namedtuple("Window", "kernel stride padding dilation in_size out_si
 
 
 def _fill_lowest(xp, dtype):
-    return -math.inf if dtypes.is_floating(dtype) else xp.iinfo(dtype).min
+    return -math.inf if dtypes.is_floating(dtype) else np.iinfo(dtype).min
 
 
 class MaxPool(Op):
@@ -94,16 +99,19 @@ class MaxPool(Op):
 
 
 def _window_argmax(xp, padded, slices):
-    """The max of each window and the offset (position in ``slices``) where it was first reached."""
+    """The max of each window and the offset (position in ``slices``) where it was first reached.
+    A later offset takes over only when strictly larger or NaN (PyTorch's rule), so the winning
+    offset is the last one that took over: a running maximum of ``k * took``."""
     best = padded[slices[0]].copy()
     pos = xp.zeros(best.shape, dtype=xp.int8 if len(slices) < 128 else xp.int32)
+    floating = dtypes.is_floating(best.dtype)
     for k, index in enumerate(slices[1:], 1):
         value = padded[index]
-        take = value > best
-        if dtypes.is_floating(value.dtype):
-            take |= xp.isnan(value)  # PyTorch: a NaN replaces the max so far
-        xp.copyto(best, value, where=take)
-        xp.copyto(pos, k, where=take)
+        took = value > best
+        if floating:
+            took |= xp.isnan(value)
+        xp.maximum(best, value, out=best)  # = value where it took over (NaN propagates), else best
+        xp.maximum(pos, took.astype(pos.dtype) * pos.dtype.type(k), out=pos)
     return best, pos
 
 
@@ -115,12 +123,15 @@ class WindowScatter(Op):
         lead = grad.shape[:grad.ndim - len(window.kernel)]
         buffer = xp.zeros(lead + window.buffer_size(), dtype=grad.dtype)
         overlapping = window.overlapping()
+        # the gradient's bits times a 0/1 mask: exact zeros elsewhere even where grad is inf or NaN
+        # (grad * mask would make them NaN), and several times faster than xp.where
+        bits = np.dtype(f"i{grad.dtype.itemsize}")
+        grad_bits = grad.view(bits) if grad.flags.c_contiguous else xp.ascontiguousarray(grad).view(bits)
         for k, index in enumerate(window.slices()):
-            picked = xp.where(pos == k, grad, 0)
             if overlapping:
-                buffer[index] += picked
-            else:  # each element belongs to one window: a plain write
-                buffer[index] = picked
+                buffer[index] += (grad_bits * (pos == k)).view(grad.dtype)
+            else:  # each element belongs to one window: write straight into its strided slice
+                xp.multiply(grad_bits, pos == k, out=buffer[index].view(bits))
         ctx.window = window
         ctx.save_for_backward(pos)
         return buffer[window.inner()]
@@ -207,20 +218,13 @@ class PlaneScatter(Op):
 class AvgPool(Op):
     """The sum over each window divided by its divisor (an array over output positions, or a number)."""
     def forward(ctx, x, window, divisor):
-        xp = ctx.xp
+        padded = window.padded(ctx.xp, x, 0)
+        slices = window.slices()
+        total = padded[slices[0]] + padded[slices[1]] if len(slices) > 1 else padded[slices[0]].copy()
+        for index in slices[2:]:
+            total += padded[index]
         ctx.window, ctx.divisor = window, divisor
-        blocks = _blocks(window, x.shape)
-        if blocks is not None:  # windows tile the input: a reshape and one sum
-            n = len(window.kernel)
-            cut = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(window.out_size, window.kernel))]
-            total = cut.reshape(blocks).sum(axis=tuple(range(-2 * n + 1, 0, 2)))
-        else:
-            padded = window.padded(xp, x, 0)
-            slices = window.slices()
-            total = padded[slices[0]].copy()
-            for index in slices[1:]:
-                total += padded[index]
-        return (total / _as_array(xp, divisor, total.dtype)).astype(x.dtype, copy=False)
+        return (total / _as_array(ctx.xp, divisor, total.dtype)).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         return AvgPoolAdjoint.apply(grad, window=ctx.window, divisor=ctx.divisor)
 
@@ -229,36 +233,19 @@ class AvgPoolAdjoint(Op):
     """avg-pool's gradient: each output's gradient over its divisor, added into every element of its window."""
     def forward(ctx, grad, window, divisor):
         xp = ctx.xp
-        ctx.window, ctx.divisor = window, divisor
         share = grad / _as_array(xp, divisor, grad.dtype)
-        n = len(window.kernel)
-        lead = grad.shape[:grad.ndim - n]
-        blocks = _blocks(window, lead + window.in_size)
-        if blocks is not None:
-            spread = xp.broadcast_to(share.reshape(tuple(itertools.chain(lead, *((o, 1) for o in window.out_size)))),
-                                     blocks).reshape(lead + tuple(o * k for o, k in zip(window.out_size, window.kernel)))
-            if spread.shape[len(lead):] == window.in_size:
-                return xp.ascontiguousarray(spread)
-            out = xp.zeros(lead + window.in_size, dtype=grad.dtype)
-            out[(Ellipsis,) + tuple(slice(0, s) for s in spread.shape[len(lead):])] = spread
-            return out
+        lead = grad.shape[:grad.ndim - len(window.kernel)]
         buffer = xp.zeros(lead + window.buffer_size(), dtype=grad.dtype)
+        overlapping = window.overlapping()
         for index in window.slices():
-            buffer[index] += share
-        return buffer[window.inner()].copy()
+            if overlapping:
+                buffer[index] += share
+            else:  # windows that do not overlap (kernel == stride): plain strided writes
+                buffer[index] = share
+        ctx.window, ctx.divisor = window, divisor
+        return buffer[window.inner()]
     def backward(ctx, grad):
         return AvgPool.apply(grad, window=ctx.window, divisor=ctx.divisor)
-
-
-def _blocks(window, shape):
-    """The shape that splits the input into its windows, when they tile it (kernel == stride, no
-    padding, every window inside the input); else None."""
-    if any(window.padding) or window.kernel != window.stride or any(d != 1 for d in window.dilation):
-        return None
-    if any(o * k > n for o, k, n in zip(window.out_size, window.kernel, window.in_size)):
-        return None
-    lead = tuple(shape[:len(shape) - len(window.kernel)])
-    return lead + tuple(itertools.chain(*zip(window.out_size, window.kernel)))
 
 
 def _as_array(xp, divisor, dtype):
@@ -383,7 +370,6 @@ def _avg_pool(op, spatial, x, kernel_size, stride, padding, ceil_mode, count_inc
             raise RuntimeError(f"{op}: divisor must be not zero, got divisor_override=0")
         divisor = divisor_override
     else:
-        import numpy as np  # the divisor is a tiny host array; the op moves it to the input's device
         divisor = np.ones((), dtype=np.int64)
         for dim, (n, k, s, p, o) in enumerate(zip(window.in_size, window.kernel, window.stride, window.padding,
                                                   window.out_size)):
@@ -449,7 +435,6 @@ def _adaptive_avg_pool(op, spatial, x, output_size):
 
 def _host(x, values, dtype):
     """A constant tensor made from host values, on x's device."""
-    import numpy as np
     return Tensor._make(x._backend.asarray(np.asarray(values, dtype=dtype)), x._backend)
 
 

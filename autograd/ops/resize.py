@@ -15,7 +15,7 @@ from .. import dtypes
 from ..function import Op
 from ..tensor import Tensor
 from ._args import ntuple
-from .pooling import PlaneGather, _adaptive_bounds, adaptive_avg_pool1d, adaptive_avg_pool2d
+from .pooling import PlaneGather, adaptive_avg_pool1d, adaptive_avg_pool2d
 
 __all__ = ["pad", "interpolate", "pixel_shuffle", "pixel_unshuffle"]
 
@@ -148,9 +148,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if 0 in input.shape[1:] or any(o <= 0 for o in out_size):
         raise RuntimeError(f"interpolate: Input and output sizes should be greater than 0, but got input shape "
                            f"{tuple(input.shape)} and output size {out_size} (only the batch dim may be empty)")
-    if mode == "area":
-        return (adaptive_avg_pool1d if spatial == 1 else adaptive_avg_pool2d)(input, out_size) if spatial < 3 else \
-            _unsupported_area()
+    if mode == "area":  # PyTorch's area mode is adaptive average pooling
+        if spatial == 3:
+            raise NotImplementedError("interpolate: mode 'area' is implemented for 3D and 4D inputs, got a 5D input "
+                                      f"of shape {tuple(input.shape)}")
+        return (adaptive_avg_pool1d if spatial == 1 else adaptive_avg_pool2d)(input, out_size)
     if mode in linear:
         return _linear(input, in_size, out_size, scales, bool(align_corners))
     index = None
@@ -158,10 +160,6 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         coords = _nearest_coords(n, o, None if scales is None else scales[d], exact=mode == "nearest-exact")
         index = coords if index is None else index[..., None] * n + coords
     return PlaneGather.apply(input, Tensor._make(input._backend.asarray(index), input._backend), plane=spatial)
-
-
-def _unsupported_area():
-    raise NotImplementedError("interpolate: mode 'area' supports 3D and 4D inputs here (adaptive_avg_pool1d/2d)")
 
 
 def _nearest_coords(n, out, scale, exact):
