@@ -136,6 +136,40 @@ def test_max_pool_nan_wins_like_torch():
     assert_close(F.max_pool2d(ag.tensor(x), 2), theirs[0])  # the values-only path too
 
 
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 2, "padding": 1},
+                                    {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2},
+                                    {"kernel_size": (3, 2), "stride": 2, "padding": 1, "ceil_mode": True}])
+def test_max_pool_windows_of_minus_inf_like_torch(kwargs):
+    """A window holding only -inf (and padding) has its max at its first element inside the input."""
+    x = np.array([[[[-np.inf, -np.inf, 3, 4, -np.inf], [-np.inf] * 5, [1, 2, -np.inf, -np.inf, -np.inf]]]])
+    results = []
+    for lib, F_ in ((ag, F), (torch, TF)):
+        leaf = (torch.from_numpy(x.copy()) if lib is torch else ag.tensor(x)).requires_grad_(True)
+        values, indices = F_.max_pool2d(leaf, return_indices=True, **kwargs)
+        plain = F_.max_pool2d(leaf, **kwargs)
+        plain.backward(torch.ones_like(plain) if lib is torch else ag.ones(plain.shape))
+        results.append((values, indices, leaf.grad))
+    for got, want in zip(*results):
+        assert_close(got, want)
+
+
+def test_max_pool_gradient_of_inf_stays_in_place():
+    """An inf (or NaN) output gradient reaches only the argmax: zeros elsewhere, not NaN."""
+    x = _distinct(np.random.default_rng(0), (1, 2, 4, 4))
+    v = np.ones((1, 2, 2, 2))
+    v[0, 0, 0, 0], v[0, 1, 1, 1] = np.inf, np.nan
+    grads = []
+    for lib, F_ in ((ag, F), (torch, TF)):
+        for kwargs in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 1}):
+            leaf = (torch.from_numpy(x.copy()) if lib is torch else ag.tensor(x)).requires_grad_(True)
+            out = F_.max_pool2d(leaf, **kwargs)
+            w = v[..., :out.shape[-2], :out.shape[-1]]
+            out.backward(torch.from_numpy(w.copy()) if lib is torch else ag.tensor(w))
+            grads.append(to_numpy(leaf.grad))
+    for got, want in zip(grads[:2], grads[2:]):
+        assert_close(got, want)
+
+
 def test_pixel_shuffle_empty_forward():
     """Empty batches go through (the op table checks only non-empty ones: see its pixel_shuffle rows)."""
     x = np.zeros((0, 8, 2, 3))

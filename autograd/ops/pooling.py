@@ -69,6 +69,16 @@ class Window(namedtuple("Window", "kernel stride padding dilation in_size out_si
         buffer[self.inner()] = x
         return buffer
 
+    def first_inside(self):
+        """For each output position, the offset number of the first element of its window that lies
+        inside the input (not in the left padding), as a host array over the output positions."""
+        first = np.zeros((), dtype=np.int64)
+        for s, p, d, k, o in zip(self.stride, self.padding, self.dilation, self.kernel, self.out_size):
+            start = np.arange(o) * s - p
+            t = np.clip(-(start // d), 0, k - 1)  # ceil(-start / d): the first kernel index at or past 0
+            first = first[..., None] * k + t
+        return first
+
     def inner(self):
         """Where the input sits in the padded buffer."""
         return (Ellipsis,) + tuple(slice(p, p + n) for p, n in zip(self.padding, self.in_size))
@@ -89,7 +99,7 @@ class MaxPool(Op):
             for index in slices[2:]:
                 xp.maximum(out, padded[index], out=out)
             return out
-        out, pos = _window_argmax(xp, padded, slices)
+        out, pos = _window_argmax(xp, padded, window)
         ctx.window = window
         ctx.save_for_backward(pos)
         return out
@@ -98,12 +108,16 @@ class MaxPool(Op):
         return WindowScatter.apply(grad, pos, window=ctx.window)
 
 
-def _window_argmax(xp, padded, slices):
+def _window_argmax(xp, padded, window):
     """The max of each window and the offset (position in ``slices``) where it was first reached.
     A later offset takes over only when strictly larger or NaN (PyTorch's rule), so the winning
-    offset is the last one that took over: a running maximum of ``k * took``."""
+    offset is the last one that took over: a running maximum of ``k * took``. Until one does, a
+    window's max sits at its first element inside the input (a window of -inf keeps it there)."""
+    slices = window.slices()
     best = padded[slices[0]].copy()
     pos = xp.zeros(best.shape, dtype=xp.int8 if len(slices) < 128 else xp.int32)
+    if any(window.padding):
+        pos[...] = xp.asarray(window.first_inside())
     floating = dtypes.is_floating(best.dtype)
     for k, index in enumerate(slices[1:], 1):
         value = padded[index]
@@ -162,7 +176,7 @@ class MaxPoolIndices(Op):
     differentiable = False
     def forward(ctx, x, window):
         xp = ctx.xp
-        _, pos = _window_argmax(xp, window.padded(xp, x, _fill_lowest(xp, x.dtype)), window.slices())
+        _, pos = _window_argmax(xp, window.padded(xp, x, _fill_lowest(xp, x.dtype)), window)
         offsets = xp.asarray(window.offsets(), dtype=xp.int64).reshape(-1, len(window.kernel))
         flat = xp.zeros(pos.shape, dtype=xp.int64)
         spatial = len(window.kernel)
