@@ -977,9 +977,9 @@ def _low_precision_outputs_and_grads(o, lib, arrays, dtype_name):
     vs = [_like(lib, rng.standard_normal(tuple(y.shape)).astype(np.float32), "cpu").to(y.dtype) for y in diff]
     grads = _grad(lib, diff, wrt, vs, allow_unused=True) if diff and wrt else [None] * len(wrt)
     as32 = [y.float() if y.is_floating_point() else y for y in outs]
-    dtypes_seen = [str(y.dtype).replace("torch.", "") for y in outs] + \
-                  [str(g.dtype).replace("torch.", "") for g in grads if g is not None]
-    return [to_numpy(y) for y in as32], [to_numpy(g.float()) if g is not None else None for g in grads], dtypes_seen
+    grads = [g if g is not None else lib.zeros_like(x) for g, x in zip(grads, wrt)]  # None: no dependence
+    dtypes_seen = [str(t.dtype).replace("torch.", "") for t in outs + grads]
+    return [to_numpy(y) for y in as32], [to_numpy(g.float()) for g in grads], dtypes_seen
 
 
 @pytest.mark.parametrize("dtype_name", LOW_PRECISION)
@@ -1004,10 +1004,7 @@ def test_low_precision_against_torch(o, dtype_name):
     assert got[2] == expected[2], f"{o.name}: dtypes {got[2]}, torch {expected[2]}"
     for kind, g_list, e_list in zip(("output", "grad"), got[:2], expected[:2]):
         for g, e in zip(g_list, e_list):
-            if e is None or g is None:
-                assert e is None and g is None, f"{o.name}: {kind} missing on one side"
-                continue
-            scale = float(np.nanmax(np.abs(e), initial=1.0)) if e.size else 1.0
+            scale = float(np.max(np.abs(e), initial=1.0, where=np.isfinite(e)))
             assert_close(g, e, rtol=1e-2, atol=1e-2 * scale, check_dtype=False, msg=f"{o.name} {dtype_name} {kind}:")
 
 
