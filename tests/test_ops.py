@@ -122,7 +122,7 @@ def add_into_view_of_view(x, v):
 
 
 def copy_into_constant(lib, x):
-    base = lib.zeros(3, 4, dtype=x.dtype)
+    base = lib.zeros(3, 4, dtype=x.dtype, device=x.device)
     base[:, 1].copy_(x)  # the base did not require grad; now it does, through the view
     return base * 2
 
