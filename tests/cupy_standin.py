@@ -417,7 +417,8 @@ class ndarray:
         def run(*args, **kwargs):
             _peer_check([self, *_arrays_in(args), *_arrays_in(kwargs.values())])
             args, kwargs = _unwrap(args, name), {k: _unwrap(v, name) for k, v in kwargs.items()}
-            return _wrap(method(*args, **kwargs), (self,))
+            with np.errstate(all="ignore"):
+                return _wrap(method(*args, **kwargs), (self,))
         return run
 
 
@@ -429,7 +430,8 @@ def _binary(op, reflected=False):
             return NotImplemented
         _peer_check([self, *_arrays_in([other])])
         b = _operand(other, op.__name__)
-        return _wrap(op(b, self._a) if reflected else op(self._a, b))
+        with np.errstate(all="ignore"):  # CuPy gives inf and nan without a word
+            return _wrap(op(b, self._a) if reflected else op(self._a, b))
     return method
 
 
@@ -438,7 +440,8 @@ def _inplace(op):
         if isinstance(other, np.ndarray) and not isinstance(other, ndarray):
             raise _unsupported(other)
         _peer_check([self, *_arrays_in([other])])
-        op(self._a, _operand(other, op.__name__))
+        with np.errstate(all="ignore"):
+            op(self._a, _operand(other, op.__name__))
         return self
     return method
 
@@ -446,7 +449,8 @@ def _inplace(op):
 def _unary(op):
     def method(self):
         _peer_check([self])
-        return _wrap(op(self._a))
+        with np.errstate(all="ignore"):
+            return _wrap(op(self._a))
     return method
 
 
@@ -520,11 +524,12 @@ class ufunc:
                 raise TypeError(f"Wrong type ({tuple(dtypes)}) of arguments for cupy_{self.name}")
         out = kwargs.pop("out", None)
         arrays = [_operand(a, self.name) for a in args]
-        if out is not None:
-            kwargs["out"] = _operand(out, self.name)
-            self._np(*arrays, **kwargs)
-            return out
-        return _wrap(self._np(*arrays, **kwargs))
+        with np.errstate(all="ignore"):
+            if out is not None:
+                kwargs["out"] = _operand(out, self.name)
+                self._np(*arrays, **kwargs)
+                return out
+            return _wrap(self._np(*arrays, **kwargs))
 
     def at(self, a, indices, b=None):
         _peer_check([a, *_arrays_in([indices, b])])
@@ -555,7 +560,8 @@ def _function(name, np_fn, real):
         sources = tuple(_arrays_in(args))
         args = tuple(_unwrap(a, name) for a in args)
         kwargs = {k: _unwrap(v, name) for k, v in kwargs.items()}
-        return _wrap(np_fn(*args, **kwargs), sources)
+        with np.errstate(all="ignore"):
+            return _wrap(np_fn(*args, **kwargs), sources)
     run.__module__ = "cupy"
     return run
 
