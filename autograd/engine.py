@@ -122,7 +122,8 @@ def _root_grad(root, grad):
             raise RuntimeError(f"backward: grad can be created implicitly only for scalar outputs, but this output "
                                f"has shape {tuple(root.shape)}; pass gradient= (a tensor of that shape), or reduce "
                                f"the output first, e.g. y.sum().backward()")
-        return Tensor._make(root._backend.xp.ones(root.array.shape, root.array.dtype), root._backend)
+        with root._backend.errstate():  # on the root's GPU
+            return Tensor._make(root._backend.xp.ones(root.array.shape, root.array.dtype), root._backend)
     if not isinstance(grad, Tensor):
         grad = Tensor._make(root._backend.asarray(grad, root.array.dtype), root._backend)
     if grad.shape != root.shape:
@@ -187,11 +188,13 @@ def _accumulate(buffers, owned, node, nr, grad, create_graph, new=False):
             owned.add((node, nr))
     elif create_graph:
         slots[nr] = current + grad
-    elif (node, nr) in owned:
-        current.array += grad.array
-    else:
-        slots[nr] = Tensor._make(current.array + grad.array, current._backend)
-        owned.add((node, nr))
+    else:  # the sum runs on the gradients' device, which need not be the roots' (x.to("cuda:1") in the graph)
+        with current._backend.errstate():
+            if (node, nr) in owned:
+                current.array += grad.array
+            else:
+                slots[nr] = Tensor._make(current.array + grad.array, current._backend)
+                owned.add((node, nr))
 
 
 def _retain(node, slots, create_graph):

@@ -380,7 +380,8 @@ class AccumulateGrad:
                 array = grad.array if exclusive else grad.array.copy()
                 var._grad = Tensor._make(array, grad._backend)
             else:  # out of place: the old array may be shared with another leaf's .grad
-                var._grad.array = var._grad._backend.asarray(var._grad.array + grad.array)
+                with var._grad._backend.errstate():  # on the leaf's device
+                    var._grad.array = var._grad._backend.asarray(var._grad.array + grad.array)
 
     def __repr__(self):
         return f"<AccumulateGrad object at {hex(id(self))}>"

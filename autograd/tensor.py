@@ -706,13 +706,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if isinstance(data, Tensor):
         backend = get_backend(device) if device is not None else data._backend
         array = data.to(device=backend.device, dtype=dtype).array
-        return _finish(backend.xp.array(array, copy=True), backend, requires_grad)
+        with backend.errstate():  # a GPU backend's device is current: the copy lands on it
+            array = backend.xp.array(array, copy=True)
+        return _finish(array, backend, requires_grad)
     source = backend_of_or_none(data)
     backend = _target(device, source)
     if source is not None:  # already a NumPy or CuPy array: keeps its dtype
-        array = data if dtype is None else data.astype(dtype)
-        return _finish(array.copy() if source is backend else backend.from_backend(array, source),
-                       backend, requires_grad)
+        with backend.errstate():
+            array = data if dtype is None else data.astype(dtype)
+            array = array.copy() if source is backend else backend.from_backend(array, source)
+        return _finish(array, backend, requires_grad)
     array = _infer_array(data, dtype)
     array = np.array(array, copy=True) if backend.device.type == "cpu" else backend.asarray(array)
     return _finish(array, backend, requires_grad)
@@ -781,7 +784,8 @@ def _new_shape(op, size):
 
 def _create(fn_name, size, dtype, device, requires_grad):
     backend = _device_backend(device)
-    array = getattr(backend.xp, fn_name)(_new_shape(fn_name, size), dtype=_float_dtype(dtype))
+    with backend.errstate():  # factories allocate on the device current in the backend's context
+        array = getattr(backend.xp, fn_name)(_new_shape(fn_name, size), dtype=_float_dtype(dtype))
     return _finish(array, backend, requires_grad)
 
 
@@ -800,7 +804,9 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     backend = _device_backend(device)
     dtype = dtypes.to_dtype(dtype) or dtypes.scalar_dtype(fill_value)
-    return _finish(backend.xp.full(_new_shape("full", (size,)), fill_value, dtype=dtype), backend, requires_grad)
+    with backend.errstate():
+        array = backend.xp.full(_new_shape("full", (size,)), fill_value, dtype=dtype)
+    return _finish(array, backend, requires_grad)
 
 
 def _like(t, dtype, device):
@@ -856,8 +862,10 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
                              f"whole step, or a floating dtype")
     length = -((start - end) // step) if dtype.kind in "iu" else math.ceil((end - start) / step)
     backend = _device_backend(device)
-    values = start + step * backend.xp.arange(length, dtype=dtypes.int64 if dtype.kind in "iu" else dtypes.float64)
-    return _finish(values.astype(dtype, copy=False), backend, requires_grad)
+    with backend.errstate():
+        values = start + step * backend.xp.arange(length, dtype=dtypes.int64 if dtype.kind in "iu" else dtypes.float64)
+        values = values.astype(dtype, copy=False)
+    return _finish(values, backend, requires_grad)
 
 
 def _python_number(v):
@@ -883,13 +891,17 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     backend = _device_backend(device)
     dtype = _float_dtype(dtype)
-    return _finish(backend.xp.linspace(start, end, steps).astype(dtype), backend, requires_grad)
+    with backend.errstate():
+        array = backend.xp.linspace(start, end, steps).astype(dtype)
+    return _finish(array, backend, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     n, m = _new_shape("eye", (n, n if m is None else m))
     backend = _device_backend(device)
-    return _finish(backend.xp.eye(n, m, dtype=_float_dtype(dtype)), backend, requires_grad)
+    with backend.errstate():
+        array = backend.xp.eye(n, m, dtype=_float_dtype(dtype))
+    return _finish(array, backend, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):

@@ -67,8 +67,12 @@ def cuda_device_count():
 
 
 def cuda_is_available():
-    """True when CuPy imports and sees at least one GPU."""
-    return cuda_device_count() > 0
+    """True when CuPy imports, sees at least one GPU and loads the libraries the first op needs (NVRTC, cuRAND)."""
+    if cuda_device_count() == 0:
+        return False
+    import cupy
+    from .cupy_backend import missing_libraries
+    return not missing_libraries(cupy)
 
 
 __all__ = ["Backend", "Device", "NumpyBackend", "get_backend", "backend_of", "manual_seed", "manual_seed_cuda",

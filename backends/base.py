@@ -41,8 +41,9 @@ class Backend:
         raise NotImplementedError
 
     def errstate(self):
-        """A context to run kernels in: PyTorch gives inf and nan silently, so a backend whose array
-        library warns about overflow, division by zero or invalid values silences that here."""
+        """A context to run kernels in (Op.apply enters it around every kernel): PyTorch gives inf and nan
+        silently, so a backend whose array library warns about overflow, division by zero or invalid values
+        silences that here; a GPU backend makes its device current, so what a kernel allocates lands there."""
         return _NOTHING_TO_SILENCE
 
     # special functions the array namespace lacks (NumPy has no erf)

@@ -4,11 +4,27 @@ This module is imported only when a CUDA device is first used; nothing on the CP
 path imports CuPy.
 """
 
+import numpy as np
+
 from .base import Backend
 from .device import Device
 
-INSTALL_HINT = ("install CuPy for your CUDA version with the ndgrad extra: "
-                "pip install 'ndgrad[cuda13]' (CUDA 13) or 'ndgrad[cuda12]' (CUDA 12)")
+INSTALL_HINT = ("install CuPy and the CUDA libraries it loads (NVRTC, cuRAND, cuBLAS) for your CUDA version with the "
+                "ndgrad extra: pip install 'ndgrad[cuda13]' (CUDA 13) or 'ndgrad[cuda12]' (CUDA 12)")
+_CURAND_FLOATS = (np.float32, np.float64)  # all cupy.random makes; float16/bfloat16 are rounded from float32
+
+
+def missing_libraries(cupy):
+    """The CUDA libraries that do not load, of those the first op needs: NVRTC compiles every CuPy
+    kernel, cuRAND draws every random number. A driver-only machine has neither (CuPy's wheel ships
+    without them), so a GPU would look usable and the first op fail."""
+    missing = []
+    for name in ("nvrtc", "curand"):
+        try:
+            getattr(cupy.cuda, name).getVersion()
+        except Exception as e:  # ImportError or CuPy's own: the library file is not found
+            missing.append(f"{name} ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    return missing
 
 
 def import_cupy(device):
@@ -25,6 +41,9 @@ def import_cupy(device):
     if device.index >= count:
         raise RuntimeError(f"device {device} was requested but only {count} CUDA GPU(s) are visible; "
                            f"use an index below {count}")
+    missing = missing_libraries(cupy)
+    if missing:
+        raise RuntimeError(f"device {device} was requested but CuPy cannot load {', '.join(missing)}; {INSTALL_HINT}")
     return cupy
 
 
@@ -59,20 +78,36 @@ class CupyBackend(Backend):
         with self._cuda_device:
             return erf(array).astype(array.dtype, copy=False)
 
+    def errstate(self):
+        """This GPU, current while a kernel runs: CuPy allocates and launches on the current device, so
+        without it an op on cuda:1 would allocate on cuda:0. A fresh Device each time: a Device object
+        keeps the devices to restore on a stack that concurrent threads must not share. (CuPy does not
+        warn about inf and nan, so there is nothing to silence.)"""
+        return self.xp.cuda.Device(self.device.index)
+
     def seed(self, seed):
         with self._cuda_device:
             self.generator = self.xp.random.RandomState(seed)
 
     def rand(self, shape, dtype):
         with self._cuda_device:
-            return self.generator.random_sample(shape, dtype=dtype)
+            if dtype in _CURAND_FLOATS:
+                return self.generator.random_sample(shape, dtype=dtype)
+            return self.generator.random_sample(shape, dtype=np.float32).astype(dtype)
 
     def randn(self, shape, dtype):
         with self._cuda_device:
-            return self.generator.standard_normal(shape, dtype=dtype)
+            if dtype in _CURAND_FLOATS:
+                return self.generator.standard_normal(shape, dtype=dtype)
+            return self.generator.standard_normal(shape, dtype=np.float32).astype(dtype)
 
     def randint(self, low, high, shape, dtype):
         with self._cuda_device:
+            if dtype == np.bool_:  # cupy.random has no bool (it checks bounds with iinfo): 0/1 as int8, then bool
+                if not 0 <= low < high <= 2:
+                    raise ValueError(f"randint: bounds [{low}, {high}) are out of range for dtype bool on {self.device}; "
+                                     f"use low=0, high=2")
+                return self.generator.randint(low, high, size=shape, dtype=np.int8).astype(np.bool_)
             return self.generator.randint(low, high, size=shape, dtype=dtype)
 
     def synchronize(self):
@@ -83,11 +118,14 @@ class CupyBackend(Backend):
         return name.decode() if isinstance(name, bytes) else name
 
     def memory_stats(self):
-        """Bytes in use and held by CuPy's default memory pool (all devices). CuPy records no peak; the
-        pool keeps every block it was given until empty_cache(), so what it holds bounds the peak since."""
-        pool = self.xp.get_default_memory_pool()
-        held = pool.total_bytes()
-        return {"allocated_bytes": pool.used_bytes(), "peak_bytes": held, "reserved_bytes": held}
+        """Bytes in use and held by CuPy's default memory pool on this GPU (the pool answers for the current
+        device, so this one is made current). CuPy records no peak; the pool keeps every block it was given
+        until empty_cache(), so what it holds bounds the peak since."""
+        with self._cuda_device:
+            pool = self.xp.get_default_memory_pool()
+            held, used = pool.total_bytes(), pool.used_bytes()
+        return {"allocated_bytes": used, "peak_bytes": held, "reserved_bytes": held}
 
     def empty_cache(self):
-        self.xp.get_default_memory_pool().free_all_blocks()
+        with self._cuda_device:
+            self.xp.get_default_memory_pool().free_all_blocks()

@@ -5,9 +5,10 @@ saves exactly what the generic kernel saves, so backward is unchanged.
 """
 
 import cupy
-import cupyx
 
 from .cupy_backend import CupyBackend
+
+_ADD_AT_FLOATS = (cupy.float16, cupy.float32, cupy.float64)  # what cupy.add.at takes (bfloat16 is not among them)
 
 _threshold_backward = cupy.ElementwiseKernel(
     "T grad, T out", "T result",
@@ -35,8 +36,13 @@ def sigmoid(ctx, x):
 
 @CupyBackend.register_kernel("index_add")
 def index_add(ctx, values, shape, index):
-    """Scatter-add for indexing's backward: cupyx.scatter_add does what numpy.add.at does."""
+    """Scatter-add for indexing's backward: cupy.add.at does what numpy.add.at does (cupyx.scatter_add is
+    deprecated since CuPy 14). A dtype add.at refuses (bfloat16) is summed in float32 and rounded once."""
     ctx.index = index
-    out = cupy.zeros(shape, dtype=values.dtype)
-    cupyx.scatter_add(out, index, values)
-    return out
+    if values.dtype in _ADD_AT_FLOATS:
+        out = cupy.zeros(shape, dtype=values.dtype)
+        cupy.add.at(out, index, values)
+        return out
+    out = cupy.zeros(shape, dtype=cupy.float32)
+    cupy.add.at(out, index, values.astype(cupy.float32))
+    return out.astype(values.dtype)

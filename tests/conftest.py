@@ -5,6 +5,7 @@ Nothing here imports CuPy: whether CUDA is usable is asked only when a test mark
 """
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -15,6 +16,23 @@ from backends import Device, NumpyBackend
 
 # every test that takes ``device`` runs once per entry; the CUDA one carries the marker
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cuda-standin", action="store_true", default=os.environ.get("NDGRAD_CUDA_STANDIN") == "1",
+                     help="run the cuda-marked tests on tests/cupy_standin.py (NumPy posing as CuPy, strictly, on two "
+                          "fake GPUs) instead of skipping them where there is no GPU; also NDGRAD_CUDA_STANDIN=1")
+
+
+def pytest_configure(config):
+    if config.getoption("--cuda-standin"):
+        import cupy_standin
+        cupy_standin.install(devices=2)  # before anything imports CuPy: backends then find the stand-in
+
+
+def pytest_report_header(config):
+    if config.getoption("--cuda-standin"):
+        return "cuda: the CuPy stand-in (NumPy, CuPy's rules, NVRTC compiles when installed): plumbing, not numbers"
 
 
 @functools.lru_cache(maxsize=None)

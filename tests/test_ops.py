@@ -122,7 +122,7 @@ def add_into_view_of_view(x, v):
 
 
 def copy_into_constant(lib, x):
-    base = lib.zeros(3, 4, dtype=x.dtype)
+    base = lib.zeros(3, 4, dtype=x.dtype, device=x.device)
     base[:, 1].copy_(x)  # the base did not require grad; now it does, through the view
     return base * 2
 
@@ -483,17 +483,17 @@ OPS = [
        randn(4, 3), uniform(0.5, 1.5, 3), randn(3)),
     op("batch_norm_train_2d", lambda lib, x, w, b: F(lib).batch_norm(x, None, None, w, b, True, 0.1, 1e-3),
        randn(2, 3, 4, 5), uniform(0.5, 1.5, 3), randn(3)),
-    op("batch_norm_train_1d_running", lambda lib, x: F(lib).batch_norm(x, lib.zeros(3, dtype=x.dtype),
-                                                                          lib.ones(3, dtype=x.dtype), training=True),
+    op("batch_norm_train_1d_running", lambda lib, x: F(lib).batch_norm(x, lib.zeros(3, dtype=x.dtype, device=x.device),
+                                                                          lib.ones(3, dtype=x.dtype, device=x.device), training=True),
        randn(2, 3, 4, scale=2)),
     op("batch_norm_train_3d", lambda lib, x, w: F(lib).batch_norm(x, None, None, w, training=True),
        randn(2, 2, 3, 2, 2), uniform(0.5, 1.5, 2)),
     # eval: the running statistics (constants, made in the row so they get no gradient)
     op("batch_norm_eval", lambda lib, x, w, b: F(lib).batch_norm(
-        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), w, b),
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype, device=x.device), lib.linspace(0.7, 1.5, 3, dtype=x.dtype, device=x.device), w, b),
        randn(4, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
     op("batch_norm_eval_no_affine", lambda lib, x: F(lib).batch_norm(
-        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype), eps=0.1),
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype, device=x.device), lib.linspace(0.7, 1.5, 3, dtype=x.dtype, device=x.device), eps=0.1),
        randn(2, 3, 2, 2)),
     op("layer_norm", lambda lib, x, w, b: F(lib).layer_norm(x, (4,), w, b), randn(3, 4), uniform(0.5, 1.5, 4),
        randn(4)),
@@ -508,10 +508,10 @@ OPS = [
     op("instance_norm", lambda lib, x: F(lib).instance_norm(x), randn(2, 3, 5)),
     op("instance_norm_affine_2d", lambda lib, x, w, b: F(lib).instance_norm(x, weight=w, bias=b),
        randn(2, 3, 3, 2), uniform(0.5, 1.5, 3), randn(3)),
-    op("instance_norm_running", lambda lib, x: F(lib).instance_norm(x, lib.zeros(3, dtype=x.dtype),
-                                                                     lib.ones(3, dtype=x.dtype)), randn(2, 3, 4)),
+    op("instance_norm_running", lambda lib, x: F(lib).instance_norm(x, lib.zeros(3, dtype=x.dtype, device=x.device),
+                                                                     lib.ones(3, dtype=x.dtype, device=x.device)), randn(2, 3, 4)),
     op("instance_norm_eval", lambda lib, x: F(lib).instance_norm(
-        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype), lib.linspace(0.7, 1.5, 3, dtype=x.dtype),
+        x, lib.linspace(-0.5, 0.5, 3, dtype=x.dtype, device=x.device), lib.linspace(0.7, 1.5, 3, dtype=x.dtype, device=x.device),
         use_input_stats=False), randn(2, 3, 4)),
 
     # --- dropout (deterministic pieces: p=0, eval)

@@ -322,4 +322,6 @@ def logical(fn, *xs):
 
 
 def sign(x):
+    if x.dtype == dtypes.bool_:  # PyTorch: sign(True) is True; neither NumPy nor CuPy has a bool loop
+        return NonDifferentiable.apply(x, fn="copy")
     return NonDifferentiable.apply(x, fn="sign")

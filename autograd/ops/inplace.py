@@ -8,6 +8,8 @@ new values and the rest to the base's old history. Bumping the shared version co
 makes every op that saved the old contents refuse to backward.
 """
 
+import numbers
+
 from .. import dtypes
 from ..function import Op
 from ..grad_mode import is_grad_enabled, no_grad
@@ -113,6 +115,8 @@ def fill(t, value, op="fill_"):
     if not (is_grad_enabled() and (t.requires_grad or getattr(value, "requires_grad", False))):
         check_leaf(t, op)
         check_writable(t, op)
+        if not hasattr(value, "array") and not isinstance(value, numbers.Number):
+            value = t._backend.asarray(value, t.dtype)  # host data (copy_(np.ones(3))): CuPy takes only its own
         t.array[...] = value.array if hasattr(value, "array") else value
         t._version[0] += 1
         return t

@@ -1,6 +1,7 @@
 """Shape and indexing: reshape, permute, expand, sum_to_shape, cat, indexing, and friends."""
 
 import math
+import numbers
 
 from .. import dtypes
 from ..function import Op
@@ -316,6 +317,8 @@ def setitem_(x, index, value):
     if isinstance(value, Tensor) and value._backend is not x._backend:
         raise RuntimeError(f"setitem: the value is on {value.device} but the tensor is on {x.device}; "
                            f"move it with .to('{x.device}')")
+    if not isinstance(value, (Tensor, numbers.Number)):  # host data (a list, a NumPy array): CuPy takes only its own
+        value = x._backend.asarray(value, x.dtype)
     recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not recording:  # plain data: write straight into the array
         check_leaf(x, "setitem")

@@ -1,0 +1,149 @@
+"""The CUDA path's own defects (issue 9, section 2), each pinned by a test.
+
+All are marked ``cuda``: they run on a GPU, and on a CPU-only machine with
+``python -m pytest -m cuda --cuda-standin`` (tests/cupy_standin.py: CuPy's rules, two fake GPUs).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import backends
+import nn
+from conftest import assert_close
+
+pytestmark = pytest.mark.cuda
+
+LOW_PRECISION = [ag.float16] + ([ag.bfloat16] if ag.bfloat16 is not None else [])
+
+
+def _two_gpus():
+    if ag.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA devices (the stand-in has two: --cuda-standin)")
+
+
+# 1. cuRAND makes float32/float64 only: float16/bfloat16 factories and modules must still work
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
+def test_random_factories_in_low_precision(dtype):
+    for make in (ag.rand, ag.randn):
+        t = make(4, 5, dtype=dtype, device="cuda")
+        assert t.dtype == dtype and t.device == "cuda:0" and t.shape == (4, 5)
+        assert np.isfinite(t.cpu().float().numpy()).all()
+    assert (ag.rand(1000, dtype=dtype, device="cuda").cpu().float().numpy() >= 0).all()
+    layer = nn.Linear(3, 2, dtype=dtype, device="cuda")
+    assert layer.weight.dtype == dtype and layer(ag.ones(4, 3, dtype=dtype, device="cuda")).dtype == dtype
+
+
+# 2. backward(gradient=) in another dtype is cast to the output's (PyTorch does): the fused relu backward
+#    kernel takes one type for both operands and raised a type mismatch
+def test_backward_casts_the_given_gradient_to_the_output_dtype():
+    x = ag.tensor([-1.0, 0.5, 2.0], device="cuda", requires_grad=True)
+    x.relu().backward(ag.ones(3, dtype=ag.float64, device="cuda"))
+    assert x.grad.dtype == ag.float32
+    assert_close(x.grad, np.array([0.0, 1.0, 1.0], np.float32))
+
+
+# 3. host data written into a device tensor goes through the backend, as on the CPU
+@pytest.mark.parametrize("write", [
+    lambda t: t.__setitem__(slice(0, 2), np.array([1.0, 2.0])),
+    lambda t: t.__setitem__(slice(0, 2), [1.0, 2.0]),
+    lambda t: t.__setitem__((slice(0, 2),), (1.0, 2.0)),
+    lambda t: t.copy_(np.array([1.0, 2.0, 0.0])),
+    lambda t: t.copy_([1.0, 2.0, 0.0]),
+], ids=["setitem-ndarray", "setitem-list", "setitem-tuple", "copy_-ndarray", "copy_-list"])
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["data", "graph"])
+def test_host_data_written_into_a_device_tensor(write, requires_grad):
+    base = ag.zeros(3, device="cuda", requires_grad=requires_grad)
+    t = base * 1 if requires_grad else base
+    write(t)
+    assert_close(t.detach().cpu(), np.array([1.0, 2.0, 0.0], np.float32))
+    if requires_grad:
+        t.sum().backward()
+        assert base.grad.device == "cuda:0"
+
+
+# 4. indexing's backward scatters with cupy.add.at (cupyx.scatter_add is deprecated in CuPy 14), bfloat16 too
+@pytest.mark.parametrize("dtype", [ag.float32, ag.float64] + LOW_PRECISION, ids=str)
+def test_indexing_backward_scatters_without_deprecation(dtype):
+    x = ag.ones(5, 3, dtype=dtype, device="cuda", requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        x[ag.tensor([0, 2, 0], device="cuda")].sum().backward()
+    expected = np.zeros((5, 3), np.float32)
+    expected[[0, 2]] = [[2.0] * 3, [1.0] * 3]
+    assert x.grad.dtype == dtype
+    assert_close(x.grad.cpu().float(), expected)
+
+
+# 5. memory statistics are the asked device's, not the current one's
+def test_memory_stats_read_the_asked_device():
+    _two_gpus()
+    ag.cuda.empty_cache()
+    before = ag.cuda.memory_allocated("cuda:1")
+    keep = ag.zeros(1 << 16, dtype=ag.float64, device="cuda:1")
+    assert ag.cuda.memory_allocated("cuda:1") - before >= keep.numel() * 8
+    assert ag.cuda.memory_allocated("cuda:0") < ag.cuda.memory_allocated("cuda:1")
+
+
+# 6. is_available() and the backend's start check the libraries the first op needs
+def test_is_available_needs_nvrtc_and_curand(monkeypatch):
+    import cupy
+
+    from backends import cupy_backend
+    assert backends.cuda_is_available() and cupy_backend.missing_libraries(cupy) == []
+
+    class Missing:
+        def getVersion(self):
+            raise ImportError('Failure finding "libcurand.so.11 or libcurand.so.10"')
+    monkeypatch.setattr(cupy.cuda, "curand", Missing())
+    assert not backends.cuda_is_available()
+    with pytest.raises(RuntimeError, match=r"curand.*ndgrad\[cuda12\]"):
+        cupy_backend.import_cupy(backends.Device("cuda:0"))
+
+
+# 7. bool: randint and sign as on the CPU (and in PyTorch)
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_bool_randint_and_sign(device):
+    r = ag.randint(0, 2, (64,), dtype=ag.bool, device=device)
+    assert r.dtype == ag.bool and r.device.type == device
+    flags = ag.tensor([True, False, True], device=device)
+    s = ag.ops.sign(flags)
+    assert s.dtype == ag.bool and s.tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="bool"):
+        ag.randint(0, 3, (2,), dtype=ag.bool, device=device)
+
+
+# 8. cuda:N: every array an op, a factory, backward or the engine makes lands on the inputs' device
+def _on(t, index):
+    assert t.device == f"cuda:{index}", t.device
+    assert t.array.device.id == index, f"the array lives on GPU {t.array.device.id}, the tensor says cuda:{index}"
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: ag.zeros(2, 3, device=d), lambda d: ag.ones(2, device=d), lambda d: ag.empty(2, device=d),
+    lambda d: ag.full((2,), 1.5, device=d), lambda d: ag.arange(4, device=d), lambda d: ag.linspace(0, 1, 5, device=d),
+    lambda d: ag.eye(2, device=d), lambda d: ag.rand(2, device=d), lambda d: ag.randn(2, device=d),
+    lambda d: ag.randint(0, 5, (3,), device=d), lambda d: ag.tensor([1.0, 2.0], device=d),
+    lambda d: ag.tensor(ag.ones(2, device="cuda:0"), device=d), lambda d: ag.ones(2).to(d),
+    lambda d: ag.zeros_like(ag.ones(2, device=d)),
+], ids=lambda f: "")
+def test_factories_allocate_on_the_asked_gpu(make):
+    _two_gpus()
+    _on(make("cuda:1"), 1)
+
+
+def test_ops_and_backward_run_on_the_inputs_gpu():
+    _two_gpus()
+    x = ag.randn(4, 3, device="cuda:1", requires_grad=True)
+    w = ag.randn(3, 2, device="cuda:1", requires_grad=True)
+    y = (x @ w).relu().sigmoid()
+    y = y[ag.tensor([0, 2, 2], device="cuda:1")] * 2
+    _on(y, 1)
+    y.sum().backward()
+    for t in (x.grad, w.grad):
+        _on(t, 1)
+    x.grad = None
+    (x * x).backward(ag.ones(4, 3, device="cuda:1"))
+    _on(x.grad, 1)

@@ -1,0 +1,222 @@
+"""The CUDA path checked without a GPU: kernels compiled by NVRTC, every CuPy name and keyword we use.
+
+Needs CuPy (pinned, see CUPY_VERSION in cupy_standin.py) and NVRTC, installed by the
+``cuda-check`` extra: ``pip install -e ".[cuda-check]"``; skipped with that hint otherwise.
+Neither needs a device: CuPy imports without a driver, its code generator builds a kernel's
+exact source, and NVRTC compiles it for a named architecture.
+"""
+
+import ast
+import importlib
+import inspect
+import pathlib
+
+import numpy as np
+import pytest
+
+from cupy_standin import CUPY_VERSION, compile_cuda, elementwise_source, nvrtc_version, real_cupy
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HINT = "pip install -e '.[cuda-check]' (CuPy pinned to %s and the NVRTC wheel)" % CUPY_VERSION
+
+cupy = real_cupy()
+if cupy is None:
+    pytest.skip(f"CuPy is not installed: {HINT}", allow_module_level=True)
+if nvrtc_version(cupy) is None:
+    pytest.skip(f"CuPy is installed but NVRTC does not load: {HINT}", allow_module_level=True)
+
+ARCHS = ["sm_80", "sm_90"]
+LAYOUTS = [(1, True), (2, False)]  # what CuPy's dimension reduction leaves: all contiguous, or strided 2-D
+DTYPES = [np.float16, np.float32, np.float64]
+try:
+    import ml_dtypes
+    DTYPES.append(ml_dtypes.bfloat16)  # ndgrad tensors may be bfloat16 on CUDA, so every T kernel sees it
+except ImportError:
+    pass
+
+
+# --- the private CuPy internals the checks rely on ------------------------------------------------------
+
+def test_cupy_internals_are_where_the_checks_expect():
+    """Fails loudly when CuPy moves what elementwise_source/compile_cuda use: update them, then the pin."""
+    assert cupy.__version__ == CUPY_VERSION, (
+        f"CuPy {cupy.__version__} is installed, the CUDA checks are written against {CUPY_VERSION}: check "
+        f"tests/cupy_standin.py's elementwise_source/compile_cuda against the new CuPy, then move the pin "
+        f"(CUPY_VERSION and the cuda-check extra in pyproject.toml)")
+    from cupy._core import _carray, _kernel, core
+    from cupy.cuda import compiler
+    for owner, name in [(_kernel, "_ArgInfo"), (_kernel, "_get_elementwise_kernel_code"), (_carray, "Indexer"),
+                        (core, "assemble_cupy_compiler_options"), (core, "_cupy_header_list"),
+                        (compiler, "_NVRTCProgram"), (cupy.ElementwiseKernel, "_decide_params_type")]:
+        assert hasattr(owner, name), f"CuPy {cupy.__version__}: {owner.__name__}.{name} is gone"
+    kernel = cupy.ElementwiseKernel("T x", "T y", "y = x + (T)1", "ndgrad_probe")
+    source = elementwise_source(kernel, (np.float32,), 1, True)
+    assert "typedef float T;" in source and "CArray<float, 1, 1, 1> _raw_y" in source, source
+    assert 'extern "C" __global__ void ndgrad_probe(' in source
+    assert compile_cuda(source, "ndgrad_probe", "sm_80")[:4] == b"\x7fELF"  # a cubin
+    with pytest.raises(TypeError, match="Type is mismatched"):  # CuPy's own type resolution, no device
+        cupy.ElementwiseKernel("T a, T b", "T c", "c = a + b", "ndgrad_probe")._decide_params_type(
+            (np.dtype(np.float32), np.dtype(np.float64)), ())
+
+
+def test_cupy_imports_without_a_gpu_and_says_so():
+    assert cupy.is_available() in (True, False)
+    if not cupy.is_available():
+        with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):
+            cupy.cuda.runtime.getDeviceCount()
+
+
+# --- every custom kernel, compiled -----------------------------------------------------------------------
+
+KERNEL_TYPES = ("ElementwiseKernel", "RawKernel", "ReductionKernel", "RawModule")
+
+
+def _custom_kernels():
+    """(name, real CuPy kernel) for every kernel object backends/cupy_kernels.py builds at import."""
+    module = importlib.import_module("backends.cupy_kernels")
+    found = {}
+    for name, value in vars(module).items():
+        value = getattr(value, "_real", value)  # the stand-in's kernel wraps CuPy's
+        if type(value).__name__ in KERNEL_TYPES and type(value).__module__.startswith("cupy"):
+            found[name] = value
+    return found
+
+
+def _kernel_calls_in_source():
+    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and n.func.attr in KERNEL_TYPES]
+
+
+def test_every_kernel_is_built_at_import_so_it_is_checked():
+    """A kernel made inside a function would escape the compile check below."""
+    assert len(_kernel_calls_in_source()) == len(_custom_kernels()), (
+        "backends/cupy_kernels.py builds a CuPy kernel that is not a module-level object; build it at import "
+        "so that tests/test_cuda_check.py compiles it")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("ndim, contiguous", LAYOUTS, ids=["contiguous", "strided"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", sorted(_custom_kernels()))
+def test_kernel_compiles(name, dtype, ndim, contiguous, arch):
+    kernel = _custom_kernels()[name]
+    if type(kernel).__name__ != "ElementwiseKernel":
+        pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
+    typed = [p for p in kernel.in_params if p.dtype is None]
+    source = elementwise_source(kernel, (dtype,) * len(typed), ndim, contiguous)
+    try:
+        cubin = compile_cuda(source, kernel.name, arch, kernel.kwargs.get("options", ()))
+    except Exception as e:  # CuPy's CompileException carries NVRTC's log
+        pytest.fail(f"{name} ({kernel.name}) does not compile for {np.dtype(dtype).name}, "
+                    f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
+    assert cubin[:4] == b"\x7fELF"
+
+
+# --- every CuPy name and keyword the library uses ------------------------------------------------------------
+
+PACKAGES = ["autograd", "backends", "nn", "optim"]
+ROOTS = {"xp", "cupy", "cupyx", "cp"}  # xp, ctx.xp, self.xp, t._backend.xp ... and the modules themselves
+NAME_ARGS = {"compare": 0, "logical": 0, "_create": 0, "_arg": 0}  # helpers that pass an xp function by name
+UFUNC_KEYWORDS = {"out", "dtype", "casting"}
+
+
+def _chain(node):
+    """['xp', 'add', 'at'] for ctx.xp.add.at (the part from the array namespace on), else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    parts.reverse()
+    for i, part in enumerate(parts[:-1]):
+        if part in ROOTS:
+            return parts[i:]
+    return None
+
+
+def _uses():
+    """(file:line, root, attribute path, keywords) of every xp/cupy/cupyx attribute used, and the names
+    passed as strings to helpers that look them up with getattr(xp, name)."""
+    uses = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            where = lambda n: f"{path.relative_to(ROOT)}:{n.lineno}"  # noqa: E731
+            calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Store):
+                    chain = _chain(node)
+                    if chain:
+                        call = calls.get(id(node))
+                        keywords = [k.arg for k in call.keywords if k.arg] if call is not None else []
+                        uses.append((where(node), chain[0], tuple(chain[1:]), keywords))
+                if isinstance(node, ast.Call):
+                    fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                    names = [k.value for k in node.keywords if k.arg == "fn" and isinstance(k.value, ast.Constant)]
+                    if fn in NAME_ARGS and len(node.args) > NAME_ARGS[fn]:
+                        names.append(node.args[NAME_ARGS[fn]])
+                    for n in names:
+                        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                            uses.append((where(node), "xp", (n.value,), []))
+    return uses
+
+
+def _longest_uses():
+    """Only the full path of each use (xp.add.at, not also xp.add)."""
+    uses = _uses()
+    longest = {}
+    for where, root, path, keywords in uses:
+        key = (where, root)
+        longest.setdefault(key, []).append((path, keywords))
+    out = []
+    for (where, root), entries in longest.items():
+        for path, keywords in entries:
+            if not any(len(p) > len(path) and p[:len(path)] == path for p, _ in entries):
+                out.append((where, root, path, keywords))
+    return out
+
+
+def _resolve(root, path):
+    import cupyx
+    obj = cupyx if root == "cupyx" else cupy
+    for part in path:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _accepted_keywords(obj):
+    if type(obj).__name__ == "ufunc":
+        return UFUNC_KEYWORDS
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None  # a Cython function without a signature: only the name is checked
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def test_the_static_check_sees_the_library():
+    """The walk finds what it must (so a broken walk cannot pass the check below by finding nothing)."""
+    paths = {(root, path) for _, root, path, _ in _longest_uses()}
+    for expected in [("xp", ("add", "at")), ("xp", ("sqrt",)), ("xp", ("asarray",)), ("cupy", ("ElementwiseKernel",)),
+                     ("xp", ("less",)), ("xp", ("zeros",))]:
+        assert expected in paths, f"the static check no longer sees {expected}"
+
+
+def test_every_cupy_name_and_keyword_the_library_uses_exists():
+    problems = []
+    for where, root, path, keywords in _longest_uses():
+        name = f"{'cupyx' if root == 'cupyx' else 'cupy'}.{'.'.join(path)}"
+        try:
+            obj = _resolve(root, path)
+        except AttributeError:
+            problems.append(f"{where}: {name} does not exist in CuPy {cupy.__version__}")
+            continue
+        accepted = _accepted_keywords(obj) if keywords else None
+        wrong = sorted(set(keywords) - accepted) if accepted is not None else []
+        if wrong:
+            problems.append(f"{where}: {name}() takes no keyword(s) {wrong} in CuPy (it takes {sorted(accepted)})")
+    assert not problems, "CuPy would fail these calls on a GPU:\n" + "\n".join(problems)
