@@ -358,3 +358,12 @@ cosine_embedding_loss = ops.cosine_embedding_loss
 triplet_margin_loss = ops.triplet_margin_loss
 cosine_similarity = ops.cosine_similarity
 pairwise_distance = ops.pairwise_distance
+
+
+# --- embedding -----------------------------------------------------------------------------------
+
+
+# --- attention -----------------------------------------------------------------------------------
+
+
+# --- recurrent -----------------------------------------------------------------------------------

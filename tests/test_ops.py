@@ -716,6 +716,12 @@ OPS = [
     op("pairwise_distance_inf", lambda lib, a, b: F(lib).pairwise_distance(a, b, p=float("inf")), distinct(2, 4),
        distinct(2, 4)),
 
+    # --- embedding
+
+    # --- attention
+
+    # --- recurrent
+
 ]
 
 ROWS = [pytest.param(o, id=o.name) for o in OPS]

@@ -19,3 +19,6 @@ from .normalization import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403

@@ -11,7 +11,11 @@ from .padding import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
+from .sparse import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 
 __all__ = [name for family in (linear, flatten, activation, container, loss, conv,
-                                    pooling, padding, upsampling, normalization, dropout)
+                                    pooling, padding, upsampling, normalization, dropout,
+                                    sparse, rnn, transformer)
            for name in family.__all__]

@@ -1,0 +1,3 @@
+"""Transformer encoder/decoder layers and stacks (MultiheadAttention lives in activation.py, as in PyTorch)."""
+
+__all__ = []
