@@ -360,6 +360,10 @@ OPS = [
        randn(1, 2, 6, 5), randn(3, 2, 3, 4)),  # the odd unit of padding goes on the high side
     op("conv2d_valid", lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding="valid"), randn(2, 2, 5, 4),
        randn(3, 2, 3, 2), randn(3)),
+    op("conv2d_pointwise", lambda lib, x, w, b: F(lib).conv2d(x, w, b), randn(2, 3, 4, 3), randn(5, 3, 1, 1), randn(5)),
+    # padding beyond the kernel's reach: the input gradient goes through col2im, not a correlation
+    op("conv2d_padding_over_reach", lambda lib, x, w: F(lib).conv2d(x, w, padding=(1, 2)), randn(2, 2, 3, 4),
+       randn(3, 2, 1, 2)),
     op("conv2d_unbatched", lambda lib, x, w, b: F(lib).conv2d(x, w, b, padding=1), randn(2, 4, 5), randn(3, 2, 3, 3),
        randn(3)),
     op("conv1d", lambda lib, x, w, b: F(lib).conv1d(x, w, b), randn(2, 3, 8), randn(4, 3, 3), randn(4)),

@@ -1,17 +1,23 @@
-"""Convolution: conv1d/2d/3d, conv_transpose1d/2d/3d, unfold/fold (im2col + one GEMM).
+"""Convolution: conv1d/2d/3d, conv_transpose1d/2d/3d, unfold/fold (im2col + GEMM).
 
-Every convolution here is one of three linear maps and their adjoints, N-d throughout:
+Every convolution here is one of three linear maps, N-d throughout:
 
-    Conv            y = W * x        im2col(x), then one batched GEMM writing (N, O, *L)
-    ConvTranspose   x = W^T * y      one GEMM to columns, then col2im (the input gradient of Conv)
-    ConvWeightGrad  W = y * x        one GEMM against im2col(x) (the weight gradient of Conv)
+    Conv            y = W * x     im2col(x), then a GEMM writing y in (N, O, *L) directly
+    ConvTranspose   x = W^T * y   the input gradient of Conv: a correlation of y with the
+                                  flipped weight (stride 1), else a GEMM to columns and col2im
+    ConvWeightGrad  W = y * x     the weight gradient of Conv: a GEMM against im2col(x)
 
-Each one's backward is made of the other two, so any order of derivative works, and
+Each one's backward is made of the other two, so derivatives of any order work, and
 ``conv_transpose`` is ConvTranspose itself. im2col is an ``as_strided`` view (a few µs)
-copied once into a contiguous (N, C, *kernel, *out) buffer; col2im adds the columns back,
-one strided add per kernel position over the whole batch (no ``add.at``).
+copied into a contiguous (n, C, *kernel, *out) buffer; col2im adds columns back with one
+strided add per kernel position over the whole chunk (no ``add.at``).
 
-Geometry is passed as attributes: ``stride`` and ``dilation`` (tuples), ``pads`` (a (low,
+On the CPU the batch goes through in chunks of a few samples whose columns fit in cache:
+one reused buffer, copied into and multiplied at once, costs a third of writing all the
+columns to memory and reading them back. Nothing is saved but the inputs: the weight
+gradient makes its columns again, chunk by chunk.
+
+Geometry travels as attributes: ``stride`` and ``dilation`` (tuples), ``pads`` (a (low,
 high) pair per spatial dim: "same" may pad one more on the high side) and ``groups``.
 """
 
@@ -24,6 +30,8 @@ from ._args import ntuple
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "unfold", "fold"]
+
+CHUNK_BYTES = 1 << 21  # columns per chunk on the CPU: about the size of a core's share of the cache
 
 
 # --- im2col and col2im on backend arrays -------------------------------------------------------------
@@ -38,29 +46,27 @@ def _padded(xp, x, pads):
     return out
 
 
-def im2col(xp, x, kernel, size, stride, pads, dilation):
-    """Columns of ``x`` (N, C, *S): a contiguous (N, C, *kernel, *size) array whose entry
+def windows(xp, x, kernel, size, stride, pads, dilation):
+    """The sliding windows of ``x`` (N, C, *S) as a strided view (N, C, *kernel, *size): entry
     [n, c, k, l] is the zero-padded x[n, c, l * stride + k * dilation - low pad]."""
     x = _padded(xp, x, pads)
     strides = x.strides[2:]
-    view = xp.lib.stride_tricks.as_strided(
+    return xp.lib.stride_tricks.as_strided(
         x, x.shape[:2] + tuple(kernel) + tuple(size),
         x.strides[:2] + tuple(d * s for d, s in zip(dilation, strides)) + tuple(t * s for t, s in zip(stride, strides)))
-    return xp.ascontiguousarray(view)
 
 
-def col2im(xp, cols, shape, stride, pads, dilation):
-    """The adjoint of im2col: (N, C, *shape) zeros, each column entry added back where im2col
-    read it from (entries that came from the padding are dropped). One strided add over the
-    whole batch per kernel position."""
-    n = len(shape)
+def col2im(cols, out, stride, pads, dilation):
+    """The adjoint of im2col: each entry of ``cols`` (n, C, *kernel, *size) is added into ``out``
+    (n, C, *S) where the windows read it from (entries that came from the padding are dropped).
+    One strided add over the whole batch per kernel position."""
+    n = out.ndim - 2
     kernel, size = cols.shape[2:2 + n], cols.shape[2 + n:]
-    out = xp.zeros(cols.shape[:2] + tuple(shape), dtype=cols.dtype)
     for k in itertools.product(*map(range, kernel)):
         dst, src = [], []
-        for ki, length, extent, s, (lo, _), d in zip(k, size, shape, stride, pads, dilation):
-            offset = ki * d - lo                          # column l read input position l * s + offset
-            first = max(0, -(offset // s))                # first l landing inside the input
+        for ki, length, extent, s, (lo, _), d in zip(k, size, out.shape[2:], stride, pads, dilation):
+            offset = ki * d - lo                          # column l was read from input position l * s + offset
+            first = max(0, -(offset // s))                # the first l inside the input, and the last
             last = min(length - 1, (extent - 1 - offset) // s)
             if last < first:
                 break
@@ -71,30 +77,47 @@ def col2im(xp, cols, shape, stride, pads, dilation):
     return out
 
 
+def chunks(ctx, n, sample_bytes):
+    """Slices of the batch: a few samples' columns at a time on the CPU, the whole batch elsewhere."""
+    step = max(1, CHUNK_BYTES // max(1, sample_bytes)) if ctx.backend.device.type == "cpu" else n
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def correlate(ctx, x, weight, stride, pads, dilation, groups, size):
+    """(N, C, *S) correlated with (O, C/groups, *K): (N, O, *size), im2col + GEMM chunk by chunk."""
+    xp, g = ctx.xp, groups
+    (n, c), (o, kernel) = x.shape[:2], (weight.shape[0], weight.shape[2:])
+    k, length = c // g * math.prod(kernel), math.prod(size)
+    view = windows(xp, x, kernel, size, stride, pads, dilation)
+    w = weight.reshape(g, o // g, k)
+    out = xp.empty((n, g, o // g, length), dtype=xp.result_type(x, weight))
+    parts = chunks(ctx, n, c * math.prod(kernel) * length * x.itemsize)
+    buf = xp.empty((parts[0].stop if parts else 0,) + view.shape[1:], dtype=x.dtype)
+    for part in parts:
+        cols = buf[:part.stop - part.start]
+        cols[...] = view[part]
+        xp.matmul(w, cols.reshape(len(cols), g, k, length), out=out[part])
+    return out.reshape((n, o) + tuple(size))
+
+
 # --- the three linear maps ---------------------------------------------------------------------------
 
 class Conv(Op):
     """Cross-correlation of x (N, C, *S) with weight (O, C/groups, *K), plus bias; output (N, O, *size)."""
     def forward(ctx, x, weight, bias, stride, pads, dilation, groups, size):
-        xp, g = ctx.xp, groups
-        (n, c), (o, kernel) = x.shape[:2], (weight.shape[0], weight.shape[2:])
-        cols = im2col(xp, x, kernel, size, stride, pads, dilation)
-        out = xp.matmul(weight.reshape(g, o // g, c // g * math.prod(kernel)),
-                        cols.reshape(n, g, c // g * math.prod(kernel), math.prod(size)))
-        out = out.reshape((n, o) + tuple(size))
+        out = correlate(ctx, x, weight, stride, pads, dilation, groups, size)
         if bias is not None:
-            out += bias.reshape((o,) + (1,) * len(size))
+            out += bias.reshape((-1,) + (1,) * len(size))
         need_x, need_w = ctx.needs_input_grad[:2]
         ctx.geometry = dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
-        ctx.in_size, ctx.kernel = x.shape[2:], kernel
-        # the columns are kept for the weight gradient: one im2col fewer in backward
-        ctx.save_for_backward(x if need_w else None, weight if need_x else None, cols if need_w else None)
+        ctx.in_size, ctx.kernel = x.shape[2:], weight.shape[2:]
+        ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         return out
     def backward(ctx, grad):
-        x, weight, cols = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = ConvTranspose.apply(grad, weight, size=ctx.in_size, **ctx.geometry) if need_x else None
-        gw = ConvWeightGrad.apply(x, grad, kernel=ctx.kernel, cols=cols.array, **ctx.geometry) if need_w else None
+        gw = ConvWeightGrad.apply(x, grad, kernel=ctx.kernel, **ctx.geometry) if need_w else None
         gb = grad.sum((0,) + tuple(range(2, grad.ndim))) if need_b else None
         return gx, gw, gb
 
@@ -104,13 +127,24 @@ class ConvTranspose(Op):
     def forward(ctx, y, weight, stride, pads, dilation, groups, size):
         xp, g = ctx.xp, groups
         (n, o), (cg, kernel), length = y.shape[:2], (weight.shape[1], weight.shape[2:]), y.shape[2:]
-        cols = xp.matmul(weight.reshape(g, o // g, cg * math.prod(kernel)).transpose(0, 2, 1),
-                         y.reshape(n, g, o // g, math.prod(length)))
-        out = col2im(xp, cols.reshape((n, g * cg) + tuple(kernel) + tuple(length)), size, stride, pads, dilation)
         need_y, need_w = ctx.needs_input_grad
         ctx.geometry = dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
         ctx.save_for_backward(y if need_w else None, weight if need_y else None)
         ctx.length, ctx.kernel = length, kernel
+        # with stride 1 this is a plain correlation of y with the flipped, transposed weight, padded by
+        # what the kernel reaches minus the forward padding (when that is not negative)
+        reach = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        full = [(r - lo, s - l + lo) for r, (lo, _), s, l in zip(reach, pads, size, length)]
+        if all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full):
+            flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
+            flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2).reshape((g * cg, o // g) + tuple(kernel))
+            return correlate(ctx, y, flipped, stride, tuple(full), dilation, groups, size)
+        k, l = cg * math.prod(kernel), math.prod(length)
+        w = weight.reshape(g, o // g, k).transpose(0, 2, 1)
+        out = xp.zeros((n, g * cg) + tuple(size), dtype=xp.result_type(y, weight))
+        for part in chunks(ctx, n, g * k * l * y.itemsize):
+            cols = xp.matmul(w, y[part].reshape(part.stop - part.start, g, o // g, l))
+            col2im(cols.reshape((-1, g * cg) + tuple(kernel) + tuple(length)), out[part], stride, pads, dilation)
         return out
     def backward(ctx, grad):
         y, weight = ctx.saved_tensors
@@ -121,16 +155,20 @@ class ConvTranspose(Op):
 
 
 class ConvWeightGrad(Op):
-    """The adjoint of Conv in the weight: x (N, C, *S) and y (N, O, *L) give (O, C/groups, *kernel).
-    ``cols`` may hand over im2col(x) when the caller (Conv's backward) still has it."""
-    def forward(ctx, x, y, stride, pads, dilation, groups, kernel, cols=None):
+    """The adjoint of Conv in the weight: x (N, C, *S) and y (N, O, *L) give (O, C/groups, *kernel)."""
+    def forward(ctx, x, y, stride, pads, dilation, groups, kernel):
         xp, g = ctx.xp, groups
         (n, c), o, length = x.shape[:2], y.shape[1], y.shape[2:]
-        if cols is None:
-            cols = im2col(xp, x, kernel, length, stride, pads, dilation)
-        k = c // g * math.prod(kernel)
-        cols = cols.reshape(n, g, k, math.prod(length))
-        out = xp.matmul(y.reshape(n, g, o // g, math.prod(length)), cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        k, l = c // g * math.prod(kernel), math.prod(length)
+        view = windows(xp, x, kernel, length, stride, pads, dilation)
+        out = xp.zeros((g, o // g, k), dtype=xp.result_type(x, y))
+        parts = chunks(ctx, n, c * math.prod(kernel) * l * x.itemsize)
+        buf = xp.empty((parts[0].stop if parts else 0,) + view.shape[1:], dtype=x.dtype)
+        for part in parts:
+            cols = buf[:part.stop - part.start]
+            cols[...] = view[part]
+            yp = y[part].reshape(len(cols), g, o // g, l)
+            out += xp.matmul(yp, cols.reshape(len(cols), g, k, l).transpose(0, 1, 3, 2)).sum(axis=0)
         need_x, need_y = ctx.needs_input_grad
         ctx.geometry = dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
         ctx.save_for_backward(x if need_y else None, y if need_x else None)
@@ -149,7 +187,7 @@ class Unfold(Op):
     def forward(ctx, x, kernel, size, stride, pads, dilation):
         ctx.geometry = dict(kernel=kernel, size=size, stride=stride, pads=pads, dilation=dilation)
         ctx.in_size = x.shape[2:]
-        cols = im2col(ctx.xp, x, kernel, size, stride, pads, dilation)
+        cols = ctx.xp.ascontiguousarray(windows(ctx.xp, x, kernel, size, stride, pads, dilation))
         return cols.reshape(x.shape[0], x.shape[1] * math.prod(kernel), math.prod(size))
     def backward(ctx, grad):
         return Fold.apply(grad, shape=ctx.in_size, **ctx.geometry)
@@ -160,7 +198,8 @@ class Fold(Op):
     def forward(ctx, cols, shape, kernel, size, stride, pads, dilation):
         ctx.geometry = dict(kernel=kernel, size=size, stride=stride, pads=pads, dilation=dilation)
         n, c = cols.shape[0], cols.shape[1] // math.prod(kernel)
-        return col2im(ctx.xp, cols.reshape((n, c) + tuple(kernel) + tuple(size)), shape, stride, pads, dilation)
+        out = ctx.xp.zeros((n, c) + tuple(shape), dtype=cols.dtype)
+        return col2im(cols.reshape((n, c) + tuple(kernel) + tuple(size)), out, stride, pads, dilation)
     def backward(ctx, grad):
         return Unfold.apply(grad, **ctx.geometry)
 
