@@ -72,25 +72,26 @@ def breakdown(device="cpu"):
     xp, sync = backend.xp, backend.synchronize
     x, w, b, grad = (backend.asarray(a) for a in _data(device))
     geometry = dict(stride=(1, 1), pads=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
-    ctx = _context(conv_ops.Conv, backend)
     view = conv_ops.windows(xp, x, (3, 3), (SIZE, SIZE), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    parts = conv_ops.chunks(ctx, BATCH, view[0].nbytes)
-    buf = xp.empty((parts[0].stop,) + view.shape[1:], dtype=x.dtype)
+    parts = conv_ops.chunks(BATCH, view[0].nbytes)
+    buf = xp.empty(view[:parts[0].stop].size, dtype=x.dtype)
     w2 = w.reshape(CHANNELS, -1)
-    flat = buf.reshape(len(buf), CHANNELS * 9, SIZE * SIZE)
+    cols = conv_ops.columns(view, parts[0], buf)
 
     def im2col():
         for part in parts:
-            buf[:part.stop - part.start] = view[part]
+            conv_ops.columns(view, part, buf)
 
     def gemm():
         for part in parts:
-            xp.matmul(w2, flat[:part.stop - part.start])
+            m = part.stop - part.start
+            xp.matmul(w2, cols[:, :, :, :m].reshape(CHANNELS * 9, m * SIZE * SIZE))
 
     def col2im():  # what a strided convolution's input gradient adds back (not run at stride 1)
         for part in parts:
-            conv_ops.col2im(buf[:part.stop - part.start], xp.zeros((part.stop - part.start, CHANNELS, SIZE, SIZE),
-                                                                   x.dtype), (1, 1), ((1, 1), (1, 1)), (1, 1))
+            m = part.stop - part.start
+            conv_ops.col2im(cols[:, :, :, :m].transpose(3, 0, 1, 2, 4, 5),
+                            xp.zeros((m, CHANNELS, SIZE, SIZE), x.dtype), (1, 1), ((1, 1), (1, 1)), (1, 1))
 
     def forward():
         conv_ops.Conv.forward(_context(conv_ops.Conv, backend), x, w, b, size=(SIZE, SIZE), **geometry)
@@ -115,7 +116,7 @@ def breakdown(device="cpu"):
 
 def main():
     device = "cpu"
-    print(f"ndgrad's conv block on {device}, best of 7 (chunks of {conv_ops.CHUNK_BYTES >> 20} MiB of columns):")
+    print(f"ndgrad's conv block on {device}, best of 7 (at most {conv_ops.CHUNK_BYTES >> 20} MiB of columns per GEMM):")
     for name, seconds in breakdown(device).items():
         print(f"  {name:<55} {seconds * 1e3:8.2f} ms")
 

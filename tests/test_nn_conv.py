@@ -195,11 +195,12 @@ def test_mixed_dtypes_are_refused():
         ag.ops.conv2d(x, w)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1500, 12000])
 @pytest.mark.parametrize("case", ["conv_stride1", "conv_strided", "transpose_strided", "grouped"])
-def test_chunked_batches_match_torch(case, monkeypatch):
-    """With a tiny chunk size the batch goes through a sample or two at a time (the CPU path for large
-    inputs): the same outputs and gradients as torch's, the last chunk shorter than the others."""
-    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", 1500)
+def test_chunked_batches_match_torch(case, chunk_bytes, monkeypatch):
+    """With a tiny chunk size the batch goes through one or two samples per GEMM (as a large batch
+    does): the same outputs and gradients as torch's, also when the last chunk is shorter."""
+    monkeypatch.setattr(conv_ops, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 4, 6, 5))
     if case == "transpose_strided":

@@ -9,13 +9,14 @@ Every convolution here is one of three linear maps, N-d throughout:
 
 Each one's backward is made of the other two, so derivatives of any order work, and
 ``conv_transpose`` is ConvTranspose itself. im2col is an ``as_strided`` view (a few µs)
-copied into a contiguous (n, C, *kernel, *out) buffer; col2im adds columns back with one
-strided add per kernel position over the whole chunk (no ``add.at``).
+copied into a scratch buffer laid out (C, *kernel, n, *out), so that ONE GEMM covers a whole
+chunk of the batch; col2im adds columns back with one strided add per kernel position over
+the whole chunk (no ``add.at``).
 
-On the CPU the batch goes through in chunks of a few samples whose columns fit in cache:
-one reused buffer, copied into and multiplied at once, costs a third of writing all the
-columns to memory and reading them back. Nothing is saved but the inputs: the weight
-gradient makes its columns again, chunk by chunk.
+The batch goes through in chunks of at most CHUNK_BYTES of columns: the scratch memory stays
+bounded, and the BLAS sees few large GEMMs. (Per-sample GEMMs are as fast on an idle CPU, but
+each one is a thread sync: on a busy machine 32 of them ran 5-10x slower than one.) Nothing
+is saved but the inputs: the weight gradient makes its columns again.
 
 Geometry travels as attributes: ``stride`` and ``dilation`` (tuples), ``pads`` (a (low,
 high) pair per spatial dim: "same" may pad one more on the high side) and ``groups``.
@@ -31,7 +32,7 @@ from ._args import ntuple
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "unfold", "fold"]
 
-CHUNK_BYTES = 1 << 21  # columns per chunk on the CPU: about the size of a core's share of the cache
+CHUNK_BYTES = 48 << 20  # the most columns made at once; each chunk of the batch is one GEMM
 
 
 # --- im2col and col2im on backend arrays -------------------------------------------------------------
@@ -77,26 +78,48 @@ def col2im(cols, out, stride, pads, dilation):
     return out
 
 
-def chunks(ctx, n, sample_bytes):
-    """Slices of the batch: a few samples' columns at a time on the CPU, the whole batch elsewhere."""
-    step = max(1, CHUNK_BYTES // max(1, sample_bytes)) if ctx.backend.device.type == "cpu" else n
+def chunks(n, sample_bytes):
+    """The batch in near-equal slices whose columns take at most CHUNK_BYTES (one sample at least)."""
+    if n == 0:
+        return []
+    count = max(1, min(n, -(-n * sample_bytes // CHUNK_BYTES)))
+    step = -(-n // count)
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+def columns(view, part, buf):
+    """im2col of the samples ``part`` of ``view`` (N, C, *kernel, *size), copied into the scratch
+    ``buf`` laid out (C, *kernel, n, *size): one GEMM then covers the whole chunk."""
+    nd = (view.ndim - 2) // 2
+    m = part.stop - part.start
+    shape = view.shape[1:2 + nd] + (m,) + view.shape[2 + nd:]
+    cols = buf[:math.prod(shape)].reshape(shape)
+    cols[...] = view[part].transpose((1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd)))
+    return cols
+
+
+def channels_first(y, part, buf):
+    """y[part] (n, O, *L) copied into ``buf`` as (O, n, *L), the layout the chunk's GEMM takes."""
+    shape = (y.shape[1], part.stop - part.start) + y.shape[2:]
+    out = buf[:math.prod(shape)].reshape(shape)
+    out[...] = y[part].swapaxes(0, 1)
+    return out
+
+
 def correlate(ctx, x, weight, stride, pads, dilation, groups, size):
-    """(N, C, *S) correlated with (O, C/groups, *K): (N, O, *size), im2col + GEMM chunk by chunk."""
+    """(N, C, *S) correlated with (O, C/groups, *K): (N, O, *size), im2col + one GEMM per chunk."""
     xp, g = ctx.xp, groups
     (n, c), (o, kernel) = x.shape[:2], (weight.shape[0], weight.shape[2:])
     k, length = c // g * math.prod(kernel), math.prod(size)
     view = windows(xp, x, kernel, size, stride, pads, dilation)
     w = weight.reshape(g, o // g, k)
-    out = xp.empty((n, g, o // g, length), dtype=xp.result_type(x, weight))
-    parts = chunks(ctx, n, c * math.prod(kernel) * length * x.itemsize)
-    buf = xp.empty((parts[0].stop if parts else 0,) + view.shape[1:], dtype=x.dtype)
+    out = xp.empty((n, o, length), dtype=xp.result_type(x, weight))
+    parts = chunks(n, c * math.prod(kernel) * length * x.itemsize)
+    buf = xp.empty(c * math.prod(kernel) * length * (parts[0].stop if parts else 0), dtype=x.dtype)
     for part in parts:
-        cols = buf[:part.stop - part.start]
-        cols[...] = view[part]
-        xp.matmul(w, cols.reshape(len(cols), g, k, length), out=out[part])
+        m = part.stop - part.start
+        result = xp.matmul(w, columns(view, part, buf).reshape(g, k, m * length))  # (groups, O/groups, n * L)
+        out[part] = result.reshape(o, m, length).swapaxes(0, 1)
     return out.reshape((n, o) + tuple(size))
 
 
@@ -136,15 +159,22 @@ class ConvTranspose(Op):
         reach = [d * (k - 1) for k, d in zip(kernel, dilation)]
         full = [(r - lo, s - l + lo) for r, (lo, _), s, l in zip(reach, pads, size, length)]
         if all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full):
-            flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
-            flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2).reshape((g * cg, o // g) + tuple(kernel))
+            flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]  # (O, C/g, *K) to (C, O/g, *K)
+            flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2)
+            flipped = flipped.reshape((g * cg, o // g) + tuple(kernel))
             return correlate(ctx, y, flipped, stride, tuple(full), dilation, groups, size)
         k, l = cg * math.prod(kernel), math.prod(length)
         w = weight.reshape(g, o // g, k).transpose(0, 2, 1)
         out = xp.zeros((n, g * cg) + tuple(size), dtype=xp.result_type(y, weight))
-        for part in chunks(ctx, n, g * k * l * y.itemsize):
-            cols = xp.matmul(w, y[part].reshape(part.stop - part.start, g, o // g, l))
-            col2im(cols.reshape((-1, g * cg) + tuple(kernel) + tuple(length)), out[part], stride, pads, dilation)
+        parts = chunks(n, g * k * l * y.itemsize)
+        buf = xp.empty(o * l * (parts[0].stop if parts else 0), dtype=y.dtype)
+        for part in parts:
+            m = part.stop - part.start
+            cols = xp.matmul(w, channels_first(y, part, buf).reshape(g, o // g, m * l))  # (C, *K, n, *L)
+            cols = cols.reshape((g * cg,) + tuple(kernel) + (m,) + tuple(length))
+            nd = len(kernel)
+            cols = cols.transpose((1 + nd, 0) + tuple(range(1, 1 + nd)) + tuple(range(2 + nd, 2 + 2 * nd)))
+            col2im(cols, out[part], stride, pads, dilation)
         return out
     def backward(ctx, grad):
         y, weight = ctx.saved_tensors
@@ -162,13 +192,13 @@ class ConvWeightGrad(Op):
         k, l = c // g * math.prod(kernel), math.prod(length)
         view = windows(xp, x, kernel, length, stride, pads, dilation)
         out = xp.zeros((g, o // g, k), dtype=xp.result_type(x, y))
-        parts = chunks(ctx, n, c * math.prod(kernel) * l * x.itemsize)
-        buf = xp.empty((parts[0].stop if parts else 0,) + view.shape[1:], dtype=x.dtype)
+        parts = chunks(n, c * math.prod(kernel) * l * x.itemsize)
+        step = parts[0].stop if parts else 0
+        buf, ybuf = xp.empty(c * math.prod(kernel) * l * step, dtype=x.dtype), xp.empty(o * l * step, dtype=y.dtype)
         for part in parts:
-            cols = buf[:part.stop - part.start]
-            cols[...] = view[part]
-            yp = y[part].reshape(len(cols), g, o // g, l)
-            out += xp.matmul(yp, cols.reshape(len(cols), g, k, l).transpose(0, 1, 3, 2)).sum(axis=0)
+            m = part.stop - part.start
+            cols = columns(view, part, buf).reshape(g, k, m * l)
+            out += xp.matmul(channels_first(y, part, ybuf).reshape(g, o // g, m * l), cols.transpose(0, 2, 1))
         need_x, need_y = ctx.needs_input_grad
         ctx.geometry = dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
         ctx.save_for_backward(x if need_y else None, y if need_x else None)
