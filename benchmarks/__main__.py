@@ -9,8 +9,8 @@ Cases:
             forward, cross-entropy, backward, SGD with momentum
   conv_block  a 3x3 conv 64->64 at 32x32, batch 32, float32, forward + backward (benchmarks/conv.py)
 
-Results go to benchmarks/results/<device>.json and <device>.png; with --only GROUP (e.g.
---only conv) only that group's cases run, saved to <device>_GROUP.json and .png.
+Results go to benchmarks/results/<device>.json and <device>.png. A group's cases (conv_block
+is the group "conv") run with --only GROUP, saved to <device>_GROUP.json and .png beside them.
 """
 
 import argparse
@@ -138,7 +138,8 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per case (median is reported)")
     parser.add_argument("--quick", action="store_true", help="3 rounds of few iterations: a smoke test")
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    grouped = {case for cases in GROUPS.values() for case in cases}  # run with --only GROUP (or --cases)
+    parser.add_argument("--cases", nargs="*", default=[c for c in CASES if c not in grouped], choices=list(CASES))
     parser.add_argument("--only", choices=list(GROUPS), help="run one group of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
