@@ -7,8 +7,10 @@ Cases:
   overhead  a 3-op graph (mul, add, sum) on 4 elements, forward + backward
   mlp_step  one training step of an MLP 784-512-512-10 at batch 256, float32:
             forward, cross-entropy, backward, SGD with momentum
+  conv_block  a 3x3 conv 64->64 at 32x32, batch 32, float32, forward + backward (benchmarks/conv.py)
 
-Results go to benchmarks/results/<device>.json and <device>.png.
+Results go to benchmarks/results/<device>.json and <device>.png. A group's cases (conv_block
+is the group "conv") run with --only GROUP, saved to <device>_GROUP.json and .png beside them.
 """
 
 import argparse
@@ -120,7 +122,11 @@ def mlp_case(device, torch, batch=256, sizes=(784, 512, 512, 10)):
     return ours, theirs, 20
 
 
-CASES = {"overhead": overhead_case, "mlp_step": mlp_case}
+from .conv import breakdown as conv_breakdown, conv_block_case  # noqa: E402
+
+CASES = {"overhead": overhead_case, "mlp_step": mlp_case, "conv_block": conv_block_case}
+GROUPS = {"conv": ["conv_block"]}  # --only GROUP: these cases, saved apart from the full run
+BREAKDOWNS = {"conv": conv_breakdown}  # where ndgrad's time goes, per piece, saved with the group
 
 
 def torch_device(device):
@@ -132,9 +138,13 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per case (median is reported)")
     parser.add_argument("--quick", action="store_true", help="3 rounds of few iterations: a smoke test")
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    grouped = {case for cases in GROUPS.values() for case in cases}  # run with --only GROUP (or --cases)
+    parser.add_argument("--cases", nargs="*", default=[c for c in CASES if c not in grouped], choices=list(CASES))
+    parser.add_argument("--only", choices=list(GROUPS), help="run one group of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
+    if args.only:
+        args.cases = GROUPS[args.only]
     try:
         import torch
     except ImportError:
@@ -167,8 +177,14 @@ def main(argv=None):
     report = {"device": str(ag.Device(args.device)), "device_name": device_name, "torch": torch.__version__,
               "numpy": np.__version__, "python": platform.python_version(), "rounds": rounds,
               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results}
+    if args.only in BREAKDOWNS:
+        pieces = BREAKDOWNS[args.only](args.device)
+        report["ndgrad_pieces_s"] = pieces
+        print("where ndgrad's time goes (best of 7 per piece):")
+        for piece, seconds in pieces.items():
+            print(f"  {piece:<55} {fmt(seconds):>10}")
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, str(ag.Device(args.device)).replace(":", "_"))
+    stem = os.path.join(args.out, str(ag.Device(args.device)).replace(":", "_") + (f"_{args.only}" if args.only else ""))
     with open(stem + ".json.tmp", "w") as f:
         json.dump(report, f, indent=2)
     os.replace(stem + ".json.tmp", stem + ".json")

@@ -50,6 +50,47 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 # --- convolution ---------------------------------------------------------------------------------
 
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d cross-correlation: input (N, C_in, W), weight (C_out, C_in / groups, kW); ``padding`` may be
+    an int, a tuple, "valid" or "same"."""
+    return ops.conv1d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d cross-correlation: input (N, C_in, H, W), weight (C_out, C_in / groups, kH, kW)."""
+    return ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-d cross-correlation: input (N, C_in, D, H, W), weight (C_out, C_in / groups, kD, kH, kW)."""
+    return ops.conv3d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-d convolution: input (N, C_in, W), weight (C_in, C_out / groups, kW)."""
+    return ops.conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-d convolution: input (N, C_in, H, W), weight (C_in, C_out / groups, kH, kW)."""
+    return ops.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-d convolution: input (N, C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW)."""
+    return ops.conv_transpose3d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding blocks of (N, C, H, W) as columns (N, C * kH * kW, L) (im2col)."""
+    return ops.unfold(input, kernel_size, dilation, padding, stride)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Columns (N, C * kH * kW, L) summed back into (N, C, *output_size) (col2im; overlaps add up)."""
+    return ops.fold(input, output_size, kernel_size, dilation, padding, stride)
+
+
 
 # --- pooling -------------------------------------------------------------------------------------
 
