@@ -790,6 +790,14 @@ def _build(real, devices):
     cuda.Stream = type("Stream", (), {"synchronize": lambda self: SYNCS.update(["synchronize"])})
     cupy.cuda = cuda
 
+    # cupy.lib.stride_tricks: as_strided gives a view of the device array it is handed (a host array refuses)
+    def as_strided(x, shape=None, strides=None):
+        if not isinstance(x, ndarray):
+            raise _unsupported(x)
+        return _view(np.lib.stride_tricks.as_strided(x._a, shape, strides), x)
+    stride_tricks = types.SimpleNamespace(as_strided=as_strided)
+    cupy.lib = types.SimpleNamespace(stride_tricks=stride_tricks)
+
     random = types.ModuleType("cupy.random")
     random.RandomState = RandomState
     cupy.random = random
