@@ -134,7 +134,7 @@ class RecurrentLM(nn.Module):
     def __init__(self, kind, vocab_size, hidden, layers, dropout):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, hidden)
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        rnn = nn.LSTM if kind == "lstm" else nn.GRU
         self.rnn = rnn(hidden, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
