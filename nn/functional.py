@@ -403,8 +403,33 @@ pairwise_distance = ops.pairwise_distance
 
 # --- embedding -----------------------------------------------------------------------------------
 
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """The rows of ``weight`` at ``input``'s indices (padding_idx's row gets no gradient)."""
+    return ops.embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sum, mean or max of each bag of embeddings (2-D input: one bag per row; 1-D: bags start at ``offsets``)."""
+    return ops.embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                             per_sample_weights, include_last_offset, padding_idx)
+
+
+def one_hot(tensor, num_classes=-1):
+    return ops.one_hot(tensor, num_classes)
+
+
 
 # --- attention -----------------------------------------------------------------------------------
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(query @ keyᵀ * scale + mask) @ value; a bool mask says which keys take part."""
+    return ops.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+multi_head_attention_forward = ops.multi_head_attention_forward
+
 
 
 # --- recurrent -----------------------------------------------------------------------------------

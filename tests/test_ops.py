@@ -780,9 +780,111 @@ OPS = [
        distinct(2, 4)),
 
     # --- embedding
-
+    op("embedding", lambda lib, w, i: F(lib).embedding(i, w), randn(6, 3), ints(0, 6, 2, 4)),
+    op("embedding_1d_int32", lambda lib, w, i: F(lib).embedding(i, w), randn(5, 4), lambda rng: rng.integers(
+        0, 5, 7).astype(np.int32)),
+    op("embedding_padding_idx", lambda lib, w, i: F(lib).embedding(i, w, padding_idx=1), randn(4, 3),
+       lambda rng: np.array([[1, 0, 1], [3, 1, 2]]), gradcheck=False),
+    op("embedding_padding_idx_negative", lambda lib, w, i: F(lib).embedding(i, w, padding_idx=-1), randn(4, 3),
+       lambda rng: np.array([3, 0, 3, 2]), gradcheck=False),
+    op("embedding_scale_grad_by_freq", lambda lib, w, i: F(lib).embedding(i, w, scale_grad_by_freq=True),
+       randn(5, 2), lambda rng: np.array([[0, 2, 2], [4, 2, 0]]), gradcheck=False),
+    op("embedding_scale_grad_by_freq_padding", lambda lib, w, i: F(lib).embedding(
+        i, w, padding_idx=2, scale_grad_by_freq=True), randn(5, 2), lambda rng: np.array([0, 2, 2, 4, 0, 0]),
+       gradcheck=False),
+    # padding_idx and scale_grad_by_freq change the gradient on purpose (not a derivative: no gradcheck);
+    # max_norm renormalises the looked-up rows in place first, outside the graph
+    op("embedding_max_norm", lambda lib, w, i: F(lib).embedding(i, w * 1, max_norm=1.0), randn(5, 3, scale=2),
+       lambda rng: np.array([[0, 2], [2, 4]]), gradcheck=False),
+    op("embedding_max_norm_p1", lambda lib, w, i: F(lib).embedding(i, w * 1, max_norm=0.5, norm_type=1.0),
+       randn(4, 3), lambda rng: np.array([1, 3, 1]), gradcheck=False),
+    op("embedding_bag_sum", lambda lib, w, i: F(lib).embedding_bag(i, w, mode="sum"), randn(6, 3),
+       ints(0, 6, 2, 4)),
+    op("embedding_bag_mean", lambda lib, w, i: F(lib).embedding_bag(i, w), randn(6, 3), ints(0, 6, 3, 2)),
+    op("embedding_bag_max", lambda lib, w, i: F(lib).embedding_bag(i, w, mode="max"), distinct(6, 3),
+       lambda rng: rng.permutation(6)[:4].reshape(2, 2)),
+    op("embedding_bag_offsets_sum", lambda lib, w, i: F(lib).embedding_bag(
+        i, w, lib.tensor([0, 2, 2, 5], device=w.device), mode="sum"), randn(6, 3), ints(0, 6, 7)),
+    op("embedding_bag_offsets_mean", lambda lib, w, i: F(lib).embedding_bag(
+        i, w, lib.tensor([0, 3, 3], device=w.device)), randn(6, 3), ints(0, 6, 5)),
+    op("embedding_bag_offsets_max_last", lambda lib, w, i: F(lib).embedding_bag(
+        i, w, lib.tensor([0, 1, 1, 5], device=w.device), mode="max", include_last_offset=True), distinct(7, 2),
+       lambda rng: rng.permutation(7)[:5]),
+    op("embedding_bag_per_sample_weights", lambda lib, w, i, p: F(lib).embedding_bag(
+        i, w, lib.tensor([0, 2], device=w.device), mode="sum", per_sample_weights=p), randn(5, 3), ints(0, 5, 5),
+       randn(5), double=False),
+    op("embedding_bag_per_sample_weights_2d", lambda lib, w, i, p: F(lib).embedding_bag(
+        i, w, mode="sum", per_sample_weights=p), randn(5, 3), ints(0, 5, 2, 3), randn(2, 3),
+       double=False),
+    op("embedding_bag_padding_idx_mean", lambda lib, w, i: F(lib).embedding_bag(i, w, padding_idx=0), randn(5, 3),
+       lambda rng: np.array([[0, 1, 2], [0, 0, 0], [3, 0, 4]])),
+    op("embedding_bag_padding_idx_max", lambda lib, w, i: F(lib).embedding_bag(
+        i, w, lib.tensor([0, 2, 4], device=w.device), mode="max", padding_idx=1), distinct(5, 3),
+       lambda rng: np.array([1, 2, 1, 1, 3, 4])),
+    op("one_hot", lambda lib, x, t: (F(lib).one_hot(t, 5), x * F(lib).one_hot(t, 5)), randn(3, 5), ints(0, 5, 3)),
+    op("one_hot_infer", lambda lib, x, t: (F(lib).one_hot(t), x * F(lib).one_hot(t)), randn(2, 3, 4),
+       lambda rng: np.array([[0, 3, 1], [2, 2, 3]])),
     # --- attention
-
+    # (double=False below: torch's CPU flash-attention kernel, which it picks without a mask, has no double
+    # backward; ndgrad's is the same op as in the masked rows. PyTorch has none for per_sample_weights either)
+    op("sdpa", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v), randn(2, 3, 4, 5),
+       randn(2, 3, 6, 5), randn(2, 3, 6, 4)),
+    op("sdpa_3d", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v), randn(2, 4, 3),
+       randn(2, 5, 3), randn(2, 5, 2)),
+    op("sdpa_unbatched", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v), randn(4, 3),
+       randn(5, 3), randn(5, 2)),
+    op("sdpa_scale", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, scale=0.3),
+       randn(2, 4, 3), randn(2, 5, 3), randn(2, 5, 3)),
+    op("sdpa_bool_mask", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(q, k, v, attn_mask=m),
+       randn(2, 2, 4, 3), randn(2, 2, 5, 3), randn(2, 2, 5, 2), lambda rng: rng.random((4, 5)) < 0.7),
+    op("sdpa_bool_mask_batched", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(q, k, v, attn_mask=m),
+       randn(2, 2, 4, 3), randn(2, 2, 5, 3), randn(2, 2, 5, 2), lambda rng: rng.random((2, 1, 4, 5)) < 0.7),
+    # a row whose keys are all left out gives zeros (PyTorch's safe softmax), and zero gradients
+    op("sdpa_bool_mask_empty_row", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(q, k, v, attn_mask=m),
+       randn(3, 4, 3), randn(3, 5, 3), randn(3, 5, 2),
+       lambda rng: np.array([[True, False, True, True, False], [False] * 5, [True] * 5, [False] * 4 + [True]])),
+    op("sdpa_float_mask", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(q, k, v, attn_mask=m),
+       randn(2, 2, 4, 3), randn(2, 2, 5, 3), randn(2, 2, 5, 2), randn(4, 5)),
+    op("sdpa_float_mask_batched", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(q, k, v, attn_mask=m),
+       randn(2, 4, 3), randn(2, 5, 3), randn(2, 5, 2), randn(2, 4, 5)),
+    op("sdpa_float_mask_inf", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(
+        q, k, v, attn_mask=lib.where(m > 0.8, float("-inf"), m)), randn(3, 4, 3), randn(3, 5, 3), randn(3, 5, 2),
+       lambda rng: np.where(np.arange(5) == 0, 2.0, rng.standard_normal((4, 5)))),
+    op("sdpa_causal", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, is_causal=True),
+       randn(2, 2, 4, 3), randn(2, 2, 4, 3), randn(2, 2, 4, 3), double=False),
+    op("sdpa_causal_rect", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, is_causal=True),
+       randn(2, 5, 3), randn(2, 3, 3), randn(2, 3, 2)),
+    op("sdpa_gqa", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v, enable_gqa=True),
+       randn(2, 4, 3, 5), randn(2, 2, 6, 5), randn(2, 2, 6, 4)),
+    op("sdpa_gqa_mask_scale", lambda lib, q, k, v, m: F(lib).scaled_dot_product_attention(
+        q, k, v, attn_mask=m, scale=0.5, enable_gqa=True), randn(6, 3, 2), randn(2, 4, 2), randn(2, 4, 3),
+       lambda rng: rng.random((3, 4)) < 0.7),
+    op("sdpa_broadcast_heads", lambda lib, q, k, v: F(lib).scaled_dot_product_attention(q, k, v),
+       randn(2, 3, 4, 3), randn(2, 1, 5, 3), randn(2, 1, 5, 2)),
+    op("mha_self", lambda lib, x, w, b, ow, ob: F(lib).multi_head_attention_forward(
+        x, x, x, 4, 2, w, b, None, None, False, 0.0, ow, ob, training=False), randn(3, 2, 4), randn(12, 4),
+       randn(12), randn(4, 4), randn(4)),
+    op("mha_self_per_head_no_bias", lambda lib, x, w, ow: F(lib).multi_head_attention_forward(
+        x, x, x, 4, 2, w, None, None, None, False, 0.0, ow, None, average_attn_weights=False), randn(3, 2, 4),
+       randn(12, 4), randn(4, 4)),
+    # the next rows run in float32 when given bfloat16: this deep a composition rounds in other places than
+    # PyTorch's fused kernels, and the two land ~2-3% of the scale apart (each as far from float64)
+    op("mha_cross_no_weights", lambda lib, *xs: (lambda q, kv, w, b, ow, ob: F(lib).multi_head_attention_forward(
+        q, kv, kv, 4, 2, w, b, None, None, False, 0.0, ow, ob, need_weights=False)[0])(*[x.float() if x.dtype == lib.bfloat16 else x for x in xs]),
+       randn(3, 2, 4), randn(5, 2, 4), randn(12, 4), randn(12), randn(4, 4), randn(4), double=False),
+    op("mha_separate_masks", lambda lib, *xs: (lambda q, k, v, w, b, ow, ob, m, kpm: F(
+        lib).multi_head_attention_forward(q, k, v, 4, 2, w, b, None, None, False, 0.0, ow, ob, key_padding_mask=kpm,
+                                          attn_mask=m))(*[x.float() if x.dtype == lib.bfloat16 else x for x in xs]),
+       randn(3, 2, 4), randn(5, 2, 4), randn(5, 2, 4), randn(12, 4), randn(12), randn(4, 4), randn(4),
+       lambda rng: rng.random((3, 5)) < 0.3, lambda rng: np.array([[False] * 4 + [True], [False] * 5])),
+    op("mha_bias_kv_zero_attn", lambda lib, *xs: (lambda x, w, b, ow, ob, bk, bv: F(lib).multi_head_attention_forward(
+        x, x, x, 4, 2, w, b, bk, bv, True, 0.0, ow, ob))(*[x.float() if x.dtype == lib.bfloat16 else x for x in xs]), randn(3, 2, 4), randn(12, 4),
+       randn(12), randn(4, 4), randn(4), randn(1, 1, 4), randn(1, 1, 4)),
+    op("mha_separate_proj_unbatched", lambda lib, *xs: (lambda q, k, v, wq, wk, wv, b, ow: F(
+        lib).multi_head_attention_forward(q, k, v, 4, 2, None, b, None, None, False, 0.0, ow, None,
+                                          use_separate_proj_weight=True, q_proj_weight=wq, k_proj_weight=wk,
+                                          v_proj_weight=wv))(*[x.float() if x.dtype == lib.bfloat16 else x for x in xs]),
+       randn(3, 4), randn(5, 3), randn(5, 2), randn(4, 4), randn(4, 3), randn(4, 2), randn(12), randn(4, 4)),
     # --- recurrent
 
 ]
