@@ -433,3 +433,52 @@ multi_head_attention_forward = ops.multi_head_attention_forward
 
 
 # --- recurrent -----------------------------------------------------------------------------------
+# The single cells (torch.rnn_tanh_cell, torch.lstm_cell, ... : PyTorch has no public F names for them).
+rnn_tanh_cell = ops.rnn_tanh_cell
+rnn_relu_cell = ops.rnn_relu_cell
+lstm_cell = ops.lstm_cell
+gru_cell = ops.gru_cell
+
+
+def rnn_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman step with ``nonlinearity`` 'tanh' or 'relu' (what nn.RNNCell runs)."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_cell: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+    cell = ops.rnn_tanh_cell if nonlinearity == "tanh" else ops.rnn_relu_cell
+    return cell(input, hx, w_ih, w_hh, b_ih, b_hh)
+
+
+def recurrent(mode, input, hx, weights, num_layers=1, dropout=0.0, training=False, bidirectional=False,
+              batch_sizes=None):
+    """A stack of recurrent layers over a time-major sequence (T, B, I): what nn.RNN/LSTM/GRU run.
+
+    ``mode`` is 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'; ``hx`` is h0 (L * D, B, P), or (h0, c0) for the
+    LSTM; ``weights`` holds (w_ih, w_hh, b_ih, b_hh, w_hr) per layer and direction (forward first).
+    Each layer and direction is one fused op; dropout (training only) acts between layers.
+    Returns (output (T, B, D * P), h_n) or (output, (h_n, c_n)) for the LSTM.
+    """
+    directions = 2 if bidirectional else 1
+    h0, c0 = hx if mode == "LSTM" else (hx, None)
+    h_n, c_n = [], []
+    x = input
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            k = layer * directions + direction
+            w_ih, w_hh, b_ih, b_hh, w_hr = weights[k]
+            reverse = direction == 1
+            if mode == "LSTM":
+                out, h, c = ops.lstm_layer(x, (h0[k], c0[k]), w_ih, w_hh, b_ih, b_hh, w_hr, batch_sizes, reverse)
+                c_n.append(c)
+            elif mode == "GRU":
+                out, h = ops.gru_layer(x, h0[k], w_ih, w_hh, b_ih, b_hh, batch_sizes, reverse)
+            else:
+                out, h = ops.rnn_layer(x, h0[k], w_ih, w_hh, b_ih, b_hh, "tanh" if mode == "RNN_TANH" else "relu",
+                                       batch_sizes, reverse)
+            outputs.append(out)
+            h_n.append(h)
+        x = outputs[0] if directions == 1 else ag.cat(outputs, dim=2)
+        if dropout and training and layer < num_layers - 1:
+            x = ops.dropout(x, dropout, True)
+    h_n = ag.stack(h_n)
+    return (x, (h_n, ag.stack(c_n))) if mode == "LSTM" else (x, h_n)

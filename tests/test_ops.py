@@ -147,6 +147,61 @@ def setitem_into_view(x, v):
     return y
 
 
+# --- recurrent: the layers through torch's internal _VF entry points (it has no public functional form)
+
+_RNN_POSITIONS = [0, 1, 2, 3, 4, 6, 9]  # packed rows of a (4, 3) padded batch with lengths 4, 2, 1
+
+
+def rnn_layer_row(kind, lib, x, *args, packed=False, bidirectional=False, nonlinearity="tanh"):
+    """One recurrent layer (both directions with ``bidirectional``) over x (4, 3, I), optionally packed
+    (lengths 4, 2, 1). ``args``: h0, (c0,) then w_ih, w_hh, b_ih, b_hh per direction. Returns the output
+    (padded, or packed data) and the final states."""
+    n_states = 2 if kind == "lstm" else 1
+    states, weights = args[:n_states], args[n_states:]
+    batch_sizes = [3, 2, 1, 1] if packed else None
+    T, B = x.shape[:2]
+    if lib is torch:
+        name = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_" + nonlinearity}[kind]
+        hx = tuple(s if bidirectional else s[None] for s in states)
+        hx = hx if kind == "lstm" else hx[0]
+        fn = getattr(torch._VF, name)
+        if packed:
+            data = x.reshape(T * B, -1)[_RNN_POSITIONS]
+            out = fn(data, torch.tensor(batch_sizes), hx, list(weights), True, 1, 0.0, False, bidirectional)
+        else:
+            out = fn(x, hx, list(weights), True, 1, 0.0, False, bidirectional, False)
+        out = (out[0],) + tuple(o if bidirectional else o[0] for o in out[1:])
+        return out
+    layer = getattr(agops, kind + "_layer")
+    outs, finals = [], []
+    for d in range(2 if bidirectional else 1):
+        s = tuple(st[d] if bidirectional else st for st in states)
+        w = weights[4 * d:4 * d + 4]
+        extra = dict(nonlinearity=nonlinearity) if kind == "rnn" else {}
+        res = layer(x, s if kind == "lstm" else s[0], *w, batch_sizes=batch_sizes, reverse=d == 1, **extra)
+        outs.append(res[0])
+        finals.append(res[1:])
+    out = outs[0] if len(outs) == 1 else lib.cat(outs, dim=2)
+    if packed:
+        out = out.reshape(T * B, -1)[_RNN_POSITIONS]
+    finals = [lib.stack([f[i] for f in finals]) if bidirectional else finals[0][i] for i in range(n_states)]
+    return (out, *finals)
+
+
+def small(*shape, scale=0.5):
+    """Recurrent rows' inputs: at scale 1 torch's bfloat16 rounding (after every op) alone exceeds the
+    low-precision check's 1% (ndgrad's layers compute in float32 and land closer to float64)."""
+    return randn(*shape, scale=scale)
+
+
+def rnn_cell_row(name, lib, x, *args):
+    fn = getattr(torch if lib is torch else agops, name)
+    if name == "lstm_cell":
+        h, c, *w = args
+        return fn(x, (h, c), *w)
+    return fn(x, *args)
+
+
 @dataclass(frozen=True)
 class Op:
     name: str
@@ -886,6 +941,38 @@ OPS = [
                                           v_proj_weight=wv))(*[x.float() if x.dtype == lib.bfloat16 else x for x in xs]),
        randn(3, 4), randn(5, 3), randn(5, 2), randn(4, 4), randn(4, 3), randn(4, 2), randn(12), randn(4, 4)),
     # --- recurrent
+    # x (T, B, I), h0 (B, H) [, c0], w_ih, w_hh, b_ih, b_hh; T=4, B=3, I=3, H=2. Each layer is one fused op;
+    # its double backward recomputes the layer from the cells (differentiable ops) and is checked here.
+    op("lstm_layer", lambda lib, *a: rnn_layer_row("lstm", lib, *a), small(4, 3, 3), small(3, 2), small(3, 2),
+       small(8, 3), small(8, 2), small(8), small(8)),
+    op("lstm_layer_proj", lambda lib, x, h, c, wi, wh, bi, bh, wr: (
+        agops.lstm_layer(x, (h, c), wi, wh, bi, bh, wr) if lib is ag else
+        (lambda o: (o[0], o[1][0], o[2][0]))(torch._VF.lstm(x, (h[None], c[None]), [wi, wh, bi, bh, wr], True, 1,
+                                                            0.0, False, False, False))),
+       small(4, 3, 3), small(3, 1), small(3, 2), small(8, 3), small(8, 1), small(8), small(8), small(1, 2)),
+    op("lstm_bidirectional_packed", lambda lib, *a: rnn_layer_row("lstm", lib, *a, packed=True, bidirectional=True),
+       small(4, 3, 3), small(2, 3, 2), small(2, 3, 2), small(8, 3), small(8, 2), small(8), small(8), small(8, 3),
+       small(8, 2), small(8), small(8)),
+    op("gru_layer", lambda lib, *a: rnn_layer_row("gru", lib, *a), small(4, 3, 3, scale=0.3),
+       small(3, 2, scale=0.3), small(6, 3, scale=0.3), small(6, 2, scale=0.3), small(6, scale=0.3),
+       small(6, scale=0.3)),
+    op("gru_bidirectional_packed", lambda lib, *a: rnn_layer_row("gru", lib, *a, packed=True, bidirectional=True),
+       small(4, 3, 3), small(2, 3, 2), small(6, 3), small(6, 2), small(6), small(6), small(6, 3), small(6, 2),
+       small(6), small(6)),
+    op("rnn_layer_tanh", lambda lib, *a: rnn_layer_row("rnn", lib, *a), small(4, 3, 3), small(3, 2), small(2, 3),
+       small(2, 2), small(2), small(2)),
+    op("rnn_relu_bidirectional_packed", lambda lib, *a: rnn_layer_row("rnn", lib, *a, packed=True,
+                                                                       bidirectional=True, nonlinearity="relu"),
+       small(4, 3, 3), small(2, 3, 2), small(2, 3), small(2, 2), small(2), small(2), small(2, 3), small(2, 2),
+       small(2), small(2)),
+    op("lstm_cell", lambda lib, *a: rnn_cell_row("lstm_cell", lib, *a), small(3, 3), small(3, 2), small(3, 2),
+       small(8, 3), small(8, 2), small(8), small(8)),
+    op("gru_cell", lambda lib, *a: rnn_cell_row("gru_cell", lib, *a), small(3, 3), small(3, 2), small(6, 3),
+       small(6, 2), small(6), small(6)),
+    op("rnn_tanh_cell", lambda lib, *a: rnn_cell_row("rnn_tanh_cell", lib, *a), small(3, 3), small(3, 2),
+       small(2, 3), small(2, 2), small(2), small(2)),
+    op("rnn_relu_cell_no_bias", lambda lib, *a: rnn_cell_row("rnn_relu_cell", lib, *a), small(3, 3), small(3, 2),
+       small(2, 3), small(2, 2)),
 
 ]
 
