@@ -209,6 +209,7 @@ class Op:
     inputs: tuple           # generators, one per input
     gradcheck: bool = True  # False where finite differences are meaningless (ties, float32 casts)
     double: bool = True     # False where double backward is not compared
+    torch_defects: tuple = ()  # sample families where torch's own result is wrong: (family, reason) pairs
 
     def sample(self, rng):
         return [np.asarray(g(rng)) for g in self.inputs]
@@ -807,9 +808,9 @@ OPS = [
        uniform(0, 1, 3, 4)),
     op("multilabel_soft_margin_loss_weight_none", lambda lib, x, y, w: F(lib).multilabel_soft_margin_loss(
         x, y, weight=w, reduction="none"), randn(3, 4), uniform(0, 1, 3, 4), positive(4)),
-    # PyTorch has no double backward for multi_margin_loss, and its mean of an empty batch is uninitialised memory
+    # PyTorch has no double backward for multi_margin_loss, and its loss of an empty batch is uninitialised memory
     op("multi_margin_loss", lambda lib, x, t: F(lib).multi_margin_loss(x, t, reduction="sum"), distinct(4, 5),
-       targets(5, 4), double=False),
+       targets(5, 4), double=False, torch_defects=(("empty", "torch sums an empty batch into uninitialised memory"),)),
     op("multi_margin_loss_p2_weight_none", lambda lib, x, t: F(lib).multi_margin_loss(
         x, t, p=2, margin=0.7, weight=x.new_tensor([2.0, 0.25, 1.0]), reduction="none"), distinct(4, 3),
        targets(3, 4), double=False),
@@ -1190,6 +1191,10 @@ def test_sample_family_against_torch(o, family):
     """0-d and empty versions of every row's inputs: ndgrad gives torch's results, or refuses
     where torch refuses. Every array handed back is a real ndarray (never a NumPy scalar)."""
     arrays = [FAMILIES[family](a) for a in o.sample(_rng(o.name, family))]
+    if family in dict(o.torch_defects):  # no reference: ndgrad must still give finite results
+        outputs, grads = _outputs_and_grads(o, ag, arrays)
+        assert all(np.isfinite(a).all() for a in outputs + grads), f"{o.name}: {family} gives non-finite values"
+        return
     expected, torch_error = _run_or_error(lambda: _outputs_and_grads(o, torch, arrays))
     got, error = _run_or_error(lambda: _outputs_and_grads(o, ag, arrays))
     if torch_error is not None:
