@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -237,13 +238,43 @@ def test_workers_give_the_same_run_as_the_main_process(tmp_path):
 def test_benchmark_runner_writes_json_and_plot(tmp_path):
     pytest.importorskip("torch")
     from benchmarks.__main__ import main
-    main(["--device", "cpu", "--quick", "--out", str(tmp_path)])
+    main(["--device", "cpu", "--quick", "--cases", "overhead", "mlp_step", "--out", str(tmp_path)])
     with open(tmp_path / "cpu.json") as f:
         report = json.load(f)
-    assert {r["case"] for r in report["results"]} == {"overhead", "mlp_step"}
+    assert [r["case"] for r in report["results"]] == ["overhead", "mlp_step"]
     for r in report["results"]:
         assert r["ndgrad_s"] > 0 and r["pytorch_s"] > 0
-        paired = sorted(x / y for x, y in zip(r["ndgrad_all_s"], r["pytorch_all_s"]))
-        assert r["ratio"] == pytest.approx(paired[len(paired) // 2])
-    assert report["device_name"]
+        assert len(r["ndgrad_all_s"]) == len(r["pytorch_all_s"]) == report["rounds"] == 2  # one per process
+        assert r["ratio"] == pytest.approx(statistics.median(x / y for x, y in zip(r["ndgrad_all_s"],
+                                                                                   r["pytorch_all_s"])))
+    assert report["device_name"] and report["torch"]
     assert (tmp_path / "cpu.png").exists()
+
+
+def test_benchmark_process_imports_only_its_framework():
+    """A case's process for ndgrad never loads torch, nor one for torch ndgrad: their thread pools stay apart."""
+    pytest.importorskip("torch")
+    probe = ("import json, sys; from benchmarks.run_case import main; main(sys.argv[1:]); "
+             "print(json.dumps(sorted(m for m in ('torch', 'autograd') if m in sys.modules)))")
+    for framework, loaded in (("ndgrad", ["autograd"]), ("torch", ["torch"])):
+        done = subprocess.run([sys.executable, "-c", probe, "--framework", framework, "--case", "overhead",
+                               "--iterations", "2", "--blocks", "1"], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        result, modules = (json.loads(line) for line in done.stdout.splitlines())
+        assert result["framework"] == framework and result["seconds"] > 0
+        assert modules == loaded
+
+
+def test_benchmark_case_registry_builds_steps_for_both_frameworks():
+    """Every registered case builds a step that runs in both frameworks (one step each, in this process:
+    a correctness check, not a timing)."""
+    pytest.importorskip("torch")
+    from benchmarks.registry import load_cases
+    from benchmarks.run_case import load_framework
+    cases = load_cases()
+    assert {"overhead", "mlp_step", "conv_block", "lenet_step"} <= set(cases)
+    for framework in ("ndgrad", "torch"):
+        fw = load_framework(framework, "cpu")
+        for case in cases.values():
+            assert case.description and case.iterations >= 1
+            case.build(fw, "cpu")()
