@@ -30,12 +30,12 @@ from autograd.utils.data import DataLoader, TensorDataset, random_split  # noqa:
 
 # --- data ----------------------------------------------------------------------------------
 
-def load_digits(dtype, seed, images=False):
+def load_digits(dtype, seed, as_images=False):
     """scikit-learn's 8x8 digits (1797 images, shipped with the package: no download), 80/20 split; each
-    sample a flat vector of 64 features, or with ``images`` a 1x8x8 image."""
+    sample a flat vector of 64 features, or with ``as_images`` a 1x8x8 image."""
     from sklearn.datasets import load_digits as sklearn_digits
     data = sklearn_digits()
-    pixels = data.images.reshape(-1, 1, 8, 8) if images else data.data
+    pixels = data.images.reshape(-1, 1, 8, 8) if as_images else data.data
     dataset = TensorDataset(ag.tensor(pixels / 16.0, dtype=dtype), ag.tensor(data.target, dtype=ag.int64))
     return random_split(dataset, [0.8, 0.2], generator=ag.Generator().manual_seed(seed))
 
@@ -187,7 +187,7 @@ def main(argv=None):
         train_set, test_set = load_mnist(args.data_dir, dtype, as_images=images)
         default_hidden = [128] if images else [256, 128]
     else:
-        train_set, test_set = load_digits(dtype, args.seed, images=images)
+        train_set, test_set = load_digits(dtype, args.seed, as_images=images)
         default_hidden = [64] if images else [128, 64]
     hidden = default_hidden if args.hidden is None else args.hidden
 
