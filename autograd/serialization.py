@@ -106,7 +106,7 @@ def _host_array(obj):
     """A C-ordered NumPy copy (or the array itself when already one) of a Tensor or NumPy value."""
     if isinstance(obj, Tensor):
         obj = obj._backend.to_numpy(obj.array)
-    return np.ascontiguousarray(obj)
+    return np.asarray(obj, order="C")  # not ascontiguousarray: it turns a 0-d array into shape (1,)
 
 
 def _write_checkpoint(out, obj, pickle_protocol):

@@ -1,190 +1,112 @@
-"""Run ndgrad and PyTorch on the same work, interleaved, and report medians and ratios.
+"""Time ndgrad and PyTorch on the same work, each framework in fresh processes of its own, and report
+medians and ratios.
 
-    python -m benchmarks --device cpu            # or --device cuda
-    python -m benchmarks --device cpu --quick    # fewer rounds, for a smoke test
+    python -m benchmarks --device cpu              # every case; or --device cuda
+    python -m benchmarks --device cpu --only conv  # one group of cases
+    python -m benchmarks --cases overhead --quick  # named cases; --quick: 2 rounds of short blocks, a smoke test
 
-Cases:
-  overhead  a 3-op graph (mul, add, sum) on 4 elements, forward + backward
-  mlp_step  one training step of an MLP 784-512-512-10 at batch 256, float32:
-            forward, cross-entropy, backward, SGD with momentum
-  conv_block  a 3x3 conv 64->64 at 32x32, batch 32, float32, forward + backward (benchmarks/conv.py)
+Every case runs for R rounds; a round is a pair of processes, one per framework (python -m
+benchmarks.run_case), the one that goes first alternating round by round. Measured in one
+process, either library's BLAS/OpenMP worker threads, spinning after their last job, slow the
+other one down, and which one suffers depends on the order. The ratio reported is the median
+over pairs of ndgrad's time / PyTorch's (the two of a pair ran seconds apart, so drift in the
+machine's speed hits both alike), beside each framework's median time per step.
 
-Results go to benchmarks/results/<device>.json and <device>.png. A group's cases (conv_block
-is the group "conv") run with --only GROUP, saved to <device>_GROUP.json and .png beside them.
+The cases live in benchmarks/core.py and benchmarks/conv.py (see benchmarks/registry.py to add
+one). Results go to benchmarks/results/<device>.json and a bar plot <device>.png; with --only
+GROUP to <device>_GROUP.json and .png beside them, leaving the full run's results alone.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
-import numpy as np
+from backends import Device
 
-import autograd as ag
-import nn
-import nn.functional as F
-import optim
-from backends import get_backend
+from .registry import load_cases
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
-def timed(fn, sync, iterations):
-    """Seconds per call of ``fn``, averaged over ``iterations`` calls (synchronised at both ends)."""
-    sync()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        fn()
-    sync()
-    return (time.perf_counter() - start) / iterations
+def run_process(framework, case, device, iterations=None, blocks=3, breakdown=False):
+    """One fresh Python process running benchmarks.run_case; its JSON result."""
+    command = [sys.executable, "-m", "benchmarks.run_case", "--framework", framework, "--case", case,
+               "--device", device, "--blocks", str(blocks)]
+    if iterations is not None:
+        command += ["--iterations", str(iterations)]
+    if breakdown:
+        command.append("--breakdown")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark process failed ({' '.join(command[1:])}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-SETTLE_S = 0.3  # BLAS/OpenMP worker threads spin for a while after their last job: let them go idle
-
-
-def interleave(ours, theirs, sync_ours, sync_theirs, rounds, iterations):
-    """Alternate the two frameworks round by round so drift in machine speed hits both alike.
-
-    Before each timed block the other framework's thread pool is given SETTLE_S to stop
-    spinning; without it, whichever framework runs second shares the cores with the
-    first one's busy-waiting threads (seen here: PyTorch's MLP step 5.1 ms alone, 8.1 ms
-    right after NumPy's OpenBLAS).
-    """
-    for fn, sync in ((ours, sync_ours), (theirs, sync_theirs)):
-        timed(fn, sync, max(1, iterations // 4))  # warm up: caches, allocator pools, BLAS threads
-    a, b = [], []
-    for _ in range(rounds):
-        time.sleep(SETTLE_S)
-        a.append(timed(ours, sync_ours, iterations))
-        time.sleep(SETTLE_S)
-        b.append(timed(theirs, sync_theirs, iterations))
-    return a, b
-
-
-# --- the two frameworks' versions of each case ---------------------------------------------
-
-def overhead_case(device, torch):
-    x = ag.randn(4, device=device, requires_grad=True)
-    y = ag.randn(4, device=device, requires_grad=True)
-    tx = torch.randn(4, device=torch_device(device), requires_grad=True)
-    ty = torch.randn(4, device=torch_device(device), requires_grad=True)
-
-    def ours():
-        ((x * y + y).sum()).backward()
-
-    def theirs():
-        ((tx * ty + ty).sum()).backward()
-
-    return ours, theirs, 2000
-
-
-def mlp_case(device, torch, batch=256, sizes=(784, 512, 512, 10)):
-    ag.manual_seed(0)
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers).to(device)
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = np.random.default_rng(0)
-    xs = rng.standard_normal((batch, sizes[0])).astype(np.float32)
-    ys = rng.integers(0, sizes[-1], batch)
-    xb, yb = ag.tensor(xs, device=device), ag.tensor(ys, device=device)
-
-    tdev = torch_device(device)
-    tlayers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        tlayers.append(torch.nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            tlayers.append(torch.nn.ReLU())
-    tmodel = torch.nn.Sequential(*tlayers)
-    tmodel.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in model.state_dict().items()})
-    tmodel = tmodel.to(tdev)
-    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-    txb, tyb = torch.tensor(xs, device=tdev), torch.tensor(ys, device=tdev)
-
-    def ours():
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def theirs():
-        loss = torch.nn.functional.cross_entropy(tmodel(txb), tyb)
-        topt.zero_grad()
-        loss.backward()
-        topt.step()
-
-    return ours, theirs, 20
-
-
-from .conv import breakdown as conv_breakdown, conv_block_case  # noqa: E402
-
-CASES = {"overhead": overhead_case, "mlp_step": mlp_case, "conv_block": conv_block_case}
-GROUPS = {"conv": ["conv_block"]}  # --only GROUP: these cases, saved apart from the full run
-BREAKDOWNS = {"conv": conv_breakdown}  # where ndgrad's time goes, per piece, saved with the group
-
-
-def torch_device(device):
-    return "cuda" if ag.Device(device).type == "cuda" else "cpu"
+def run_pairs(case, device, rounds, iterations, blocks):
+    """``rounds`` pairs of processes, ndgrad first in even rounds and PyTorch first in odd ones."""
+    runs = {"ndgrad": [], "torch": []}
+    for r in range(rounds):
+        for framework in (("ndgrad", "torch") if r % 2 == 0 else ("torch", "ndgrad")):
+            runs[framework].append(run_process(framework, case.name, device, iterations, blocks))
+    return runs["ndgrad"], runs["torch"]
 
 
 def main(argv=None):
+    cases = load_cases()
+    groups = sorted({c.group for c in cases.values()})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per case (median is reported)")
-    parser.add_argument("--quick", action="store_true", help="3 rounds of few iterations: a smoke test")
-    grouped = {case for cases in GROUPS.values() for case in cases}  # run with --only GROUP (or --cases)
-    parser.add_argument("--cases", nargs="*", default=[c for c in CASES if c not in grouped], choices=list(CASES))
-    parser.add_argument("--only", choices=list(GROUPS), help="run one group of cases, saved to <device>_GROUP.json")
+    parser.add_argument("--rounds", type=int, default=10, help="process pairs per case (medians are reported)")
+    parser.add_argument("--blocks", type=int, default=3, help="timed blocks per process (its median counts)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 1 short block: a smoke test")
+    parser.add_argument("--cases", nargs="*", default=list(cases), choices=list(cases))
+    parser.add_argument("--only", choices=groups, help="run one group of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
-    if args.only:
-        args.cases = GROUPS[args.only]
-    try:
-        import torch
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:
         sys.exit("benchmarks: PyTorch is needed for the comparison: pip install 'ndgrad[bench]' "
                  "(CPU build: pip install torch==2.13.0)")
+    selected = [c for c in cases.values() if c.group == args.only] if args.only else [cases[n] for n in args.cases]
+    rounds, blocks = (2, 1) if args.quick else (args.rounds, args.blocks)
 
-    backend = get_backend(args.device)
-    device_name = backend.device_name()
-    tdev = torch_device(args.device)
-    sync_ours = backend.synchronize
-    sync_theirs = torch.cuda.synchronize if tdev == "cuda" else (lambda: None)
-    rounds = 3 if args.quick else args.rounds
-
-    print(f"device: {args.device} ({device_name}); ndgrad vs PyTorch {torch.__version__}, "
-          f"numpy {np.__version__}, {rounds} interleaved rounds, median per call")
-    print(f"{'case':<10} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}   (ratio: median over rounds of "
+    print(f"device: {args.device}; {rounds} rounds of one ndgrad and one PyTorch process per case, "
+          f"{blocks} timed block(s) each; times are medians per step")
+    print(f"{'case':<12} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}   (ratio: median over process pairs of "
           f"ndgrad/pytorch)")
-    results = []
-    for name in args.cases:
-        ours, theirs, iterations = CASES[name](args.device, torch)
-        if args.quick:
-            iterations = max(1, iterations // 10)
-        a, b = interleave(ours, theirs, sync_ours, sync_theirs, rounds, iterations)
-        ours_s, theirs_s = statistics.median(a), statistics.median(b)
-        ratio = statistics.median(x / y for x, y in zip(a, b))  # paired by round: robust to drift
-        results.append({"case": name, "ndgrad_s": ours_s, "pytorch_s": theirs_s, "ratio": ratio,
-                        "ndgrad_all_s": a, "pytorch_all_s": b, "iterations_per_round": iterations})
-        print(f"{name:<10} {fmt(ours_s):>12} {fmt(theirs_s):>12} {ratio:>7.2f}")
+    results, about = [], {}
+    for case in selected:
+        iterations = max(1, case.iterations // 10) if args.quick else case.iterations
+        ours, theirs = run_pairs(case, args.device, rounds, iterations, blocks)
+        about = {"device_name": ours[0]["device_name"], "numpy": ours[0]["numpy"], "torch": theirs[0]["version"],
+                 "torch_threads": theirs[0]["threads"]}
+        a, b = [r["seconds"] for r in ours], [r["seconds"] for r in theirs]
+        result = {"case": case.name, "group": case.group, "description": case.description,
+                  "ndgrad_s": statistics.median(a), "pytorch_s": statistics.median(b),
+                  "ratio": statistics.median(x / y for x, y in zip(a, b)),
+                  "ndgrad_all_s": a, "pytorch_all_s": b, "iterations_per_block": iterations}
+        if case.breakdown is not None and not args.quick:
+            result["ndgrad_pieces_s"] = run_process("ndgrad", case.name, args.device, breakdown=True)["pieces_s"]
+        results.append(result)
+        print(f"{case.name:<12} {fmt(result['ndgrad_s']):>12} {fmt(result['pytorch_s']):>12} {result['ratio']:>7.2f}")
+        for piece, seconds in result.get("ndgrad_pieces_s", {}).items():
+            print(f"    {piece:<55} {fmt(seconds):>10}")
 
-    report = {"device": str(ag.Device(args.device)), "device_name": device_name, "torch": torch.__version__,
-              "numpy": np.__version__, "python": platform.python_version(), "rounds": rounds,
+    device = str(Device(args.device))
+    report = {"device": device, **about, "python": platform.python_version(), "rounds": rounds,
+              "blocks_per_process": blocks, "load_average": os.getloadavg(),
+              "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results}
-    if args.only in BREAKDOWNS:
-        pieces = BREAKDOWNS[args.only](args.device)
-        report["ndgrad_pieces_s"] = pieces
-        print("where ndgrad's time goes (best of 7 per piece):")
-        for piece, seconds in pieces.items():
-            print(f"  {piece:<55} {fmt(seconds):>10}")
+    print(f"device name: {report.get('device_name')}; load average after the run: "
+          f"{' '.join(f'{x:.2f}' for x in report['load_average'])}")
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, str(ag.Device(args.device)).replace(":", "_") + (f"_{args.only}" if args.only else ""))
+    stem = os.path.join(args.out, device.replace(":", "_") + (f"_{args.only}" if args.only else ""))
     with open(stem + ".json.tmp", "w") as f:
         json.dump(report, f, indent=2)
     os.replace(stem + ".json.tmp", stem + ".json")
@@ -206,13 +128,13 @@ def plot(report, path):
         return
     names = [r["case"] for r in report["results"]]
     ratios = [r["ratio"] for r in report["results"]]
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.5, 3))
     ax.bar(names, ratios, color=["tab:green" if r <= 1 else "tab:orange" for r in ratios])
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     for i, r in enumerate(ratios):
         ax.text(i, r, f"{r:.2f}", ha="center", va="bottom")
     ax.set_ylabel("ndgrad time / PyTorch time")
-    ax.set_title(f"{report['device']}: {report['device_name']}", fontsize=8)
+    ax.set_title(f"{report['device']}: {report.get('device_name')}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,6 +1,7 @@
-"""Train an MLP classifier with ndgrad: a PyTorch training script with only its imports changed.
+"""Train an MLP or a LeNet-style CNN with ndgrad: a PyTorch training script with only its imports changed.
 
-    python examples/train.py --device cpu                      # scikit-learn's bundled digits
+    python examples/train.py --device cpu                      # scikit-learn's bundled digits, an MLP
+    python examples/train.py --model cnn                       # the same digits as 1x8x8 images, a small CNN
     python examples/train.py --device cuda --epochs 30 --scheduler cosine --clip 1.0
     python examples/train.py --data mnist --data-dir ~/mnist   # MNIST IDX files you downloaded
     python examples/train.py --plot curves.png --save model.npz
@@ -29,11 +30,13 @@ from autograd.utils.data import DataLoader, TensorDataset, random_split  # noqa:
 
 # --- data ----------------------------------------------------------------------------------
 
-def load_digits(dtype, seed):
-    """scikit-learn's 8x8 digits (1797 images, shipped with the package: no download), 80/20 split."""
+def load_digits(dtype, seed, as_images=False):
+    """scikit-learn's 8x8 digits (1797 images, shipped with the package: no download), 80/20 split; each
+    sample a flat vector of 64 features, or with ``as_images`` a 1x8x8 image."""
     from sklearn.datasets import load_digits as sklearn_digits
     data = sklearn_digits()
-    dataset = TensorDataset(ag.tensor(data.data / 16.0, dtype=dtype), ag.tensor(data.target, dtype=ag.int64))
+    pixels = data.images.reshape(-1, 1, 8, 8) if as_images else data.data
+    dataset = TensorDataset(ag.tensor(pixels / 16.0, dtype=dtype), ag.tensor(data.target, dtype=ag.int64))
     return random_split(dataset, [0.8, 0.2], generator=ag.Generator().manual_seed(seed))
 
 
@@ -61,14 +64,16 @@ def find_idx(folder, stem):
                             f"t10k-labels-idx1-ubyte) into it")
 
 
-def load_mnist(folder, dtype):
-    """The MNIST train and test sets as TensorDatasets of (flattened image in [0, 1], label)."""
+def load_mnist(folder, dtype, as_images=False):
+    """The MNIST train and test sets as TensorDatasets of (image in [0, 1], label): flattened to 784 values,
+    or with ``as_images`` kept as 1x28x28."""
     folder = os.path.expanduser(folder)
     datasets = []
     for prefix in ("train", "t10k"):
         images = read_idx(find_idx(folder, f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(find_idx(folder, f"{prefix}-labels-idx1-ubyte"))
-        datasets.append(TensorDataset(ag.tensor(images.reshape(len(images), -1) / 255.0, dtype=dtype),
+        pixels = images.reshape(len(images), 1, 28, 28) if as_images else images.reshape(len(images), -1)
+        datasets.append(TensorDataset(ag.tensor(pixels / 255.0, dtype=dtype),
                                       ag.tensor(labels, dtype=ag.int64)))
     return datasets
 
@@ -81,6 +86,27 @@ def build_model(n_in, n_classes, hidden):
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
     return nn.Sequential(*layers, nn.Linear(width, n_classes))
+
+
+class LeNet(nn.Module):
+    """LeNet-style: two 3x3 convolutions, each with BatchNorm, ReLU and 2x2 max-pooling, then linear layers
+    with dropout. A 1x8x8 digit becomes 16x4x4, then 32x2x2; a 1x28x28 MNIST image 16x14x14, then 32x7x7."""
+
+    def __init__(self, image_size, n_classes, hidden, channels=(16, 32), dropout=0.25):
+        super().__init__()
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, kernel_size=3, padding=1), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size=3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        layers, width = [], c2 * (image_size // 4) ** 2
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        self.classifier = nn.Sequential(*layers, nn.Linear(width, n_classes))
+
+    def forward(self, x):
+        return self.classifier(ag.flatten(self.features(x), 1))
 
 
 def build_scheduler(name, optimizer, args, steps_per_epoch):
@@ -127,7 +153,9 @@ def plot_history(history, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train an MLP with ndgrad.")
+    parser = argparse.ArgumentParser(description="Train an MLP or a LeNet-style CNN with ndgrad.")
+    parser.add_argument("--model", default="mlp", choices=["mlp", "cnn"],
+                        help="mlp: linear layers on flattened images; cnn: LeNet-style convolutions on 1xHxW images")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--data", default="digits", choices=["digits", "mnist"])
@@ -139,7 +167,9 @@ def main(argv=None):
     parser.add_argument("--scheduler", default="cosine", choices=["none", "cosine", "step", "onecycle"],
                         help="cosine and step change the lr every epoch, onecycle every batch")
     parser.add_argument("--clip", type=float, default=None, metavar="MAX_NORM", help="clip the gradient norm")
-    parser.add_argument("--hidden", type=int, nargs="*", default=None, help="hidden layer widths")
+    parser.add_argument("--hidden", type=int, nargs="*", default=None,
+                        help="hidden linear layer widths (for cnn: those after the convolutions)")
+    parser.add_argument("--dropout", type=float, default=0.25, help="cnn: dropout after each hidden linear layer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, metavar="PATH", help="save a checkpoint after every epoch")
     parser.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
@@ -150,14 +180,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     dtype = getattr(ag, args.dtype)
+    images = args.model == "cnn"
     if args.data == "mnist":
         if not args.data_dir:
             parser.error("--data mnist needs --data-dir PATH (the folder with the IDX files)")
-        train_set, test_set = load_mnist(args.data_dir, dtype)
-        hidden = args.hidden or [256, 128]
+        train_set, test_set = load_mnist(args.data_dir, dtype, as_images=images)
+        default_hidden = [128] if images else [256, 128]
     else:
-        train_set, test_set = load_digits(dtype, args.seed)
-        hidden = args.hidden or [128, 64]
+        train_set, test_set = load_digits(dtype, args.seed, as_images=images)
+        default_hidden = [64] if images else [128, 64]
+    hidden = default_hidden if args.hidden is None else args.hidden
 
     ag.manual_seed(args.seed)
     generator = ag.Generator().manual_seed(args.seed)  # the shuffling order, saved in checkpoints
@@ -165,11 +197,15 @@ def main(argv=None):
                               num_workers=args.workers)
     train_eval_loader = DataLoader(train_set, batch_size=1024)
     test_loader = DataLoader(test_set, batch_size=1024)
-    n_features, n_classes = train_set[0][0].shape[0], 10  # digits and MNIST both have ten classes
-    model = build_model(n_features, n_classes, hidden).to(device=args.device, dtype=dtype)
+    sample_shape, n_classes = tuple(train_set[0][0].shape), 10  # digits and MNIST both have ten classes
+    if images:
+        model = LeNet(sample_shape[-1], n_classes, hidden, dropout=args.dropout)
+    else:
+        model = build_model(sample_shape[0], n_classes, hidden)
+    model = model.to(device=args.device, dtype=dtype)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = build_scheduler(args.scheduler, optimizer, args, len(train_loader))
-    print(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples, {n_features} features, "
+    print(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples of shape {sample_shape}, "
           f"{n_classes} classes; device {args.device}, {args.dtype}")
     print(model)
 

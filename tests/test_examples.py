@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -35,6 +36,31 @@ def test_digits_reaches_95_percent_and_saves(tmp_path):
     assert state["0.weight"].shape == (128, 64)
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cnn_on_digits_reaches_98_percent(tmp_path):
+    """--model cnn with 10 epochs instead of the default 20 (98.0-99.7 % over seeds 0-9 either way)."""
+    pytest.importorskip("sklearn")
+    save = str(tmp_path / "cnn.npz")
+    history = train.main(["--model", "cnn", "--epochs", "10", "--no-progress", "--save", save])
+    assert history[-1]["test_acc"] >= 0.98
+    state = np.load(save)
+    assert state["features.0.weight"].shape == (16, 1, 3, 3) and state["features.4.weight"].shape == (32, 16, 3, 3)
+    assert state["features.1.running_var"].shape == (16,) and int(state["features.5.num_batches_tracked"]) == 230
+    assert state["classifier.0.weight"].shape == (64, 32 * 2 * 2)  # 8x8 pooled twice: 2x2
+
+
+def test_cnn_on_mnist_images(tmp_path):
+    """--model cnn --data mnist takes 1x28x28 images: 32x7x7 features after the two poolings."""
+    rng = np.random.default_rng(2)
+    for prefix, n in (("train", 32), ("t10k", 16)):
+        write_idx(str(tmp_path / f"{prefix}-images-idx3-ubyte"), rng.integers(0, 256, (n, 28, 28)))
+        write_idx(str(tmp_path / f"{prefix}-labels-idx1-ubyte"), rng.integers(0, 10, n))
+    save = str(tmp_path / "cnn.npz")
+    history = train.main(["--model", "cnn", "--data", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                          "--no-progress", "--save", save])
+    assert len(history) == 1 and 0.0 <= history[0]["test_acc"] <= 1.0
+    assert np.load(save)["classifier.0.weight"].shape == (128, 32 * 7 * 7)
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -212,13 +238,43 @@ def test_workers_give_the_same_run_as_the_main_process(tmp_path):
 def test_benchmark_runner_writes_json_and_plot(tmp_path):
     pytest.importorskip("torch")
     from benchmarks.__main__ import main
-    main(["--device", "cpu", "--quick", "--out", str(tmp_path)])
+    main(["--device", "cpu", "--quick", "--cases", "overhead", "mlp_step", "--out", str(tmp_path)])
     with open(tmp_path / "cpu.json") as f:
         report = json.load(f)
-    assert {r["case"] for r in report["results"]} == {"overhead", "mlp_step"}
+    assert [r["case"] for r in report["results"]] == ["overhead", "mlp_step"]
     for r in report["results"]:
         assert r["ndgrad_s"] > 0 and r["pytorch_s"] > 0
-        paired = sorted(x / y for x, y in zip(r["ndgrad_all_s"], r["pytorch_all_s"]))
-        assert r["ratio"] == pytest.approx(paired[len(paired) // 2])
-    assert report["device_name"]
+        assert len(r["ndgrad_all_s"]) == len(r["pytorch_all_s"]) == report["rounds"] == 2  # one per process
+        assert r["ratio"] == pytest.approx(statistics.median(x / y for x, y in zip(r["ndgrad_all_s"],
+                                                                                   r["pytorch_all_s"])))
+    assert report["device_name"] and report["torch"]
     assert (tmp_path / "cpu.png").exists()
+
+
+def test_benchmark_process_imports_only_its_framework():
+    """A case's process for ndgrad never loads torch, nor one for torch ndgrad: their thread pools stay apart."""
+    pytest.importorskip("torch")
+    probe = ("import json, sys; from benchmarks.run_case import main; main(sys.argv[1:]); "
+             "print(json.dumps(sorted(m for m in ('torch', 'autograd') if m in sys.modules)))")
+    for framework, loaded in (("ndgrad", ["autograd"]), ("torch", ["torch"])):
+        done = subprocess.run([sys.executable, "-c", probe, "--framework", framework, "--case", "overhead",
+                               "--iterations", "2", "--blocks", "1"], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        result, modules = (json.loads(line) for line in done.stdout.splitlines())
+        assert result["framework"] == framework and result["seconds"] > 0
+        assert modules == loaded
+
+
+def test_benchmark_case_registry_builds_steps_for_both_frameworks():
+    """Every registered case builds a step that runs in both frameworks (one step each, in this process:
+    a correctness check, not a timing)."""
+    pytest.importorskip("torch")
+    from benchmarks.registry import load_cases
+    from benchmarks.run_case import load_framework
+    cases = load_cases()
+    assert {"overhead", "mlp_step", "conv_block", "lenet_step"} <= set(cases)
+    for framework in ("ndgrad", "torch"):
+        fw = load_framework(framework, "cpu")
+        for case in cases.values():
+            assert case.description and case.iterations >= 1
+            case.build(fw, "cpu")()

@@ -2,6 +2,7 @@
 map_location on a stand-in second device, exact resume in a fresh process, and interchange with
 PyTorch through .safetensors and .npz."""
 
+import importlib.util
 import io
 import json
 import os
@@ -565,6 +566,23 @@ def test_npz_to_and_from_torch(tmp_path):
     np.savez(tmp_path / "theirs.npz", **{k: v.numpy() for k, v in theirs.state_dict().items()})
     ours.load_state_dict(load_npz(tmp_path / "theirs.npz"))
     outputs_match(torch, ours, theirs)
+
+
+def test_interchange_formats_keep_0d_tensors_0d(tmp_path):
+    """BatchNorm's num_batches_tracked is 0-d: saved as such, torch's BatchNorm loads it (strictly)."""
+    import torch
+    state = {"scalar": ag.tensor(7, dtype=ag.int64), "vector": ag.ones(3)}
+    formats = [(save_npz, load_npz, "s.npz")]
+    if importlib.util.find_spec("safetensors") is not None:
+        formats.append((save_safetensors, load_safetensors, "s.safetensors"))
+    for save, load_, name in formats:
+        save(state, tmp_path / name)
+        loaded = load_(tmp_path / name)
+        assert loaded["scalar"].shape == () and loaded["scalar"].item() == 7, name
+        assert loaded["vector"].shape == (3,), name
+    save_npz(nn.BatchNorm2d(3).state_dict(), tmp_path / "bn.npz")
+    with np.load(tmp_path / "bn.npz") as arrays:
+        torch.nn.BatchNorm2d(3).load_state_dict({k: torch.from_numpy(arrays[k]) for k in arrays.files})
 
 
 def test_interchange_helpers_load_onto_a_device_and_explain_bad_files(gpu, tmp_path):

@@ -1,0 +1,41 @@
+"""The core cases: the per-op overhead of a tiny graph, and an MLP training step."""
+
+import numpy as np
+
+from .registry import case
+
+
+@case("overhead", group="core", iterations=2000)
+def overhead(fw, device):
+    """a 3-op graph (mul, add, sum) on 4 elements, forward + backward"""
+    rng = np.random.default_rng(0)
+    x, y = (fw.ag.tensor(rng.standard_normal(4).astype(np.float32), device=device, requires_grad=True)
+            for _ in range(2))
+
+    def step():
+        (x * y + y).sum().backward()
+
+    return step
+
+
+@case("mlp_step", group="core", iterations=20)
+def mlp_step(fw, device, batch=256, sizes=(784, 512, 512, 10)):
+    """one training step of an MLP 784-512-512-10 at batch 256, float32: forward, cross-entropy, backward,
+    SGD with momentum"""
+    fw.ag.manual_seed(0)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [fw.nn.Linear(n_in, n_out), fw.nn.ReLU()]
+    model = fw.nn.Sequential(*layers[:-1]).to(device)  # no ReLU after the last layer
+    opt = fw.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = fw.ag.tensor(rng.standard_normal((batch, sizes[0])).astype(np.float32), device=device)
+    y = fw.ag.tensor(rng.integers(0, sizes[-1], batch), device=device)
+
+    def step():
+        loss = fw.F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
