@@ -192,6 +192,8 @@ class Op(Node):
             raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None
         if cls.moves_device:
             backend = attrs["backend"]
+        if type(out) is tuple:  # several outputs (a recurrent layer's sequence, h_n, c_n)
+            return _several_outputs(ctx, out, backend, record, inputs)
         result = Tensor._make(out, backend, record, ctx if record else None)
         if cls.is_view and backend.xp.may_share_memory(result.array, arrays[0]):
             _mark_view(result, inputs[0], cls, attrs)
@@ -199,6 +201,21 @@ class Op(Node):
             ctx._link(inputs)
             ctx._pack(inputs, (result,))
         return result
+
+
+def _several_outputs(ctx, arrays, backend, record, inputs):
+    """The Tensors of an op whose kernel returned a tuple of arrays, each with its ``output_nr``;
+    the engine hands its backward one gradient per output (None where none arrived)."""
+    ctx.num_outputs = len(arrays)
+    results = []
+    for nr, array in enumerate(arrays):
+        t = Tensor._make(array, backend, record, ctx if record else None)
+        t._output_nr = nr
+        results.append(t)
+    if record:
+        ctx._link(inputs)
+        ctx._pack(inputs, results)
+    return tuple(results)
 
 
 def same_dtype(out, like):

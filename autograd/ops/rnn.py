@@ -24,7 +24,7 @@ and friends) are compositions of differentiable ops: one step does not need a fu
 
 from .. import dtypes
 from ..engine import run_backward
-from ..function import Op, _device_error, _shape_error, _op_name
+from ..function import Op
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, zeros
 from .nn import linear
@@ -34,51 +34,6 @@ __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_layer
 
 _CHUNK = 64  # steps whose gate gradients backward gathers before the weight/input GEMMs
 _LSTM_ORDER = (0, 1, 3, 2)  # PyTorch's i, f, g, o rows -> our i, f, o, g (and back: the same swap)
-
-
-class _MultiOutputOp(Op):
-    """An op with several outputs (the output sequence, h_n and for the LSTM c_n): ``Op.apply`` for a
-    forward that returns a tuple of arrays. Each output is a Tensor with its own ``output_nr``; the
-    engine hands backward one gradient per output (None where none arrived)."""
-
-    differentiable = False  # a base, not an op of its own (the op table skips it); the ops say True
-
-    @classmethod
-    def apply(cls, *inputs, **attrs):
-        backend, arrays, needs = None, [], []
-        recording = is_grad_enabled()
-        for x in inputs:
-            if isinstance(x, Tensor):
-                if backend is None:
-                    backend = x._backend
-                elif x._backend is not backend:
-                    raise _device_error(_op_name(cls, attrs), inputs)
-                if x._view is not None and recording:
-                    x._refresh_view()
-                arrays.append(x.array)
-                needs.append(x._requires_grad)
-            else:
-                arrays.append(x)
-                needs.append(False)
-        ctx = object.__new__(cls)
-        ctx.backend, ctx.xp = backend, backend.xp
-        ctx._to_save = ()
-        record = True in needs and recording
-        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
-        try:
-            with backend.errstate():
-                outs = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
-        except ValueError as e:
-            raise _shape_error(cls.op, "", inputs, e) from None
-        results = []
-        for nr, out in enumerate(outs):
-            t = Tensor._make(out, backend, record, ctx if record else None)
-            t._output_nr = nr
-            results.append(t)
-        if record:
-            ctx._link(inputs)
-            ctx._pack(inputs, results)
-        return tuple(results)
 
 
 # --- shared pieces of the sequence ops -----------------------------------------------------------
@@ -200,9 +155,9 @@ def _sigmoid_(xp, a):
     return a
 
 
-class _SequenceOp(_MultiOutputOp):
+class _SequenceOp(Op):
     """What the three sequence ops share: the double-backward path."""
-    differentiable = False  # a base, as above
+    differentiable = False  # a base, not an op of its own (the op table skips it); the layer ops say True
 
     def backward(ctx, *grads):
         if is_grad_enabled():  # create_graph: differentiate the layer rebuilt from cells
