@@ -215,3 +215,13 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
         values.array[zero_rows, xp.arange(cols)] = 0
     with ag.no_grad():
         return tensor.copy_(values)
+
+
+def _reset_fan_in(weight, bias):
+    """PyTorch's default init of Linear and the convolutions: kaiming_uniform_ with a=sqrt(5), which is
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias from the same range (zeros when fan_in is 0)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

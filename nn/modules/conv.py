@@ -1,6 +1,5 @@
 """Convolution modules: Conv1d/2d/3d, ConvTranspose1d/2d/3d, Unfold, Fold."""
 
-import math
 
 import autograd as ag
 from autograd.ops._args import ntuple
@@ -65,13 +64,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # kaiming_uniform_ with a=sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch initialises convolutions
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init._reset_fan_in(self.weight, self.bias)
 
     def _pads(self):
         """(low, high) padding per spatial dim, "same" and "valid" worked out."""

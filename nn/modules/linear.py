@@ -1,6 +1,5 @@
 """Linear layers: Linear, Identity."""
 
-import math
 
 import autograd as ag
 
@@ -27,11 +26,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # kaiming_uniform_ with a=sqrt(5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's long-standing default
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._reset_fan_in(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
