@@ -25,6 +25,10 @@ from .tensor import (Size, Tensor, arange, as_tensor, empty, empty_like, eye, fr
                      randperm, set_default_device, tensor, zeros, zeros_like)
 from .random import (Generator, bernoulli, get_rng_state, initial_seed, multinomial, normal, seed,
                      set_rng_state)
+from .ops.pointwise import *  # noqa: F401,F403,E402  (the op families' public functions, by their __all__)
+from .ops.scans import *  # noqa: F401,F403,E402
+from .ops.indexing import *  # noqa: F401,F403,E402
+from .ops.linalg import *  # noqa: F401,F403,E402
 from . import accelerator, backends, cuda  # noqa: F401  (autograd.backends, not the top-level package)
 
 device = Device
@@ -73,3 +77,4 @@ from . import functional, numerical, serialization, viz  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
 from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)
+from . import linalg, special  # noqa: E402,F401

@@ -22,3 +22,17 @@ from .loss import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
+from .pointwise import *  # noqa: F401,F403
+from .scans import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+
+# Tensor methods that are these functions with the tensor first (x.log1p() is log1p(x)): each family lists
+# its own in METHODS; a method written out in tensor.py wins.
+from . import indexing as _indexing, linalg as _linalg, pointwise as _pointwise, scans as _scans  # noqa: E402
+from ..tensor import Tensor as _Tensor  # noqa: E402
+
+for _family in (_pointwise, _scans, _indexing, _linalg):
+    for _name in _family.METHODS:
+        if _name not in _Tensor.__dict__:
+            setattr(_Tensor, _name, getattr(_family, _name))

@@ -40,3 +40,7 @@ def matmul(x, y):
                            f"of the first ({k_x}) must equal the {'only' if y.ndim == 1 else 'second-to-last'} dim "
                            f"of the second ({k_y}); transpose one of them, e.g. y.T")
     return Matmul.apply(x, y)
+
+
+__all__ = []   # the functions of autograd.linalg live in autograd/linalg.py; these are the torch.* ones
+METHODS = ()   # names in __all__ that are also Tensor methods

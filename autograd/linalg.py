@@ -1,0 +1,3 @@
+"""autograd.linalg: PyTorch's torch.linalg, with gradients."""
+
+__all__ = []

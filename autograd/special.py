@@ -1,0 +1,3 @@
+"""autograd.special: PyTorch's torch.special."""
+
+__all__ = []
