@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import autograd as ag
+from conftest import examples
 
 torch = pytest.importorskip("torch")
 
@@ -674,7 +675,7 @@ def run_program(program, lib):
     return leaves, total
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_expression_dags_match_torch(program):
     t_leaves, t_total = run_program(program, "torch")

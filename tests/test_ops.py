@@ -21,7 +21,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import autograd as ag
 from autograd import ops as agops
-from conftest import assert_close, to_numpy
+from conftest import assert_close, to_numpy, examples
 from optable import *  # noqa: F401,F403  (generators, helpers, Op, op)
 import rows_pointwise, rows_reduction, rows_indexing, rows_linalg  # noqa: E401
 
@@ -1130,7 +1130,7 @@ def test_promotion_examples(left, right, expected, fn, device):
 DTYPES = [np.float32, np.float64, np.int32, np.int64]
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
           "maximum": lambda a, b: a.maximum(b)}
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _values(rng, shape, dtype):
