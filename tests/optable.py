@@ -12,11 +12,17 @@ import torch
 import torch.nn.functional as TF
 
 from autograd import ops as agops
+import nn.functional as nnF
 
 
 def F(lib):
     """The functional namespace: autograd.ops or torch.nn.functional."""
     return TF if lib is torch else agops
+
+
+def NF(lib):
+    """nn.functional itself, for what lives only there (in-place activations, pools with indices, upsample)."""
+    return TF if lib is torch else nnF
 
 
 # --- input generators: each takes a NumPy Generator and returns one array -----------------------

@@ -726,3 +726,14 @@ def test_two_threads_backward_into_shared_leaves_lose_nothing():
     assert not errors and not any(t.is_alive() for t in threads)
     close(w.grad, np.full(64, rounds * 2 * (1.0 + 3.0)))
     close(b.grad, np.full(64, rounds * 2 * 2.0))
+
+
+def test_empty_outputs_and_inputs_as_torch():
+    """No outputs: backward does nothing and grad gives None per input, as torch; no inputs: both refuse."""
+    for lib in (ag, torch):
+        x = lib.ones(2, requires_grad=True)
+        assert lib.autograd.grad([], [x], allow_unused=True) == (None,) if lib is torch else \
+            ag.grad([], [x], allow_unused=True) == (None,)
+        (torch.autograd.backward if lib is torch else ag.backward)([])
+        with pytest.raises(RuntimeError, match="empty"):
+            (torch.autograd.grad if lib is torch else ag.grad)([x.sum()], [])
