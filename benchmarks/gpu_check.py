@@ -336,7 +336,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help=f"folder for the report (default: {RESULTS}; a dry run: a "
                                                     f"temporary folder)")
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.gpu_check " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python -m benchmarks.gpu_check"] + (argv if argv is not None else sys.argv[1:]))
     has_gpu, why_not = gpu_status(args.device)
 
     if args.dry_run:

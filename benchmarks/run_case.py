@@ -60,10 +60,10 @@ def load_framework(name, device):
                            about={"numpy": np.__version__, "device_name": backend.device_name()})
 
 
-def time_step(step, sync, iterations, blocks):
+def time_step(step, sync, iterations, blocks, warmup=None):
     """Seconds per step for each of ``blocks`` timed blocks of ``iterations`` steps, after a warm-up
-    (caches, allocator pools, thread pools) of a quarter block."""
-    for _ in range(max(1, iterations // 4)):
+    (caches, allocator pools, thread pools) of ``warmup`` steps, by default a quarter block (at least one)."""
+    for _ in range(max(1, iterations // 4) if warmup is None else warmup):
         step()
     times = []
     for _ in range(blocks):
