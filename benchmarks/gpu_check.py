@@ -33,7 +33,7 @@ import time
 
 from .__main__ import ROOT, RESULTS, fmt, run_pairs, run_process
 from .registry import load_cases
-from .run_case import STANDIN_ENV, install_cuda_standin_if_asked
+from .run_case import STANDIN_ENV
 
 NOT_RUN = "not run on a GPU"
 # issue 9's GPU targets, as the largest ndgrad/PyTorch-eager time ratio that meets them
@@ -101,12 +101,13 @@ def versions():
     return found
 
 
-def device_name(device):
-    try:
-        from backends import get_backend
-        return get_backend(device).device_name()
-    except Exception:
-        return None
+def device_name(cases):
+    """The GPU's name as the benchmark processes saw it (asked here, a CUDA context would sit on the GPU all run)."""
+    for entry in cases:
+        for about in entry["processes"].values():
+            if about and about.get("device_name"):
+                return about["device_name"]
+    return None
 
 
 # --- 1. the cuda-marked tests ----------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def run_tests(timeout=3600):
     except subprocess.TimeoutExpired:
         return tests_not_run(f"still running after {timeout} s")
     tail = done.stdout.strip().splitlines()
-    return {"ran": True, "command": " ".join(["python"] + TEST_COMMAND[1:]), **count_tests(done.stdout),
+    return {"ran": True, "why": None, "command": " ".join(["python"] + TEST_COMMAND[1:]), **count_tests(done.stdout),
             "returncode": done.returncode, "seconds": time.perf_counter() - start, "summary": tail[-1] if tail else ""}
 
 
@@ -234,8 +235,9 @@ def target_table(cases):
             "|---|---:|---:|---:|---:|---|"]
     for c in cases:
         ratio = "-" if c["ratio"] is None else f"{c['ratio']:.2f} ({c['ratio_min']:.2f}-{c['ratio_max']:.2f})"
+        mark = "failed (see the JSON)" if c.get("error") else verdict(c["ratio"], c["target"])
         rows.append(f"| {c['case']} | {time_or_dash(c['ndgrad_s'])} | {time_or_dash(c['pytorch_s'])} | {ratio} | "
-                    f"<= {c['target']:.1f}x | {verdict(c['ratio'], c['target'])} |")
+                    f"<= {c['target']:.1f}x | {mark} |")
     return "\n".join(rows)
 
 
@@ -299,7 +301,7 @@ def new_report(status, reason, device, command, rounds=0, blocks=0):
     """A report with every key, filled as "nothing ran": the GPU run and the dry run fill in what they do."""
     return {"status": status, "reason": reason,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
-            "device": device, "device_name": device_name(device) if status != NOT_RUN else None,
+            "device": device, "device_name": None,  # filled in from the benchmark processes
             "versions": versions(), "targets": TARGETS,
             "tests": tests_not_run(status),
             "examples": [example_not_run(name, script, args + ["--device", device, "--no-progress"], status)
@@ -340,9 +342,8 @@ def main(argv=None):
     has_gpu, why_not = gpu_status(args.device)
 
     if args.dry_run:
-        if not has_gpu:  # this process and every one it starts get the stand-in
+        if not has_gpu:  # the processes it starts get the stand-in (this one reports the CuPy installed)
             os.environ[STANDIN_ENV] = "1"
-            install_cuda_standin_if_asked()
         report = dry_run(args, command, why_not)
         out = args.out or tempfile.mkdtemp(prefix="gpu_check_dry_run_")
     elif not has_gpu:
@@ -353,7 +354,23 @@ def main(argv=None):
         report = gpu_run(args, command)
         out = args.out or RESULTS
     print("saved " + ", ".join(write_report(report, out)))
-    return report
+    problems = failures(report)
+    for problem in problems:
+        print(f"gpu_check: FAILED: {problem}")
+    return 1 if problems else 0
+
+
+def failures(report):
+    """What broke: failing tests, an example that crashed, a case whose process failed (targets missed are
+    results, not failures)."""
+    found = []
+    t = report["tests"]
+    if t["ran"] and (t["returncode"] != 0 or t["failed"] or t["errors"]):
+        found.append(f"tests: {t['summary']}")
+    found += [f"example {e['name']}: {(e['error'] or '').splitlines()[-1:]}" for e in report["examples"]
+              if e["ran"] and e["returncode"] != 0]
+    found += [f"case {c['case']}: {c['error'].splitlines()[-1:]}" for c in report["benchmarks"]["cases"] if c["error"]]
+    return found
 
 
 def dry_run(args, command, why_not):
@@ -366,6 +383,7 @@ def dry_run(args, command, why_not):
         for e in report["examples"]:
             print(f"example {e['name']}: exit {e['returncode']}, {e['seconds']:.1f} s, final loss {e['final_loss']}")
     report["benchmarks"]["cases"] = [time_case(case, args.device, 1, 1, dry_run=True) for case in gpu_cases()]
+    report["device_name"] = device_name(report["benchmarks"]["cases"])
     for entry in report["benchmarks"]["cases"]:
         print(f"{entry['case']:<24} " + (f"ndgrad {fmt(entry['ndgrad_s'])} per step (one step after one warm-up)"
                                          if entry["error"] is None else f"FAILED: {entry['error']}"))
@@ -374,7 +392,7 @@ def dry_run(args, command, why_not):
 
 def gpu_run(args, command):
     report = new_report("run on a GPU", None, args.device, command, rounds=args.rounds, blocks=args.blocks)
-    print(f"gpu_check on {report['device_name']}: {report['versions']}")
+    print(f"gpu_check on {args.device}: {report['versions']}")
     if not args.no_tests:
         report["tests"] = run_tests()
         print(f"tests: {report['tests']['summary']}")
@@ -391,8 +409,9 @@ def gpu_run(args, command):
         else:
             print(f"{case.name:<24} {fmt(entry['ndgrad_s']):>10} {fmt(entry['pytorch_s']):>10} {entry['ratio']:6.2f} "
                   f"(target <= {entry['target']}: {verdict(entry['ratio'], entry['target'])})")
+    report["device_name"] = device_name(report["benchmarks"]["cases"])
     return report
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

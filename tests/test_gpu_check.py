@@ -55,7 +55,7 @@ def read_report(folder):
 
 def test_no_gpu_writes_a_not_run_report(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu_check, "gpu_status", lambda device: (False, "no GPU in this test"))
-    gpu_check.main(["--out", str(tmp_path)])
+    assert gpu_check.main(["--out", str(tmp_path)]) == 0
     report, text = read_report(tmp_path)
     check_schema(report)
     assert report["status"] == "not run on a GPU" and report["reason"] == "no GPU in this test"
