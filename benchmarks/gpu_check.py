@@ -285,12 +285,15 @@ def plot(report, path):
         if c["ratio"] is not None:
             ax.errorbar(i, c["ratio"], yerr=[[c["ratio"] - c["ratio_min"]], [c["ratio_max"] - c["ratio"]]],
                         color="black", capsize=3)
-            ax.text(i, c["ratio"], f"{c['ratio']:.2f}", ha="center", va="bottom")
+            ax.text(i + 0.06, c["ratio"], f"{c['ratio']:.2f}", ha="left", va="bottom")
+        elif c.get("error"):
+            ax.text(i, 0.05, "failed", ha="center", va="bottom")
     if all(c["ratio"] is None for c in cases):
         ax.text(0.5, 0.5, f"{report['status']}\n{report['date']}", ha="center", va="center", transform=ax.transAxes)
-    ax.set_ylim(0, max(ratios + [c["target"] for c in cases]) * 1.25)
+    ax.set_ylim(0, max([c["ratio_max"] or 0.0 for c in cases] + [c["target"] for c in cases]) * 1.15)
     ax.set_ylabel("ndgrad time / PyTorch time")
-    ax.set_title(f"{report['device']} ({report['device_name'] or 'no GPU'}); dashed: target", fontsize=8)
+    ax.set_title(f"{report['device']} ({report['device_name'] or 'no GPU'}): median over process pairs, whiskers "
+                 f"min-max, dashed: target", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -367,10 +370,15 @@ def failures(report):
     t = report["tests"]
     if t["ran"] and (t["returncode"] != 0 or t["failed"] or t["errors"]):
         found.append(f"tests: {t['summary']}")
-    found += [f"example {e['name']}: {(e['error'] or '').splitlines()[-1:]}" for e in report["examples"]
+    found += [f"example {e['name']}: {_last_line(e['error'])}" for e in report["examples"]
               if e["ran"] and e["returncode"] != 0]
-    found += [f"case {c['case']}: {c['error'].splitlines()[-1:]}" for c in report["benchmarks"]["cases"] if c["error"]]
+    found += [f"case {c['case']}: {_last_line(c['error'])}" for c in report["benchmarks"]["cases"] if c["error"]]
     return found
+
+
+def _last_line(text):
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "(no message)"
 
 
 def dry_run(args, command, why_not):

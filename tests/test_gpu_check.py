@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from benchmarks import gpu_check
@@ -146,3 +147,35 @@ def test_count_tests_reads_pytest_counts(tmp_path):
     counts = gpu_check.count_tests(done.stdout)
     assert counts == {"passed": 1, "failed": 1, "skipped": 1, "errors": 1, "deselected": 1, "xfailed": 0,
                       "xpassed": 0}
+
+
+def test_report_of_a_gpu_run_from_given_process_times(tmp_path):
+    """The GPU run's path from per-process times to the report (no GPU needed: the times are given): medians,
+    ratios over pairs with their spread, met/missed against the issue's targets, a failed case marked."""
+    cases = load_cases()
+    rng = np.random.default_rng(0)
+    entries = []
+    for name, target in ISSUE_TARGETS.items():
+        ours = rng.uniform(1e-3, 3e-3, 5)
+        theirs = rng.uniform(1e-3, 3e-3, 5)
+        about = {"iterations": 10, "device_name": "Some GPU"}
+        entry = gpu_check.summarize(cases[name], [{"seconds": s, **about} for s in ours],
+                                    [{"seconds": s, **about} for s in theirs])
+        ratios = ours / theirs
+        assert entry["ratio"] == pytest.approx(np.median(ratios))
+        assert (entry["ratio_min"], entry["ratio_max"]) == pytest.approx((ratios.min(), ratios.max()))
+        assert (entry["ndgrad_s"], entry["pytorch_s"]) == pytest.approx((np.median(ours), np.median(theirs)))
+        entries.append(entry)
+    entries[-1] = {**gpu_check.summarize(cases["transformer_layer_step"], [], []), "error": "benchmark process failed"}
+    report = gpu_check.new_report("run on a GPU", None, "cuda", "test", rounds=5, blocks=3)
+    report["benchmarks"]["cases"] = entries
+    report["device_name"] = gpu_check.device_name(entries)
+    gpu_check.write_report(report, str(tmp_path))
+    written, text = read_report(tmp_path)
+    check_schema(written)
+    assert written["device_name"] == "Some GPU" and "Some GPU" in text
+    marks = table_marks(written["benchmarks"]["cases"])
+    for entry in entries[:-1]:
+        assert marks[entry["case"]] == ("met" if entry["ratio"] <= ISSUE_TARGETS[entry["case"]] else "missed")
+    assert marks["transformer_layer_step"].startswith("failed")
+    assert gpu_check.failures(written) == ["case transformer_layer_step: benchmark process failed"]
