@@ -1,7 +1,7 @@
 """Time ndgrad and PyTorch on the same work, each framework in fresh processes of its own, and report
 medians and ratios.
 
-    python -m benchmarks --device cpu              # every case; or --device cuda
+    python -m benchmarks --device cpu              # every case meant for the device; or --device cuda
     python -m benchmarks --device cpu --only conv  # one group of cases
     python -m benchmarks --cases overhead --quick  # named cases; --quick: 2 rounds of short blocks, a smoke test
 
@@ -12,8 +12,9 @@ other one down, and which one suffers depends on the order. The ratio reported i
 over pairs of ndgrad's time / PyTorch's (the two of a pair ran seconds apart, so drift in the
 machine's speed hits both alike), beside each framework's median time per step.
 
-The cases live in benchmarks/core.py and benchmarks/conv.py (see benchmarks/registry.py to add
-one). Results go to benchmarks/results/<device>.json and a bar plot <device>.png; with --only
+The cases live in benchmarks/core.py, conv.py and sequence.py (see benchmarks/registry.py to add
+one; a case's ``devices`` say where it runs by default: the wide MLP is a GPU case). The GPU check
+(python -m benchmarks.gpu_check) times the GPU cases with this harness. Results go to benchmarks/results/<device>.json and a bar plot <device>.png; with --only
 GROUP to <device>_GROUP.json and .png beside them, leaving the full run's results alone.
 """
 
