@@ -160,7 +160,8 @@ def run_example(name, script, arguments, device, timeout=1800):
         done = subprocess.run([sys.executable, "-c", _EXAMPLE, script[:-3]] + argv, cwd=ROOT, capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {**entry, "ran": True, "returncode": "timeout", "error": f"still running after {timeout} s"}
+        return {**entry, "ran": True, "returncode": "timeout", "seconds": float(timeout),
+                "error": f"still running after {timeout} s"}
     entry.update(ran=True, returncode=done.returncode, seconds=time.perf_counter() - start)
     if done.returncode != 0:
         entry["error"] = done.stderr.strip()[-3000:]
@@ -171,6 +172,14 @@ def run_example(name, script, arguments, device, timeout=1800):
                  final_loss=history[-1]["train_loss"],
                  final={k: v for k, v in history[-1].items() if k not in ("epoch", "lr", "train_loss")})
     return entry
+
+
+def run_examples(device, dry_run):
+    """Every example: a few hundred steps on a GPU run, one short epoch in a dry run."""
+    entries = [run_example(name, script, dry if dry_run else full, device) for name, script, full, dry in EXAMPLES]
+    for e in entries:
+        print(f"example {e['name']}: exit {e['returncode']}, {e['seconds']:.1f} s, final loss {e['final_loss']}")
+    return entries
 
 
 def example_not_run(name, script, argv, why):
@@ -383,13 +392,12 @@ def _last_line(text):
 
 def dry_run(args, command, why_not):
     status = ("dry run: ndgrad side only, two steps per case" +
-              (f" on the CuPy stand-in (NumPy posing as CuPy): plumbing, not speed" if why_not else " on the GPU"))
+              (" on the CuPy stand-in (NumPy posing as CuPy): plumbing, not speed" if why_not else " on the GPU"))
     report = new_report(status, why_not, args.device, command, rounds=0, blocks=1)  # no pairs: ndgrad alone
-    report["tests"] = tests_not_run("dry run: python -m pytest -m cuda --cuda-standin runs them on the stand-in")
+    report["tests"] = tests_not_run("a dry run leaves them out (python -m pytest -m cuda; without a GPU add "
+                                    "--cuda-standin)")
     if not args.no_examples:
-        report["examples"] = [run_example(name, script, dry, args.device) for name, script, _, dry in EXAMPLES]
-        for e in report["examples"]:
-            print(f"example {e['name']}: exit {e['returncode']}, {e['seconds']:.1f} s, final loss {e['final_loss']}")
+        report["examples"] = run_examples(args.device, dry_run=True)
     report["benchmarks"]["cases"] = [time_case(case, args.device, 1, 1, dry_run=True) for case in gpu_cases()]
     report["device_name"] = device_name(report["benchmarks"]["cases"])
     for entry in report["benchmarks"]["cases"]:
@@ -405,9 +413,7 @@ def gpu_run(args, command):
         report["tests"] = run_tests()
         print(f"tests: {report['tests']['summary']}")
     if not args.no_examples:
-        report["examples"] = [run_example(name, script, gpu, args.device) for name, script, gpu, _ in EXAMPLES]
-        for e in report["examples"]:
-            print(f"example {e['name']}: exit {e['returncode']}, {e['seconds']:.1f} s, final loss {e['final_loss']}")
+        report["examples"] = run_examples(args.device, dry_run=False)
     report["benchmarks"]["cases"] = []
     for case in gpu_cases():
         entry = time_case(case, args.device, args.rounds, args.blocks, dry_run=False)

@@ -85,7 +85,8 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks; their median is reported")
     parser.add_argument("--breakdown", action="store_true", help="ndgrad only: time the case's pieces instead")
     args = parser.parse_args(argv)
-    install_cuda_standin_if_asked()
+    if args.framework == "ndgrad" and args.device.startswith("cuda"):
+        install_cuda_standin_if_asked()
     cases = load_cases()
     if args.case not in cases:
         parser.error(f"unknown case {args.case!r}; registered: {', '.join(cases)}")

@@ -179,3 +179,29 @@ def test_report_of_a_gpu_run_from_given_process_times(tmp_path):
         assert marks[entry["case"]] == ("met" if entry["ratio"] <= ISSUE_TARGETS[entry["case"]] else "missed")
     assert marks["transformer_layer_step"].startswith("failed")
     assert gpu_check.failures(written) == ["case transformer_layer_step: benchmark process failed"]
+
+
+def test_gpu_run_wiring(tmp_path, monkeypatch):
+    """With a GPU reported, main() runs the tests, the examples and every GPU case in pairs on that device, and
+    exits 1 when something failed (the pieces that need a GPU are replaced: they are tested above or on one)."""
+    calls = []
+
+    def fake_pairs(case, device, rounds, iterations, blocks):
+        calls.append((case.name, device, rounds, iterations, blocks))
+        run = {"seconds": 2e-3, "iterations": iterations, "device_name": "Some GPU"}
+        return [run] * rounds, [{**run, "seconds": 1e-3}] * rounds  # ndgrad twice PyTorch's time: all missed
+
+    monkeypatch.setattr(gpu_check, "gpu_status", lambda device: (True, None))
+    monkeypatch.setattr(gpu_check, "run_pairs", fake_pairs)
+    tests = {**gpu_check.tests_not_run(None), "ran": True, "passed": 9, "failed": 1, "errors": 0, "skipped": 0,
+             "returncode": 1, "summary": "1 failed, 9 passed"}
+    monkeypatch.setattr(gpu_check, "run_tests", lambda: tests)
+    monkeypatch.setattr(gpu_check, "run_examples", lambda device, dry_run: [])
+    assert gpu_check.main(["--device", "cuda:1", "--rounds", "3", "--out", str(tmp_path)]) == 1
+    cases = load_cases()
+    assert calls == [(name, "cuda:1", 3, cases[name].iterations, 3) for name in ISSUE_TARGETS]
+    report, text = read_report(tmp_path)
+    assert report["status"] == "run on a GPU" and report["device_name"] == "Some GPU"
+    assert report["tests"]["passed"] == 9 and "9 passed" in text
+    assert [c["ratio"] for c in report["benchmarks"]["cases"]] == [2.0] * len(ISSUE_TARGETS)
+    assert set(table_marks(report["benchmarks"]["cases"]).values()) == {"missed"}
