@@ -277,4 +277,5 @@ def test_benchmark_case_registry_builds_steps_for_both_frameworks():
         fw = load_framework(framework, "cpu")
         for case in cases.values():
             assert case.description and case.iterations >= 1
-            case.build(fw, "cpu")()
+            if case.runs_on("cpu"):  # the GPU-only cases run on the stand-in: tests/test_gpu_check.py
+                case.build(fw, "cpu")()
