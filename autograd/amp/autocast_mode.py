@@ -11,9 +11,16 @@ The policy is keyed by op name (``autograd.function.registry``), per device type
 op lists; only tensors on the autocast device, floating and not float64, are cast. Ops called with
 an explicit ``dtype=`` keep it. The one hook is in ``Op.apply``: it reads ``function.autocast_hook``,
 which is None (nothing to do) unless some thread is inside an enabled autocast region.
+
+A few public functions refuse mixed dtypes before their op runs (``linear``: "input dtype bfloat16
+does not match weight dtype float32"), where PyTorch casts first. While a region is open, those
+functions (``ENTRY_POINTS``) are replaced in the modules that hold them by a wrapper that applies
+their policy to their arguments first; the originals are put back when the last region closes, so
+nothing outside a region pays for it. (The lasting fix is for those checks to let autocast decide.)
 """
 
 import functools
+import sys
 import threading
 import warnings
 
@@ -25,32 +32,43 @@ __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "is_autocast
            "set_autocast_cache_enabled", "clear_autocast_cache"]
 
 LOWER, FP32, PROMOTE = "lower", "fp32", "promote"
+MIXED = "mixed"  # norms: low-precision input with float32 parameters run in float32, the output in the input's dtype
 
 # PyTorch's op lists (autocast op reference), by the names ndgrad's ops have or would have; names
 # without an ndgrad op yet are kept so an op of that name picks its policy up when it lands
 _MATMULS = ("matmul", "mm", "bmm", "mv", "addmm", "addmv", "addr", "addbmm", "baddbmm", "linear", "conv",
             "conv_transpose", "prelu", "attention_weights", "scaled_dot_product_attention")
+_CELLS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell")
+_CONVS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+_NORMS = ("batch_norm", "instance_norm", "layer_norm", "group_norm")
 _LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "loss_softplus", "mse_loss", "l1_loss",
            "smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss", "cosine_embedding_loss",
            "hinge_embedding_loss", "margin_ranking_loss", "multilabel_margin_loss", "soft_margin_loss",
            "triplet_margin_loss", "multi_margin_loss")
 POLICIES = {
     "cuda": {
-        **dict.fromkeys(_MATMULS + ("rnn_sequence", "lstm_sequence", "gru_sequence"), LOWER),
+        **dict.fromkeys(_MATMULS + _CONVS + _CELLS + ("rnn_sequence", "lstm_sequence", "gru_sequence", "rnn_layer",
+                                                      "lstm_layer", "gru_layer"), LOWER),
         **dict.fromkeys(_LOSSES + (
             "exp", "expm1", "log", "log1p", "log2", "log10", "pow", "reciprocal", "rsqrt", "acos", "asin", "cosh",
             "sinh", "tan", "erfinv", "softplus", "softmax", "log_softmax", "logsumexp", "sum", "prod", "cumsum",
-            "cumprod", "norm", "normalize", "dist", "cdist", "pdist", "renorm"), FP32),
+            "cumprod", "norm", "dist", "cdist", "pdist", "renorm", "layer_norm", "group_norm"), FP32),
+        **dict.fromkeys(("batch_norm", "instance_norm"), MIXED),
         **dict.fromkeys(("cat", "stack", "index_put", "addcmul", "addcdiv", "atan2", "cross", "dot", "tensordot",
                          "scatter_add", "index_copy"), PROMOTE),
     },
     "cpu": {  # PyTorch's CPU lists: softmax, exp, the norms ... stay in the input's dtype there
-        **dict.fromkeys(_MATMULS + ("rnn_sequence", "lstm_sequence"), LOWER),
+        **dict.fromkeys(_MATMULS + _CONVS + _CELLS + ("rnn_sequence", "lstm_sequence", "rnn_layer", "lstm_layer"),
+                        LOWER),
         **dict.fromkeys(_LOSSES + ("binary_cross_entropy", "prod", "cdist", "trace", "inverse", "pinverse",
                                    "cholesky"), FP32),
+        **dict.fromkeys(_NORMS, MIXED),
         **dict.fromkeys(("cat", "stack", "index_copy"), PROMOTE),
     },
 }
+# the public functions that check their arguments' dtypes before their op runs: wrapped while a region is open
+ENTRY_POINTS = ("linear", "scaled_dot_product_attention", "rnn_layer", "lstm_layer", "gru_layer") + _CONVS + _CELLS \
+    + _NORMS
 SUPPORTED_DTYPES = (dtypes.float16, dtypes.bfloat16)
 _DEFAULT_DTYPES = {"cuda": dtypes.float16, "cpu": dtypes.bfloat16}
 
@@ -136,7 +154,9 @@ class autocast:
         if self._enabled:
             with _lock:
                 _regions += 1
-                function.autocast_hook = cast_inputs
+                if function.autocast_hook is None:
+                    function.autocast_hook = cast_inputs
+                    _wrap_entry_points(True)
         return self
 
     def __exit__(self, *exc):
@@ -155,6 +175,7 @@ class autocast:
                 _regions -= 1
                 if _regions == 0:
                     function.autocast_hook = None
+                    _wrap_entry_points(False)
         return False
 
     def __call__(self, fn):
@@ -170,26 +191,42 @@ class autocast:
 def cast_inputs(cls, inputs, attrs):
     """Called by ``Op.apply`` while some autocast region is open: ``inputs`` cast per the op's policy
     for the inputs' device type in this thread (the same tuple when there is nothing to do)."""
-    on = getattr(_state, "on", None)
-    if not on:
+    dtype, policy = _policy(cls.op, inputs)
+    if policy is None or policy == MIXED or attrs.get("dtype") is not None:  # an explicit dtype= is kept (PyTorch)
         return inputs
-    device_type = next((x._backend.device.type for x in inputs if isinstance(x, Tensor)), None)
-    dtype = on.get(device_type)
-    policy = POLICIES[device_type].get(cls.op) if dtype is not None else None
-    if policy is None or attrs.get("dtype") is not None:  # an explicit dtype= is kept, as in PyTorch
-        return inputs
-    eligible = [isinstance(x, Tensor) and dtypes.is_floating(x.dtype) and x.dtype != dtypes.float64 for x in inputs]
     if policy == LOWER:
         target = dtype
     elif policy == FP32:
         target = dtypes.float32
     else:  # the widest: the autocast dtype, or float32 if any input is float32 (or another low dtype)
         target = dtype
-        for x, ok in zip(inputs, eligible):
-            if ok and x.dtype != dtype:
+        for x in inputs:
+            if _eligible(x) and x.dtype != dtype:
                 target = dtypes.float32
-    return tuple(_cast(x, target, policy == LOWER) if ok and x.dtype != target else x
-                 for x, ok in zip(inputs, eligible))
+    return tuple(_cast(x, target, policy == LOWER) if _eligible(x) and x.dtype != target else x for x in inputs)
+
+
+def _policy(name, values):
+    """(autocast dtype, policy) for op or function ``name`` on the device of the first Tensor in ``values``
+    (looking into tuples: an LSTM's (h, c)); (None, None) when autocast is off there or has no policy."""
+    on = getattr(_state, "on", None)
+    if not on:
+        return None, None
+    device_type = next((t._backend.device.type for t in _tensors(values)), None)
+    dtype = on.get(device_type)
+    return (dtype, POLICIES[device_type].get(name)) if dtype is not None else (None, None)
+
+
+def _tensors(values):
+    for v in values:
+        if isinstance(v, Tensor):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            yield from _tensors(v)
+
+
+def _eligible(x):
+    return isinstance(x, Tensor) and dtypes.is_floating(x.dtype) and x.dtype != dtypes.float64
 
 
 def _cast(x, dtype, may_cache):
@@ -208,3 +245,52 @@ def _cast(x, dtype, may_cache):
     out = x.to(dtype)
     cache[key] = (x, x._version[0], out)
     return out
+
+
+# --- the functions that check dtypes before their op: wrapped while a region is open ------------------------------
+
+_sites = None  # [(module, name, original, wrapper)], found once
+
+
+def _wrap_entry_points(on):
+    global _sites
+    if _sites is None:
+        from .. import ops
+        modules = [m for n, m in list(sys.modules.items()) if m is not None and n.split(".")[0] in ("autograd", "nn")]
+        _sites = []
+        for name in ENTRY_POINTS:
+            original = getattr(ops, name, None)
+            if original is None:
+                continue
+            wrapper = _entry_point(name, original)
+            _sites += [(m, name, original, wrapper) for m in modules if m.__dict__.get(name) is original]
+    for module, name, original, wrapper in _sites:
+        setattr(module, name, wrapper if on else original)
+
+
+def _entry_point(name, fn):
+    """``fn`` with its autocast policy applied to its arguments (Tensors, also inside tuples) first."""
+    @functools.wraps(fn)
+    def autocast_entry(*args, **kwargs):
+        dtype, policy = _policy(name, (*args, *kwargs.values()))
+        if policy == MIXED:  # PyTorch's norms take a low-precision input with float32 parameters as they are:
+            x = args[0] if args else None  # here run in float32, the output rounded to the input's dtype
+            if _eligible(x) and dtypes.is_low_precision(x.dtype) and any(
+                    _eligible(t) and t.dtype != x.dtype for t in _tensors((*args[1:], *kwargs.values()))):
+                return fn(x.float(), *args[1:], **kwargs).to(x.dtype)
+        elif policy is not None:
+            target = dtype if policy == LOWER else dtypes.float32
+            args = _cast_all(args, target, policy == LOWER)
+            kwargs = {k: _cast_all(v, target, policy == LOWER) for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+    autocast_entry.autocast_original = fn
+    return autocast_entry
+
+
+def _cast_all(value, target, lower):
+    if isinstance(value, Tensor):
+        wanted = _eligible(value) and value.dtype != target and (lower or dtypes.is_low_precision(value.dtype))
+        return _cast(value, target, lower) if wanted else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast_all(v, target, lower) for v in value)
+    return value
