@@ -278,3 +278,24 @@ def test_benchmark_case_registry_builds_steps_for_both_frameworks():
         for case in cases.values():
             assert case.description and case.iterations >= 1
             case.build(fw, "cpu")()
+
+
+def test_amp_on_cpu_learns_like_float32(tmp_path, capsys):
+    """--amp on the CPU: the forward pass in bfloat16 (autocast), no GradScaler; after two epochs the test
+    accuracy is within a few points of the float32 run's, and the checkpoint carries the (empty) scaler state."""
+    pytest.importorskip("sklearn")
+    ckpt = str(tmp_path / "amp.pt")
+    amp = train.main(["--amp", "--epochs", "2", "--no-progress", "--checkpoint", ckpt])
+    assert "autocast to bfloat16" in capsys.readouterr().out
+    full = train.main(["--epochs", "2", "--no-progress"])
+    assert abs(amp[-1]["test_acc"] - full[-1]["test_acc"]) <= 0.05 and amp[-1]["test_acc"] >= 0.8
+    assert ag.load(ckpt)["scaler"] == {}
+
+
+@pytest.mark.cuda
+def test_amp_on_cuda_uses_float16_and_a_grad_scaler(capsys):
+    """--device cuda --amp: float16 autocast with a GradScaler, one epoch end to end."""
+    pytest.importorskip("sklearn")
+    history = train.main(["--device", "cuda", "--amp", "--epochs", "1", "--no-progress", "--hidden", "32"])
+    assert "autocast to float16 with a GradScaler" in capsys.readouterr().out
+    assert len(history) == 1 and 0.0 <= history[0]["test_acc"] <= 1.0

@@ -67,7 +67,8 @@ POLICIES = {
     },
 }
 # the public functions that check their arguments' dtypes before their op runs: wrapped while a region is open
-ENTRY_POINTS = ("linear", "scaled_dot_product_attention", "rnn_layer", "lstm_layer", "gru_layer") + _CONVS + _CELLS \
+ENTRY_POINTS = ("linear", "prelu", "scaled_dot_product_attention", "rnn_layer", "lstm_layer", "gru_layer") \
+    + _CONVS + _CELLS \
     + _NORMS
 SUPPORTED_DTYPES = (dtypes.float16, dtypes.bfloat16)
 _DEFAULT_DTYPES = {"cuda": dtypes.float16, "cpu": dtypes.bfloat16}

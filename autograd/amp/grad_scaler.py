@@ -146,11 +146,12 @@ class GradScaler:
         xp = self._scale._backend.xp
         if new_scale is not None:
             if isinstance(new_scale, Tensor):
-                if new_scale.numel() != 1 or new_scale.dtype != dtypes.float32 or new_scale.requires_grad:
-                    raise ValueError(f"GradScaler.update: new_scale should be a float or a 1-element float32 Tensor "
-                                     f"with requires_grad=False, got shape {tuple(new_scale.shape)} "
-                                     f"{new_scale.dtype} requires_grad={new_scale.requires_grad}")
-                scale[...] = new_scale.to(self._scale.device).array.reshape(())
+                if new_scale.numel() != 1 or new_scale.requires_grad or new_scale.device != self._scale.device:
+                    raise AssertionError(f"GradScaler.update: new_scale should be a float or a 1-element Tensor on "
+                                         f"{self._scale.device} with requires_grad=False, got shape "
+                                         f"{tuple(new_scale.shape)} on {new_scale.device} "
+                                         f"requires_grad={new_scale.requires_grad}")
+                scale[...] = new_scale.array.reshape(()).astype(scale.dtype)
             else:
                 scale.fill(float(new_scale))
         else:
