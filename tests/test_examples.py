@@ -281,14 +281,16 @@ def test_benchmark_case_registry_builds_steps_for_both_frameworks():
 
 
 def test_amp_on_cpu_learns_like_float32(tmp_path, capsys):
-    """--amp on the CPU: the forward pass in bfloat16 (autocast), no GradScaler; after two epochs the test
-    accuracy is within a few points of the float32 run's, and the checkpoint carries the (empty) scaler state."""
+    """--amp on the CPU: the forward pass in bfloat16 (autocast), no GradScaler; an epoch ends with the float32
+    run's loss and accuracy (within bfloat16's precision), and the checkpoint carries the (empty) scaler state."""
     pytest.importorskip("sklearn")
     ckpt = str(tmp_path / "amp.pt")
-    amp = train.main(["--amp", "--epochs", "2", "--no-progress", "--checkpoint", ckpt])
+    args = ["--epochs", "1", "--hidden", "32", "--scheduler", "none", "--no-progress"]
+    amp = train.main(args + ["--amp", "--checkpoint", ckpt])
     assert "autocast to bfloat16" in capsys.readouterr().out
-    full = train.main(["--epochs", "2", "--no-progress"])
-    assert abs(amp[-1]["test_acc"] - full[-1]["test_acc"]) <= 0.05 and amp[-1]["test_acc"] >= 0.8
+    full = train.main(args)
+    assert abs(amp[-1]["test_acc"] - full[-1]["test_acc"]) <= 0.05
+    assert amp[-1]["train_loss"] == pytest.approx(full[-1]["train_loss"], rel=0.05)
     assert ag.load(ckpt)["scaler"] == {}
 
 
