@@ -290,6 +290,56 @@ def test_amp_namespace():
     assert {"autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"} <= set(ag.amp.__all__)
 
 
+def _scaled_matmul(lib, cast_inputs):
+    """The same user Function in both libraries: forward a @ b, backward in whatever autocast state
+    custom_bwd restores; it records the dtypes and autocast states it saw."""
+    seen = []
+
+    class ScaledMatmul(lib.autograd.Function if lib is torch else lib.Function):
+        @staticmethod
+        @lib.amp.custom_fwd(device_type="cpu", cast_inputs=cast_inputs)
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            out = a @ b
+            seen.append(("forward", str(a.dtype), str(out.dtype), lib.is_autocast_enabled("cpu")))
+            return out
+
+        @staticmethod
+        @lib.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            ga, gb = grad @ b.mT, a.mT @ grad
+            seen.append(("backward", str(ga.dtype), lib.is_autocast_enabled("cpu")))
+            return ga, gb
+    return ScaledMatmul, seen
+
+
+@pytest.mark.parametrize("cast_inputs", [None, "float32"])
+def test_custom_fwd_bwd_like_torch(cast_inputs):
+    """custom_fwd(cast_inputs=float32) runs a Function's forward in float32 with autocast off inside a region;
+    with None forward sees the region, and custom_bwd gives backward the forward's autocast state."""
+    results = []
+    for lib, f32 in ((ag, ag.float32), (torch, torch.float32)):
+        fn, seen = _scaled_matmul(lib, None if cast_inputs is None else f32)
+        a, b = lib.ones(2, 3, requires_grad=True), lib.ones(3, 4, requires_grad=True)
+        with lib.autocast("cpu"):
+            out = fn.apply(a, b)
+            out.float().sum().backward()  # inside the region, so custom_bwd's state is what shows
+        seen.append(("out", str(out.dtype), str(a.grad.dtype)))
+        results.append([tuple(v.replace("torch.", "") if isinstance(v, str) else v for v in row) for row in seen])
+    assert results[0] == results[1]
+
+
+def test_grad_scaler_without_cuda_disables_itself_like_torch():
+    if ag.cuda.is_available():
+        pytest.skip("CUDA (or the stand-in) is available here")
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        ours = ag.amp.GradScaler()
+    with pytest.warns(UserWarning):
+        theirs = torch.amp.GradScaler("cuda")
+    assert ours.is_enabled() == theirs.is_enabled() is False
+
+
 # --- GradScaler against torch.amp.GradScaler("cpu") ------------------------------------------------------------
 
 def _models():

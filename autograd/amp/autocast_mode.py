@@ -28,8 +28,8 @@ from .. import dtypes, function
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
-__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "is_autocast_cache_enabled",
-           "set_autocast_cache_enabled", "clear_autocast_cache"]
+__all__ = ["autocast", "custom_fwd", "custom_bwd", "is_autocast_enabled", "get_autocast_dtype",
+           "is_autocast_cache_enabled", "set_autocast_cache_enabled", "clear_autocast_cache"]
 
 LOWER, FP32, PROMOTE = "lower", "fp32", "promote"
 MIXED = "mixed"  # norms: low-precision input with float32 parameters run in float32, the output in the input's dtype
@@ -250,13 +250,15 @@ def _cast(x, dtype, may_cache):
 
 # --- the functions that check dtypes before their op: wrapped while a region is open ------------------------------
 
-_sites = None  # [(module, name, original, wrapper)], found once
+_sites = None  # [(module, name, original, wrapper)], found again when modules were imported since
+_modules_seen = 0
 
 
 def _wrap_entry_points(on):
-    global _sites
-    if _sites is None:
+    global _sites, _modules_seen
+    if on and (_sites is None or len(sys.modules) != _modules_seen):
         from .. import ops
+        _modules_seen = len(sys.modules)
         modules = [m for n, m in list(sys.modules.items()) if m is not None and n.split(".")[0] in ("autograd", "nn")]
         _sites = []
         for name in ENTRY_POINTS:
@@ -294,4 +296,55 @@ def _cast_all(value, target, lower):
         return _cast(value, target, lower) if wanted else value
     if isinstance(value, (tuple, list)):
         return type(value)(_cast_all(v, target, lower) for v in value)
+    return value
+
+
+# --- users' Functions: how autocast treats their forward and backward (PyTorch's custom_fwd/custom_bwd) ---------
+
+def custom_fwd(fwd=None, *, device_type, cast_inputs=None):
+    """Decorator for a ``Function``'s ``forward(ctx, ...)``. ``cast_inputs=None``: forward runs under the
+    caller's autocast state (which ``custom_bwd`` then restores for backward). ``cast_inputs=dtype``: inside
+    an autocast region, forward runs with autocast off and its floating tensors on ``device_type`` cast
+    to ``dtype``; outside a region nothing changes."""
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    _check_device_type(device_type)
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args, **kwargs):
+        ctx = args[0]
+        ctx._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = is_autocast_enabled(device_type)
+            return fwd(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        if not is_autocast_enabled(device_type):
+            return fwd(*args, **kwargs)
+        dtype = dtypes.to_dtype(cast_inputs)
+        cast = functools.partial(_cast_user_value, device_type=device_type, dtype=dtype)
+        with autocast(device_type, enabled=False):
+            return fwd(*map(cast, args), **{k: cast(v) for k, v in kwargs.items()})
+    return decorate_fwd
+
+
+def custom_bwd(bwd=None, *, device_type):
+    """Decorator for a ``Function``'s ``backward``: it runs with the autocast state its forward ran with."""
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    _check_device_type(device_type)
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args, **kwargs):
+        ctx = args[0]
+        with autocast(device_type, dtype=ctx._dtype, enabled=ctx._fwd_used_autocast):
+            return bwd(*args, **kwargs)
+    return decorate_bwd
+
+
+def _cast_user_value(value, device_type, dtype):
+    if isinstance(value, Tensor):
+        ok = dtypes.is_floating(value.dtype) and value._backend.device.type == device_type
+        return value.to(dtype) if ok else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast_user_value(v, device_type, dtype) for v in value)
     return value
