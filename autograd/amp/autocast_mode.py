@@ -2,9 +2,9 @@
 
 Inside ``with autograd.autocast("cuda"):`` (float16) or ``autocast("cpu")`` (bfloat16), the ops that
 gain from low precision (matmul, linear, convolutions, attention, recurrent layers) cast their
-floating inputs to it, the ops that need float32's range (softmax, the losses, the norms, exp, log,
-sums) cast them up to float32, and a few ops that join tensors promote them to the widest. Every
-other op runs in whatever dtypes it is given. The casts are ordinary ``cast`` nodes in the graph,
+floating inputs to it, the ops that need float32's range cast them up to float32 (the losses; on
+CUDA also softmax, exp, log, sums, layer and group norm), and a few ops that join tensors promote
+them to the widest. Every other op runs in whatever dtypes it is given. The casts are ordinary ``cast`` nodes in the graph,
 so gradients reach each leaf in the leaf's own dtype.
 
 The policy is keyed by op name (``autograd.function.registry``), per device type, after PyTorch's
@@ -68,8 +68,8 @@ POLICIES = {
 }
 # the public functions that check their arguments' dtypes before their op runs: wrapped while a region is open
 ENTRY_POINTS = ("linear", "prelu", "scaled_dot_product_attention", "rnn_layer", "lstm_layer", "gru_layer") \
-    + _CONVS + _CELLS \
-    + _NORMS
+    + _CONVS + _CELLS + _NORMS
+_LISTED = frozenset(name for table in POLICIES.values() for name in table)
 SUPPORTED_DTYPES = (dtypes.float16, dtypes.bfloat16)
 _DEFAULT_DTYPES = {"cuda": dtypes.float16, "cpu": dtypes.bfloat16}
 
@@ -192,6 +192,8 @@ class autocast:
 def cast_inputs(cls, inputs, attrs):
     """Called by ``Op.apply`` while some autocast region is open: ``inputs`` cast per the op's policy
     for the inputs' device type in this thread (the same tuple when there is nothing to do)."""
+    if cls.op not in _LISTED:  # most ops: no policy on any device
+        return inputs
     dtype, policy = _policy(cls.op, inputs)
     if policy is None or policy == MIXED or attrs.get("dtype") is not None:  # an explicit dtype= is kept (PyTorch)
         return inputs
