@@ -212,6 +212,18 @@ def test_state_nesting_and_enabled_false_like_torch():
     assert function.autocast_hook is None  # off again: Op.apply pays one check
 
 
+def test_regions_leave_nothing_behind():
+    """After the last region (also one left by an exception) the hook and the entry-point wrappers are gone."""
+    original = ag.ops.linear
+    with pytest.raises(ZeroDivisionError):
+        with ag.autocast("cpu"):
+            assert ag.ops.linear is not original and ag.ops.linear.autocast_original is original
+            1 / 0
+    assert function.autocast_hook is None and ag.ops.linear is original
+    assert F.linear(ag.ones(1, 2), ag.ones(3, 2)).dtype == ag.float32
+    assert not ag.is_autocast_enabled("cpu")
+
+
 def test_enabled_false_and_nested_dtype_change_ops():
     x, w = ag.randn(3, 4), ag.randn(5, 4, requires_grad=True)
     with ag.autocast("cpu"):
