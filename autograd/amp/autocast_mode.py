@@ -4,8 +4,8 @@ Inside ``with autograd.autocast("cuda"):`` (float16) or ``autocast("cpu")`` (bfl
 gain from low precision (matmul, linear, convolutions, attention, recurrent layers) cast their
 floating inputs to it, the ops that need float32's range cast them up to float32 (the losses; on
 CUDA also softmax, exp, log, sums, layer and group norm), and a few ops that join tensors promote
-them to the widest. Every other op runs in whatever dtypes it is given. The casts are ordinary ``cast`` nodes in the graph,
-so gradients reach each leaf in the leaf's own dtype.
+them to the widest. Every other op runs in whatever dtypes it is given. The casts are ordinary
+``cast`` nodes in the graph, so gradients reach each leaf in the leaf's own dtype.
 
 The policy is keyed by op name (``autograd.function.registry``), per device type, after PyTorch's
 op lists; only tensors on the autocast device, floating and not float64, are cast. Ops called with
