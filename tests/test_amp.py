@@ -157,6 +157,29 @@ def test_recurrent_layers_match_torch(mode):
     np.testing.assert_allclose(as_float64(out), as_float64(expected), rtol=3e-2, atol=3e-2)
 
 
+def test_transformer_encoder_layer_matches_torch():
+    """A whole nn.TransformerEncoderLayer (attention, linear, layer_norm, residuals) under CPU autocast: output
+    dtype and values as torch's, and float32 gradients on every weight close to torch's."""
+    torch.manual_seed(0)
+    theirs = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+    ours = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+    ours.load_state_dict({k: ag.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    with ag.autocast("cpu"):
+        out = ours(ag.tensor(x))
+    with torch.autocast("cpu"):
+        expected = theirs(torch.tensor(x))
+    assert str(out.dtype) == str(expected.dtype).replace("torch.", "")
+    np.testing.assert_allclose(as_float64(out), as_float64(expected), rtol=3e-2, atol=3e-2)
+    out.float().sum().backward()
+    expected.float().sum().backward()
+    theirs_by_name = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        assert p.grad.dtype == ag.float32, name
+        np.testing.assert_allclose(to_numpy(p.grad), theirs_by_name[name].grad.numpy(), rtol=5e-2, atol=5e-2,
+                                   err_msg=name)
+
+
 def test_model_gradients_reach_float32_weights_in_float32():
     """A two-layer MLP and its loss under autocast: the weights stay float32 and get float32 gradients
     close to torch's, and the forward pass ran in bfloat16 (the hidden activation)."""
