@@ -19,9 +19,21 @@ travel both ways. Other entries may be ndgrad Tensors, NumPy/CuPy arrays or torc
 tensors; each is copied onto its parameter's device (floating state cast to the
 parameter's dtype).
 
-``foreach``, ``capturable`` and ``fused`` are accepted where PyTorch accepts them and kept
-in the param groups so state dicts line up; they change nothing here, because every
-update already runs as whole-array operations without host synchronisation.
+Fused steps (SGD, Adam, AdamW, RMSprop; ``optim/_flat.py``): with ``fused`` or ``foreach``
+True, or both None (the default: choose), a group whose parameters share one device and one
+floating dtype is updated over flat buffers that its parameters' ``.data`` and their state
+tensors view: a handful of NumPy calls, or one CUDA kernel launch (the backend's kernel named
+by ``_kernel_name``), for the whole group, with the same per-element arithmetic as the
+per-parameter rule. ``fused=False`` or ``foreach=False`` (and neither True) runs the
+per-parameter rule, as in PyTorch. A group that does not qualify (mixed devices or dtypes, a
+parameter whose array is a view of another array) runs the per-parameter rule whatever the
+flags say. Deviations: PyTorch's default (both None) is the per-parameter loop on the CPU and
+``foreach`` on CUDA; here it is the fused path wherever a group qualifies, because it computes
+the same numbers. The first fused step moves each parameter's memory into the group's flat
+buffer (``p.data`` becomes a view of it), so a tensor that shared memory with a parameter
+(``t`` after ``p.data = t``) no longer sees the optimizer's updates; a tensor a user assigns
+later with ``p.data = t`` is copied in at the next step. ``capturable`` is accepted and kept
+in the param groups (updates never wait for the GPU anyway); ``differentiable=True`` is refused.
 """
 
 from collections import defaultdict
@@ -29,6 +41,8 @@ from collections import defaultdict
 import numpy as np
 
 import autograd as ag
+
+from ._flat import FlatGroup, eligible
 
 
 class _Required:
@@ -128,6 +142,7 @@ class Optimizer:
         # scheduler's business and must not travel with a pickled or deep-copied optimizer
         state = dict(self.__dict__)
         state.pop("step", None)
+        state.pop("_flat", None)  # the fused layout is rebuilt at the next step (copies would not view it)
         return state
 
     def zero_grad(self, set_to_none=True):
@@ -148,15 +163,70 @@ class Optimizer:
             with ag.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            flat = self._flat_group(group)
+            if flat is not None:
+                flat.step(self, group)
+                continue
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad.array, self.state[p], group)
+                    with p._backend.errstate():  # p's device current: what the update makes lands there
+                        self._update(p, p.grad.array, self.state[p], group)
                     p._version[0] += 1  # the parameter changed in place
         return loss
 
+    # --- the update rule ------------------------------------------------------------------------------
+    # An optimizer either overrides _update, or gives _prepare, _state_names and _rule, which both the
+    # per-parameter path (_update below) and the fused path (optim/_flat.py) run.
+    _rule = None         # staticmethod (xp, p, g, work, bufs, key, group): update arrays p and bufs in place
+    _kernel_name = None  # the backend kernel (same signature) that replaces _rule on a group's flat buffers
+
     def _update(self, param, grad, state, group):
         """Change ``param.array`` in place from ``grad`` (an array); the subclass's update rule."""
+        if self._rule is None:
+            raise NotImplementedError
+        key = self._prepare(param, state, group)
+        xp = param._backend.xp
+        g = grad.copy()  # the rule works in its gradient argument
+        bufs = {name: state[name].array for name in self._state_names(group)}
+        type(self)._rule(xp, param.array, g, xp.empty_like(g), bufs, key, group)
+
+    def _prepare(self, param, state, group):
+        """Create ``param``'s missing state and advance its step count; return the value the rule depends on
+        besides the group (e.g. the step count): parameters with equal keys are updated together."""
         raise NotImplementedError
+
+    def _state_names(self, group):
+        """The state entries (arrays shaped like the parameter) the rule updates, for this group's settings."""
+        raise NotImplementedError
+
+    def _flat_group(self, group):
+        """The FlatGroup that updates ``group`` in one go, or None to run the per-parameter rule."""
+        fused, foreach = group.get("fused"), group.get("foreach")
+        if self._rule is None or group.get("differentiable") or (
+                not (fused or foreach) and (fused is False or foreach is False)):
+            return None
+        params = group["params"]
+        if fused:
+            for p in params:
+                if not ag.dtypes.is_floating(p.dtype):
+                    raise RuntimeError(f"{type(self).__name__}: `fused=True` requires all the params to be floating "
+                                       f"point Tensors, but one is {p.dtype} on {p.device} (shape "
+                                       f"{tuple(p.shape)}); pass fused=None or give it its own group with "
+                                       f"fused=False")
+        if not params or all(p.grad is None for p in params):
+            return None
+        flats = self.__dict__.setdefault("_flat", {})  # id(group) -> (group, FlatGroup)
+        names = tuple(self._state_names(group))
+        entry = flats.get(id(group))
+        previous = entry[1] if entry is not None and entry[0] is group else None
+        if previous is not None and previous.matches(params, names):
+            return previous
+        flats.pop(id(group), None)
+        if not eligible(params, previous):
+            return None
+        flat = FlatGroup(params, names)
+        flats[id(group)] = (group, flat)
+        return flat
 
     @staticmethod
     def _decayed_grad(p, grad, group):
