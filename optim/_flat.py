@@ -62,10 +62,10 @@ class FlatGroup:
             self.grad = xp.empty(total, dtype=dtype)
             self.work = xp.empty(total, dtype=dtype)  # scratch for the rule's intermediates
             self.state = {name: xp.zeros(total, dtype=dtype) for name in self.names}
-        self.views = [None] * len(self.params)                     # the array installed as p.array
-        self.state_views = [dict() for _ in self.params]           # name -> array installed in the state tensor
-        for i, p in enumerate(self.params):
-            self._adopt(i, p.array)
+            self.views = [None] * len(self.params)            # the array installed as p.array
+            self.state_views = [dict() for _ in self.params]  # name -> array installed in the state tensor
+            for i, p in enumerate(self.params):
+                self._adopt(i, p.array)
 
     def matches(self, params, names):
         """Whether this layout still fits ``params`` (same tensors, shapes, dtype, device) and ``names``."""
