@@ -206,9 +206,9 @@ class Optimizer:
                 not (fused or foreach) and (fused is False or foreach is False)):
             return None
         params = group["params"]
-        if fused:
+        if fused:  # checked for the parameters with a gradient, as PyTorch does
             for p in params:
-                if not ag.dtypes.is_floating(p.dtype):
+                if p.grad is not None and not ag.dtypes.is_floating(p.dtype):
                     raise RuntimeError(f"{type(self).__name__}: `fused=True` requires all the params to be floating "
                                        f"point Tensors, but one is {p.dtype} on {p.device} (shape "
                                        f"{tuple(p.shape)}); pass fused=None or give it its own group with "
