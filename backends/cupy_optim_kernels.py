@@ -2,7 +2,7 @@
 
 optim/_flat.py holds a group's parameters and state in flat buffers and calls the backend's
 kernel named by the optimizer (``sgd_update``, ``adam_update``, ``rmsprop_update``) with the
-signature of the generic rule, ``Optimizer._rule(xp, p, g, work, bufs, key, group)``, which
+signature of the generic rule, ``Optimizer._rule(xp, p, g, scratch, work, bufs, key, group)``, which
 stays the reference (it costs a dozen launches). Each kernel reads the gradient and the state
 once and writes the parameter and the state once; the state and the parameter are outputs
 that the kernel also reads (each thread touches only its own element).
@@ -115,7 +115,7 @@ _rmsprop_centered_momentum = cupy.ElementwiseKernel(
 
 
 @CupyBackend.register_kernel("sgd_update")
-def sgd_update(xp, p, g, work, bufs, first, group):
+def sgd_update(xp, p, g, scratch, work, bufs, first, group):
     lr, weight_decay, maximize = group["lr"], group["weight_decay"], bool(group["maximize"])
     if group["momentum"] == 0:
         _sgd(g, lr, weight_decay, maximize, p)
@@ -125,7 +125,7 @@ def sgd_update(xp, p, g, work, bufs, first, group):
 
 
 @CupyBackend.register_kernel("adam_update")
-def adam_update(xp, p, g, work, bufs, step, group):
+def adam_update(xp, p, g, scratch, work, bufs, step, group):
     (beta1, beta2), lr = group["betas"], group["lr"]
     args = (g, lr, beta1, beta2, group["eps"], group["weight_decay"], math.sqrt(1 - beta2 ** step),
             lr / (1 - beta1 ** step), bool(group["maximize"]), bool(group["decoupled_weight_decay"]),
@@ -137,7 +137,7 @@ def adam_update(xp, p, g, work, bufs, step, group):
 
 
 @CupyBackend.register_kernel("rmsprop_update")
-def rmsprop_update(xp, p, g, work, bufs, key, group):
+def rmsprop_update(xp, p, g, scratch, work, bufs, key, group):
     args = (g, group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
             bool(group["maximize"]), p, bufs["square_avg"])
     momentum, centered = group["momentum"] > 0, group["centered"]

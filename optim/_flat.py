@@ -132,7 +132,7 @@ class FlatGroup:
                 g = self.grad[lo:hi]
                 xp.concatenate(grads, out=g)
                 bufs = {name: buffer[lo:hi] for name, buffer in self.state.items()}
-                rule(xp, self.data[lo:hi], g, self.work[lo:hi], bufs, key, group)
+                rule(xp, self.data[lo:hi], g, g, self.work[lo:hi], bufs, key, group)  # g is ours to overwrite
                 for i in indices:
                     self.params[i]._version[0] += 1  # changed in place
 

@@ -42,23 +42,19 @@ class Adam(Optimizer):
         return state["step"]
 
     @staticmethod
-    def _rule(xp, p, g, work, bufs, step, group):
+    def _rule(xp, p, g, scratch, work, bufs, step, group):
         lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if group["maximize"]:
-            xp.negative(g, out=g)
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p *= 1 - lr * weight_decay
-            else:
-                xp.multiply(p, weight_decay, out=work)
-                g += work
+        decoupled = group["decoupled_weight_decay"]
+        if decoupled and weight_decay != 0:
+            p *= 1 - lr * weight_decay
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group, coupled=not decoupled)
         exp_avg, exp_avg_sq = bufs["exp_avg"], bufs["exp_avg_sq"]
         exp_avg *= beta1
-        xp.multiply(g, 1 - beta1, out=work)
+        xp.multiply(d, 1 - beta1, out=work)
         exp_avg += work
         exp_avg_sq *= beta2
-        xp.multiply(g, 1 - beta2, out=work)
-        work *= g
+        xp.multiply(d, 1 - beta2, out=work)
+        work *= d
         exp_avg_sq += work
         if group["amsgrad"]:
             max_sq = bufs["max_exp_avg_sq"]
@@ -66,7 +62,7 @@ class Adam(Optimizer):
             xp.sqrt(max_sq, out=work)
         else:
             xp.sqrt(exp_avg_sq, out=work)
-        work /= math.sqrt(1 - beta2 ** step)
+        work /= math.sqrt(1 - beta2 ** step)  # denominator: sqrt(v) / sqrt(1 - beta2**t) + eps
         work += eps
         xp.divide(exp_avg, work, out=work)
         work *= lr / (1 - beta1 ** step)

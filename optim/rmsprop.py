@@ -40,21 +40,17 @@ class RMSprop(Optimizer):
         return None
 
     @staticmethod
-    def _rule(xp, p, g, work, bufs, key, group):
-        alpha, momentum, eps, weight_decay = group["alpha"], group["momentum"], group["eps"], group["weight_decay"]
-        if group["maximize"]:
-            xp.negative(g, out=g)
-        if weight_decay != 0:
-            xp.multiply(p, weight_decay, out=work)
-            g += work
+    def _rule(xp, p, g, scratch, work, bufs, key, group):
+        alpha, momentum, eps = group["alpha"], group["momentum"], group["eps"]
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group)
         square_avg = bufs["square_avg"]
         square_avg *= alpha
-        xp.multiply(g, 1 - alpha, out=work)
-        work *= g
+        xp.multiply(d, 1 - alpha, out=work)
+        work *= d
         square_avg += work
         if group["centered"]:
             grad_avg = bufs["grad_avg"]
-            xp.subtract(g, grad_avg, out=work)
+            xp.subtract(d, grad_avg, out=work)
             work *= 1 - alpha
             grad_avg += work
             xp.multiply(grad_avg, grad_avg, out=work)
@@ -63,7 +59,7 @@ class RMSprop(Optimizer):
         else:
             xp.sqrt(square_avg, out=work)
         work += eps
-        xp.divide(g, work, out=work)
+        xp.divide(d, work, out=work)
         if momentum > 0:
             buf = bufs["momentum_buffer"]
             buf *= momentum

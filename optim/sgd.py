@@ -41,28 +41,26 @@ class SGD(Optimizer):
         return first
 
     @staticmethod
-    def _rule(xp, p, g, work, bufs, first, group):
-        lr, momentum, dampening, weight_decay = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
-        if group["maximize"]:
-            xp.negative(g, out=g)
-        if weight_decay != 0:
-            xp.multiply(p, weight_decay, out=work)
-            g += work
-        if momentum != 0:
+    def _rule(xp, p, g, scratch, work, bufs, first, group):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group)
+        if momentum == 0:
+            xp.multiply(d, lr, out=work)
+        else:
             buf = bufs["momentum_buffer"]
             if first:  # the first step starts the buffer at the gradient, without dampening
-                buf[...] = g
+                buf[...] = d
             else:
                 buf *= momentum
                 if dampening != 0:
-                    xp.multiply(g, 1 - dampening, out=work)
+                    xp.multiply(d, 1 - dampening, out=work)
                     buf += work
                 else:
-                    buf += g
-            if group["nesterov"]:
+                    buf += d
+            if group["nesterov"]:  # p -= lr * (d + momentum * buf)
                 xp.multiply(buf, momentum, out=work)
-                g += work
+                work += d
+                work *= lr
             else:
-                g[...] = buf
-        g *= lr
-        p -= g
+                xp.multiply(buf, lr, out=work)
+        p -= work

@@ -308,3 +308,19 @@ def test_fused_cuda_step_is_one_launch_on_the_parameters_device(name, kwargs, cu
         assert all(s.array.device.id == index for st in fused.state.values() for s in st.values()
                    if isinstance(s, ag.Tensor))
         assert_identical(a, b, fused, plain, f"after step {step} on {cuda}")
+
+
+def test_the_default_takes_the_fused_path_where_it_pays():
+    """Neither flag given: on the CPU (the generic rule over flat buffers) only for groups of small parameters,
+    whose per-call overhead the fused path saves; fused=True/foreach=True fuse whatever the sizes."""
+    rng = np.random.default_rng(12)
+    for shapes, flags, expect in [([(300, 60), (300,)], {}, True), ([(300, 60), (300, 60)], {}, False),
+                                  ([(400, 100)], {}, False), ([(400, 100)], dict(fused=True), True),
+                                  ([(400, 100)], dict(foreach=True), True)]:
+        limit = optim.Optimizer.GENERIC_FLAT_MAX_MEAN_NUMEL
+        assert (sum(int(np.prod(s)) for s in shapes) <= limit * len(shapes)) == expect or flags
+        params = [ag.zeros(s, requires_grad=True) for s in shapes]
+        opt = optim.Adam(params, lr=0.1, **flags)
+        give_grads(params, params, rng)
+        opt.step()
+        assert is_fused(opt, params) == expect, (shapes, flags)
