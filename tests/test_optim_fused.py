@@ -324,3 +324,23 @@ def test_the_default_takes_the_fused_path_where_it_pays():
         give_grads(params, params, rng)
         opt.step()
         assert is_fused(opt, params) == expect, (shapes, flags)
+
+
+def test_deepcopy_and_a_parameter_of_a_new_shape_rebuild_the_layout():
+    a, b, fused, plain = twins("RMSprop", dict(lr=0.01, momentum=0.5, centered=True))
+    rng = np.random.default_rng(13)
+    give_grads(a, b, rng)
+    fused.step()
+    plain.step()
+    (a, fused), (b, plain) = copy.deepcopy((a, fused)), copy.deepcopy((b, plain))  # the copies share no buffer
+    for step in range(3):
+        if step == 1:  # a parameter changes shape (and its state with it, by hand, in both)
+            new = rng.standard_normal((2, 3)).astype(np.float32)
+            for params, opt in ((a, fused), (b, plain)):
+                params[1].data = ag.tensor(new)
+                opt.state[params[1]] = {}
+        give_grads(a, b, rng)
+        fused.step()
+        plain.step()
+        assert is_fused(fused, a)
+        assert_identical(a, b, fused, plain, f"after step {step} of the copies")
