@@ -30,11 +30,12 @@ and on the CPU for groups of small parameters (``_flat_pays``). ``fused=False`` 
 does not qualify (mixed devices or dtypes, a parameter whose array is a view of another array)
 runs the per-parameter rule whatever the flags say. Deviations: PyTorch's default (both None)
 is the per-parameter loop on the CPU and ``foreach`` on CUDA; here it is chosen by cost, as the
-numbers are the same either way. The first fused step moves each parameter's memory into the group's flat
-buffer (``p.data`` becomes a view of it), so a tensor that shared memory with a parameter
-(``t`` after ``p.data = t``) no longer sees the optimizer's updates; a tensor a user assigns
-later with ``p.data = t`` is copied in at the next step. ``capturable`` is accepted and kept
-in the param groups (updates never wait for the GPU anyway); ``differentiable=True`` is refused.
+numbers are the same either way. The first fused step moves each parameter's memory into the
+group's flat buffer (``p.data`` becomes a view of it), so a tensor that shared memory with a
+parameter (``t`` after ``p.data = t``) no longer sees the optimizer's updates; a tensor a user
+assigns later with ``p.data = t`` is copied in at the next step. ``capturable`` is accepted and
+kept in the param groups (updates never wait for the GPU anyway); ``differentiable=True`` is
+refused.
 """
 
 from collections import defaultdict

@@ -246,12 +246,11 @@ def _loss(lib, params, x, y):
     return ((hidden @ w2.T + b2 - y) ** 2).mean()
 
 
-TORCH_CASES = [(n, kw, mode) for n, kw in CASES for mode in ("foreach", "fused") if not (mode == "fused" and n == "RMSprop")]
+TORCH_CASES = [pytest.param(n, kw, mode, id=f"{case_id}-{mode}") for (n, kw), case_id in zip(CASES, IDS)
+               for mode in ("foreach", "fused") if not (mode == "fused" and n == "RMSprop")]  # RMSprop: no fused
 
 
-@pytest.mark.parametrize("name,kwargs,mode", TORCH_CASES, ids=[f"{i}-{m}" for (n, kw, m), i in
-                                                             zip(TORCH_CASES, [IDS[CASES.index((n, kw))]
-                                                                               for n, kw, _ in TORCH_CASES])])
+@pytest.mark.parametrize("name,kwargs,mode", TORCH_CASES)
 def test_trajectory_matches_torch(name, kwargs, mode):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(10)
