@@ -24,22 +24,40 @@ Everything a user may do between steps is checked at the start of each step, by 
 Caveat (documented in optimizer.py): the first fused step moves each parameter's memory into
 the flat buffer, so a tensor that shared memory with a parameter before (``t`` after
 ``p.data = t``) stops seeing its updates. A parameter whose array is a view of another array
-(it may share memory on purpose) is never moved: its group keeps the per-parameter rule.
+(it may share memory on purpose) is never moved, unless the view is one a FlatGroup made (of
+this optimizer, or of an earlier one over the same parameters): its group keeps the
+per-parameter rule.
 """
+
+import weakref
 
 import autograd as ag
 
+# id(parameter) -> (weak reference to it, id of the view a FlatGroup made its array); not a WeakKeyDictionary,
+# which compares keys with ==, elementwise for tensors
+_installed = {}
 
-def eligible(params, previous=None):
+
+def _installed_view(p):
+    entry = _installed.get(id(p))
+    return entry[1] if entry is not None and entry[0]() is p else None
+
+
+def _install(p, view):
+    if id(p) not in _installed:
+        weakref.finalize(p, _installed.pop, id(p), None)
+    _installed[id(p)] = (weakref.ref(p), id(view))
+
+
+def eligible(params):
     """True when ``params`` can live in one flat buffer: one device, one real floating dtype, and
-    arrays that own their memory (or are views that ``previous``, the group's last FlatGroup, installed)."""
+    arrays that own their memory or are the views a FlatGroup installed."""
     first = params[0]
-    ours = {id(v) for v in previous.views} if previous is not None else ()
     for p in params:
         a = p.array
         if p._backend is not first._backend or a.dtype != first.array.dtype or not ag.dtypes.is_floating(a.dtype):
             return False
-        if a.base is not None and id(a) not in ours:
+        if a.base is not None and _installed_view(p) != id(a):  # the id of a live array (p holds it): unique
             return False
     return True
 
@@ -87,6 +105,7 @@ class FlatGroup:
         view[...] = array
         p = self.params[i]
         p.array, self.views[i] = view, view
+        _install(p, view)
 
     def sync(self, state):
         """Re-adopt whatever was rebound since the last step: parameter arrays and state tensors."""

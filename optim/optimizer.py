@@ -227,7 +227,7 @@ class Optimizer:
         if previous is not None and previous.matches(params, names):
             return previous
         flats.pop(id(group), None)
-        if not eligible(params, previous):
+        if not eligible(params):
             return None
         if fused is None and foreach is None and previous is None and not self._flat_pays(params):
             return None

@@ -343,3 +343,18 @@ def test_deepcopy_and_a_parameter_of_a_new_shape_rebuild_the_layout():
         plain.step()
         assert is_fused(fused, a)
         assert_identical(a, b, fused, plain, f"after step {step} of the copies")
+
+
+def test_a_new_optimizer_over_fused_parameters_fuses_them_again():
+    a, b, fused, plain = twins("Adam", dict(lr=0.05))
+    rng = np.random.default_rng(14)
+    give_grads(a, b, rng)
+    fused.step()
+    plain.step()
+    fused, plain = optim.Adam(a, lr=0.01), optim.Adam(b, lr=0.01, foreach=False)  # a second training phase
+    for step in range(2):
+        give_grads(a, b, rng)
+        fused.step()
+        plain.step()
+        assert is_fused(fused, a)
+        assert_identical(a, b, fused, plain, f"after step {step} of the second optimizer")
