@@ -358,3 +358,23 @@ def test_a_new_optimizer_over_fused_parameters_fuses_them_again():
         plain.step()
         assert is_fused(fused, a)
         assert_identical(a, b, fused, plain, f"after step {step} of the second optimizer")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name,kwargs", [CASES[2], CASES[4], CASES[7]], ids=[IDS[2], IDS[4], IDS[7]])
+def test_fused_cuda_step_in_half_precision(name, kwargs, dtype):
+    """The kernels compute in float32 and round once, the per-parameter rule rounds after every operation:
+    close, not identical (the stand-in's references compute as the kernels do)."""
+    _standin()
+    a, b, fused, plain = twins(name, kwargs, device="cuda", dtype=getattr(ag, dtype))
+    rng = np.random.default_rng(15)
+    for step in range(3):
+        give_grads(a, b, rng)
+        fused.step()
+        plain.step()
+        assert is_fused(fused, a)
+        for i, (p, q) in enumerate(zip(a, b)):
+            assert p.dtype == q.dtype == getattr(ag, dtype)
+            np.testing.assert_allclose(to_numpy(p).astype(np.float32), to_numpy(q).astype(np.float32), rtol=0.05,
+                                       atol=0.05, err_msg=f"parameter {i} after step {step}")
