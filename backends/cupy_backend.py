@@ -58,6 +58,7 @@ class CupyBackend(Backend):
         with self._cuda_device:
             self.generator = cp.random.RandomState()
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
+        from . import cupy_optim_kernels  # noqa: F401  registers the fused optimizer updates
 
     def asarray(self, data, dtype=None):
         with self._cuda_device:

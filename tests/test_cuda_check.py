@@ -71,40 +71,53 @@ def test_cupy_imports_without_a_gpu_and_says_so():
 KERNEL_TYPES = ("ElementwiseKernel", "RawKernel", "ReductionKernel", "RawModule")
 
 
-def _custom_kernels():
-    """(name, real CuPy kernel) for every kernel object backends/cupy_kernels.py builds at import."""
-    module = importlib.import_module("backends.cupy_kernels")
+KERNEL_MODULES = ["cupy_kernels", "cupy_optim_kernels"]  # the backends/ modules that build CuPy kernels
+
+
+def _custom_kernels(modules=KERNEL_MODULES):
+    """(module.name, real CuPy kernel) for every kernel object the ``modules`` of backends/ build at import."""
     found = {}
-    for name, value in vars(module).items():
-        value = getattr(value, "_real", value)  # the stand-in's kernel wraps CuPy's
-        if type(value).__name__ in KERNEL_TYPES and type(value).__module__.startswith("cupy"):
-            found[name] = value
+    for module_name in modules:
+        module = importlib.import_module(f"backends.{module_name}")
+        for name, value in vars(module).items():
+            value = getattr(value, "_real", value)  # the stand-in's kernel wraps CuPy's
+            if type(value).__name__ in KERNEL_TYPES and type(value).__module__.startswith("cupy"):
+                found[f"{module_name}.{name}"] = value
     return found
 
 
-def _kernel_calls_in_source():
-    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+def _kernel_calls_in_source(module_name):
+    tree = ast.parse((ROOT / "backends" / f"{module_name}.py").read_text())
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
             and n.func.attr in KERNEL_TYPES]
 
 
-def test_every_kernel_is_built_at_import_so_it_is_checked():
+@pytest.mark.parametrize("module_name", KERNEL_MODULES)
+def test_every_kernel_is_built_at_import_so_it_is_checked(module_name):
     """A kernel made inside a function would escape the compile check below."""
-    assert len(_kernel_calls_in_source()) == len(_custom_kernels()), (
-        "backends/cupy_kernels.py builds a CuPy kernel that is not a module-level object; build it at import "
-        "so that tests/test_cuda_check.py compiles it")
+    assert len(_kernel_calls_in_source(module_name)) == len(_custom_kernels([module_name])), (
+        f"backends/{module_name}.py builds a CuPy kernel that is not a module-level object; build it at import "
+        f"so that tests/test_cuda_check.py compiles it")
+
+
+# kernels only ever launched on contiguous 1-D buffers (optim/_flat.py's flat slices): their strided variant
+# is never compiled on a GPU, so it is not compiled here either
+CONTIGUOUS_ONLY = ("cupy_optim_kernels.",)
+KERNEL_LAYOUTS = [pytest.param(name, ndim, contiguous, id=f"{name}-{'contiguous' if contiguous else 'strided'}")
+                  for name in sorted(_custom_kernels()) for ndim, contiguous in LAYOUTS
+                  if contiguous or not name.startswith(CONTIGUOUS_ONLY)]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("ndim, contiguous", LAYOUTS, ids=["contiguous", "strided"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name", sorted(_custom_kernels()))
+@pytest.mark.parametrize("name, ndim, contiguous", KERNEL_LAYOUTS)
 def test_kernel_compiles(name, dtype, ndim, contiguous, arch):
     kernel = _custom_kernels()[name]
     if type(kernel).__name__ != "ElementwiseKernel":
         pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
-    typed = [p for p in kernel.in_params if p.dtype is None]
-    source = elementwise_source(kernel, (dtype,) * len(typed), ndim, contiguous)
+    # the T inputs get ``dtype``; an input of a fixed type (the optimizer kernels' ``float64 lr``) is a scalar
+    source = elementwise_source(kernel, tuple(dtype if p.dtype is None else None for p in kernel.in_params), ndim,
+                                contiguous)
     try:
         cubin = compile_cuda(source, kernel.name, arch, kernel.kwargs.get("options", ()))
     except Exception as e:  # CuPy's CompileException carries NVRTC's log
