@@ -9,6 +9,7 @@ import collections
 import itertools
 import math
 import numbers
+import warnings
 
 from .. import dtypes
 from ..function import Op
@@ -67,11 +68,18 @@ class Roll(Op):
 
 
 class Diagonal(Op):
-    """The diagonal at ``offset`` of the planes (dim1, dim2), as the last dim: a view."""
+    """The diagonal at ``offset`` of the planes (dim1, dim2), as the last dim: a writable view (NumPy's
+    diagonal is read-only, so it is a strided view of the corner where the diagonal starts)."""
     is_view = True
     def forward(ctx, x, offset, dim1, dim2):
         ctx.shape, ctx.where = x.shape, (offset, dim1, dim2)
-        return ctx.xp.diagonal(x, offset, dim1, dim2)
+        start1, start2 = max(-offset, 0), max(offset, 0)
+        length = max(min(x.shape[dim1] - start1, x.shape[dim2] - start2), 0)
+        corner = x[tuple(slice(start1, None) if d == dim1 else slice(start2, None) if d == dim2 else slice(None)
+                         for d in range(x.ndim))]
+        rest = [d for d in range(x.ndim) if d not in (dim1, dim2)]
+        return ctx.xp.lib.stride_tricks.as_strided(corner, [x.shape[d] for d in rest] + [length],
+                                                   [corner.strides[d] for d in rest] + [x.strides[dim1] + x.strides[dim2]])
     def backward(ctx, grad):
         return DiagonalScatter.apply(grad, shape=ctx.shape, offset=ctx.where[0], dim1=ctx.where[1],
                                      dim2=ctx.where[2])
@@ -102,21 +110,23 @@ def _xp(x, make):
         return make(x._backend.xp)
 
 
-def _check_index(op, index, x, name="index", kinds=(dtypes.int64,)):
+_INDEX_DTYPES = (dtypes.int64, dtypes.int32)
+
+
+def _check_index(op, index, x, name="index", kinds=_INDEX_DTYPES, error=RuntimeError):
     """``index`` must be an integer Tensor (of one of ``kinds``) on x's device."""
     if not isinstance(index, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor of dtype {kinds[0]}, got {type(index).__name__}")
     if index.dtype not in kinds:
         allowed = " or ".join(str(k) for k in kinds)
-        raise RuntimeError(f"{op}(): Expected dtype {allowed} for {name}, got {index.dtype}; convert it with "
-                           f".long()")
+        raise error(f"{op}(): Expected dtype {allowed} for {name}, got {index.dtype}; convert it with .long()")
     if index._backend is not x._backend:
         raise RuntimeError(f"{op}: expected {name} on the same device as the input, but got {index.device} and "
                            f"{x.device}; move it with .to('{x.device}')")
     return index
 
 
-def _check_bounds(op, index, size, dim, negative_ok=False):
+def _check_bounds(op, index, size, dim, negative_ok=False, error=RuntimeError):
     """Indices must lie in [0, size) (or [-size, size) where negative ones count from the end). Only
     on the CPU: on CUDA this would copy to the host and wait, so there (as PyTorch's CUDA kernels, which
     assert on the device) an out-of-range index is the caller's bug."""
@@ -125,7 +135,7 @@ def _check_bounds(op, index, size, dim, negative_ok=False):
     low, high = int(index.array.min()), int(index.array.max())
     if high >= size or low < (-size if negative_ok else 0):
         bad = high if high >= size else low
-        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size}; indices must "
+        raise error(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size}; indices must "
                          f"be in [{-size if negative_ok else 0}, {size - 1}]")
 
 
@@ -233,11 +243,8 @@ def tensor_split(x, indices_or_sections, dim=0):
                                f"{indices_or_sections.dtype} of shape {tuple(indices_or_sections.shape)}")
         indices_or_sections = indices_or_sections.tolist()
     if isinstance(indices_or_sections, (list, tuple)):
-        bounds = [min(max(i + size if i < 0 else i, 0), size) for i in map(int, indices_or_sections)]
-        edges = [0] + bounds + [size]
-        return tuple(narrow(x, dim, start, max(end - start, 0)) for start, end in zip(edges, edges[1:])) \
-            if all(a <= b for a, b in zip(edges, edges[1:])) else \
-            tuple(getitem(x, (slice(None),) * dim + (slice(a, b),)) for a, b in zip(edges, edges[1:]))
+        edges = [0] + [int(i) for i in indices_or_sections] + [size]  # slices: an index past the next gives empty
+        return tuple(getitem(x, (slice(None),) * dim + (slice(a, b),)) for a, b in zip(edges, edges[1:]))
     n = int(indices_or_sections)
     if n <= 0:
         raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {n}")
@@ -256,10 +263,10 @@ def unbind(x, dim=0):
 
 def _split_dim(op, x, indices_or_sections, dim, min_dims):
     if x.ndim < min_dims:
-        raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dims} dimension, but got a tensor "
+        raise RuntimeError(f"{op} requires a tensor with at least {min_dims} dimension, but got a tensor "
                            f"with {x.ndim} dimensions (shape {tuple(x.shape)})")
     if not isinstance(indices_or_sections, (list, tuple, Tensor)) and x.shape[dim] % int(indices_or_sections):
-        raise RuntimeError(f"torch.{op} attempted to split along dimension {dim}, but the size of the dimension "
+        raise RuntimeError(f"{op} attempted to split along dimension {dim}, but the size of the dimension "
                            f"{x.shape[dim]} is not divisible by the split_size {indices_or_sections}!")
     return tensor_split(x, indices_or_sections, dim)
 
@@ -350,7 +357,8 @@ def repeat(x, *sizes):
     shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
     pairs = [(1, s) for s in shape]
     out = expand(reshape(x, [n for p in pairs for n in p]), [n for r, s in zip(sizes, shape) for n in (r, s)])
-    return reshape(out, [r * s for r, s in zip(sizes, shape)])
+    out = reshape(out, [r * s for r, s in zip(sizes, shape)])
+    return out.clone() if out._view is not None else out  # all ones: still a view, but repeat always copies
 
 
 def tile(x, *dims):
@@ -407,7 +415,7 @@ def gather(x, dim, index, *, sparse_grad=False):
 
 def take_along_dim(x, indices, dim=None):
     """gather with ``indices`` broadcast against x (all dims but ``dim``); without dim, on the flattened x."""
-    _check_index("take_along_dim", indices, x)
+    _check_index("take_along_dim", indices, x, "indices", kinds=(dtypes.int64,))
     if dim is None:
         return gather(reshape(x, -1), 0, reshape(indices, -1))
     dim = normalize_dim("take_along_dim", dim, x.shape)
@@ -446,8 +454,11 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
     if reduce is not None:
         if reduce not in ("add", "multiply"):
             raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got {reduce!r}")
-        if not isinstance(src, Tensor):
-            src = full_like_index(x, index, src)
+        if isinstance(src, Tensor):
+            warnings.warn("scatter: the reduce argument with a Tensor src is deprecated (as in PyTorch); use "
+                          "scatter_reduce, which also has sum, prod, mean, amax and amin", UserWarning, stacklevel=2)
+        else:
+            src = _full(x, index.shape, src)
         with no_grad():  # PyTorch has no derivative for scatter with reduce=: the result carries no history
             return scatter_reduce(x, dim, index, src, "sum" if reduce == "add" else "prod")
     dim = _scatter_args("scatter", x, dim, index, src)
@@ -460,8 +471,8 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
                           index=_along(x, dim, index))
 
 
-def full_like_index(x, index, value):
-    return Tensor._make(_xp(x, lambda xp: xp.full(index.shape, value, dtype=x.dtype)), x._backend)
+def _full(x, shape, value):
+    return Tensor._make(_xp(x, lambda xp: xp.full(shape, value, dtype=x.dtype)), x._backend)
 
 
 def scatter_(x, dim, index, src=None, *, value=None, reduce=None):
@@ -489,7 +500,8 @@ class ScatterReduce(Op):
     def forward(ctx, x, src, index, reduce, include_self):
         xp = ctx.xp
         ctx.index, ctx.reduce, ctx.include_self = index, reduce, include_self
-        wide = dtypes.float32 if dtypes.is_low_precision(x.dtype) else x.dtype
+        wide = dtypes.float32 if dtypes.is_low_precision(x.dtype) else \
+            x.dtype if dtypes.is_floating(x.dtype) else dtypes.float64  # integers: exact in float64 up to 2**53
         out, src = x.astype(wide, copy=True), src.astype(wide, copy=False)
         hit = xp.zeros(x.shape, dtype=dtypes.bool_)
         hit[index] = True
@@ -506,6 +518,8 @@ class ScatterReduce(Op):
             xp.add.at(negatives, index, (src < 0).astype(wide))
             product = xp.where(negatives % 2 == 1, -1, 1) * xp.exp(logs) * (zeros == 0)
             out = xp.where(hit, (out if include_self else 1) * product, out)
+            if not dtypes.is_floating(x.dtype):
+                out = xp.rint(out)  # exp(sum of logs) of integers is off by rounding
         else:  # sum, mean
             if not include_self:
                 out[index] = 0
@@ -537,6 +551,7 @@ class ScatterReduce(Op):
 def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
     """x with src's values combined into x at index along ``dim``: "sum", "prod", "mean", "amax" or "amin";
     without ``include_self`` the targets' own values are left out of the combination."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # PyTorch takes the old names too
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce!r}")
@@ -560,21 +575,21 @@ def scatter_reduce_(x, dim, index, src, reduce, *, include_self=True):
 
 def take(x, index):
     """Elements of the flattened x at ``index`` (negative indices count from the end), in index's shape."""
-    _check_index("take", index, x)
-    _check_bounds("take", index, x.numel(), 0, negative_ok=True)
+    _check_index("take", index, x, kinds=(dtypes.int64,))
+    _check_bounds("take", index, x.numel(), 0, negative_ok=True, error=IndexError)
     return getitem(reshape(x, -1), (index,))
 
 
 def put(x, index, source, accumulate=False):
     """A copy of x with source's elements written (or added) at the flat positions ``index``."""
-    _check_index("put", index, x)
+    _check_index("put", index, x, kinds=(dtypes.int64,))
     if index.numel() != source.numel():
-        raise RuntimeError(f"put_(): Expected source and index to have the same number of elements, but got "
+        raise IndexError(f"put_(): Expected source and index to have the same number of elements, but got "
                            f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
     if source.dtype != x.dtype:
         raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got self.dtype = "
                            f"{x.dtype} and source.dtype = {source.dtype}")
-    _check_bounds("put", index, x.numel(), 0, negative_ok=True)
+    _check_bounds("put", index, x.numel(), 0, negative_ok=True, error=IndexError)
     flat, values, where_ = reshape(x, -1), reshape(source, -1), (reshape(index, -1).array,)
     if accumulate:
         return reshape(flat + IndexAdd.apply(values, shape=(x.numel(),), index=where_), x.shape)
@@ -587,8 +602,8 @@ def put_(x, index, source, accumulate=False):
 
 # --- indexing along one dim ---------------------------------------------------------------------------------------
 
-def _dim_index(op, x, dim, index, kinds=(dtypes.int64, dtypes.int32)):
-    _check_index(op, index, x, kinds=kinds)
+def _dim_index(op, x, dim, index, kinds=_INDEX_DTYPES, error=RuntimeError):
+    _check_index(op, index, x, kinds=kinds, error=error)
     if index.ndim > 1:
         raise IndexError(f"{op}(): Index is supposed to be a vector (0-d or 1-d), got shape {tuple(index.shape)}")
     dim = normalize_dim(op, dim, x.shape)
@@ -611,7 +626,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     if alpha != 1:
         source = source * alpha
     if x.ndim == 0:
-        return x + reshape(source, ()) * 0 + IndexAdd.apply(reshape(source, 1), shape=(1,), index=where_).reshape(())
+        return reshape(index_add(reshape(x, 1), 0, index, reshape(source, 1)), ())
     return x + IndexAdd.apply(source, shape=tuple(x.shape), index=where_)
 
 
@@ -644,7 +659,7 @@ def index_copy_(x, dim, index, source):
 
 def index_fill(x, dim, index, value):
     """x with its slices at ``index`` along ``dim`` set to ``value`` (a number or a 0-d tensor)."""
-    dim, where_ = _dim_index("index_fill", x, dim, index, kinds=(dtypes.int64,))
+    dim, where_ = _dim_index("index_fill", x, dim, index, kinds=(dtypes.int64,), error=IndexError)
     value = _value_like("index_fill", value, x)
     if isinstance(value, Tensor):  # each slice filled once: a repeated index must not count value's gradient twice
         where_ = where_[:-1] + (_xp(x, lambda xp: xp.unique(where_[-1])),)
@@ -673,8 +688,7 @@ def index_put(x, indices, values, accumulate=False):
     if accumulate:
         picked = getitem(x, indices)  # also checks the indices, as x[indices] would
         return x + IndexAdd.apply(values.expand(picked.shape), shape=tuple(x.shape), index=where_)
-    from .shape import setitem_  # noqa: F401  (the same op as x[indices] = values)
-    try:
+    try:  # the op x[indices] = values records
         return IndexPut.apply(x, values, index=where_)
     except IndexError as e:
         raise IndexError(f"index_put: {e} (tensor of shape {tuple(x.shape)})") from None
@@ -710,7 +724,6 @@ def masked_fill(x, mask, value):
 
 
 def masked_fill_(x, mask, value):
-    broadcast_shapes(mask.shape, x.shape)
     if tuple(broadcast_shapes(mask.shape, x.shape)) != tuple(x.shape):
         raise RuntimeError(f"masked_fill_: the mask {tuple(mask.shape)} must broadcast to the tensor's shape "
                            f"{tuple(x.shape)}")
@@ -830,9 +843,7 @@ def _plane(op, x, dim1, dim2, new=False):
 
 def diagonal(x, offset=0, dim1=0, dim2=1):
     """A view of the diagonal at ``offset`` of the planes (dim1, dim2), appended as the last dim."""
-    if x.ndim < 2:
-        raise RuntimeError(f"diagonal: input must have at least 2 dimensions, got shape {tuple(x.shape)}")
-    d1, d2 = _plane("diagonal", x, dim1, dim2)
+    d1, d2 = _plane("diagonal", x, dim1, dim2)  # a 0-d or 1-d x has no dim 1: IndexError, as in PyTorch
     return Diagonal.apply(x, offset=int(offset), dim1=d1, dim2=d2)
 
 
@@ -1045,7 +1056,7 @@ def block_diag(*tensors):
     blocks = []
     for i, t in enumerate(tensors):
         if t.ndim > 2:
-            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has "
+            raise RuntimeError(f"block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has "
                                f"{t.ndim} dimensions")
         blocks.append(reshape(t, (1,) * (2 - t.ndim) + tuple(t.shape)))
     dtype = dtypes.result_type(*blocks)
