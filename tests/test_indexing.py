@@ -256,7 +256,8 @@ def test_scatter_with_a_larger_src_reads_its_leading_corner(device):
     backward refuses this case, so the op table's rows use a src of index's shape)."""
     x, src = rng.standard_normal((4, 3)), rng.standard_normal((3, 5))
     for name in ("scatter", "scatter_add"):
-        got = getattr(ag.tensor(x, device=device), name)(0, ag.tensor(IDX, device=device), ag.tensor(src, device=device))
+        index, values = ag.tensor(IDX, device=device), ag.tensor(src, device=device)
+        got = getattr(ag.tensor(x, device=device), name)(0, index, values)
         expected = getattr(torch.from_numpy(x), name)(0, torch.from_numpy(IDX), torch.from_numpy(src))
         assert_close(got, expected)
 
@@ -280,15 +281,25 @@ def test_scatter_reduce_keyword(reduce, device):
     assert not got.requires_grad
 
 
-def test_scatter_reduce_prod_with_zeros():
-    """The product's value with zeros among the inputs (its gradient there is left out: see ScatterReduce)."""
-    x, src = np.array([[1.0, 0.0], [2.0, 3.0]]), np.array([[0.0, 2.0], [4.0, 5.0], [-1.0, 0.5]])
-    index = np.array([[0, 1], [0, 1], [1, 0]])
-    for include_self in (True, False):
-        got = ag.tensor(x).scatter_reduce(0, ag.tensor(index), ag.tensor(src), "prod", include_self=include_self)
-        expected = torch.from_numpy(x).scatter_reduce(0, torch.from_numpy(index), torch.from_numpy(src), "prod",
-                                                      include_self=include_self)
-        assert_close(got, expected)
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_prod_with_zeros(include_self, device):
+    """Zeros among a product's inputs (in x and in src, one or two per target): torch's values and
+    gradients (the product of the other inputs; zero where two inputs are zero)."""
+    x = np.array([[1.0, 0.0, 2.0], [2.0, 3.0, 0.0]])
+    src = np.array([[0.0, 2.0, 0.0], [4.0, 0.0, 0.0], [-1.0, 0.5, 3.0]])
+    index = np.array([[0, 1, 0], [0, 1, 0], [1, 0, 1]])
+    _both(lambda lib, x, s, i: x.scatter_reduce(0, i, s, "prod", include_self=include_self), x, src, index,
+          device=device)
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin", "mean", "sum"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_ties_and_shares(reduce, include_self):
+    """Targets hit by several src values, some equal to x's own value and to each other: torch's values
+    and gradients (amax/amin share the gradient evenly among every value equal to the result)."""
+    x, src = np.array([[1.0, 2.0], [3.0, 0.5]]), np.array([[1.0, 2.0], [1.0, -1.0], [0.2, 2.0]])
+    index = np.array([[0, 0], [0, 1], [1, 0]])
+    _both(lambda lib, x, s, i: x.scatter_reduce(0, i, s, reduce, include_self=include_self), x, src, index)
 
 
 def test_scatter_reduce_integers():

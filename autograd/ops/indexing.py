@@ -5,7 +5,6 @@ Most of them are compositions of the differentiable ops in shape.py: a gather is
 narrow. An op gets a class of its own only where no composition is as fast (flip, roll, diagonal).
 """
 
-import collections
 import itertools
 import math
 import numbers
@@ -78,8 +77,9 @@ class Diagonal(Op):
         corner = x[tuple(slice(start1, None) if d == dim1 else slice(start2, None) if d == dim2 else slice(None)
                          for d in range(x.ndim))]
         rest = [d for d in range(x.ndim) if d not in (dim1, dim2)]
+        step = x.strides[dim1] + x.strides[dim2]  # one along both dims
         return ctx.xp.lib.stride_tricks.as_strided(corner, [x.shape[d] for d in rest] + [length],
-                                                   [corner.strides[d] for d in rest] + [x.strides[dim1] + x.strides[dim2]])
+                                                   [corner.strides[d] for d in rest] + [step])
     def backward(ctx, grad):
         return DiagonalScatter.apply(grad, shape=ctx.shape, offset=ctx.where[0], dim1=ctx.where[1],
                                      dim2=ctx.where[2])
@@ -136,7 +136,7 @@ def _check_bounds(op, index, size, dim, negative_ok=False, error=RuntimeError):
     if high >= size or low < (-size if negative_ok else 0):
         bad = high if high >= size else low
         raise error(f"{op}: index {bad} is out of bounds for dimension {dim} with size {size}; indices must "
-                         f"be in [{-size if negative_ok else 0}, {size - 1}]")
+                    f"be in [{-size if negative_ok else 0}, {size - 1}]")
 
 
 def _as_1d(x):
@@ -535,9 +535,16 @@ class ScatterReduce(Op):
         if reduce in ("sum", "mean"):
             share = grad / (count + keep).clamp(min=1) if reduce == "mean" else grad
             grad_x, grad_src = share, share[index]
-        elif reduce == "prod":  # d out / d v = out / v (inputs with zeros: see scatter_reduce's docstring)
-            grad_out = grad * out
-            grad_x, grad_src = grad_out / x, grad_out[index] / src
+        elif reduce == "prod":  # d out / d v = the product of the others: out / v, with zeros handled apart
+            def product(x, src):
+                return ScatterReduce.apply(x, src, index=index, reduce="prod", include_self=keep)
+            nonzero_x = _where3(x == 0, 1.0, x)
+            grad_x = grad * product(nonzero_x, src) / nonzero_x
+            src_zero = src == 0  # a lone zero among a target's inputs: the others' product; two or more: 0
+            zeros = IndexAdd.apply(src_zero.to(grad.dtype), shape=tuple(out.shape), index=index)
+            lone_zero = src_zero & (zeros[index] == 1)
+            grad_src = _where3(lone_zero, (grad * product(x, _where3(lone_zero, 1.0, src)))[index],
+                               (grad * out)[index] / _where3(src_zero, 1.0, src))
         else:  # amax/amin: shared evenly by x's value and the src values equal to the result (PyTorch's rule)
             self_ties = (x == out).to(grad.dtype)
             src_ties = (src == out[index]).to(grad.dtype)
@@ -929,7 +936,7 @@ def ravel(x):
     return reshape(x, -1)
 
 
-# --- stacking ------------------------------------------------------------------------------------------------------------
+# --- stacking -------------------------------------------------------------------------------------------------
 
 def atleast_1d(*tensors):
     return _atleast(tensors, lambda t: reshape(t, 1) if t.ndim == 0 else t)
@@ -975,7 +982,7 @@ def column_stack(tensors):
     return cat([reshape(t, -1, 1) if t.ndim <= 1 else t for t in tensors], 1)
 
 
-# --- broadcasting and products of index sets ---------------------------------------------------------------------------
+# --- broadcasting and products of index sets -------------------------------------------------------------------
 
 def broadcast_shapes(*shapes):
     """The shape the given shapes broadcast to (PyTorch's rules), as a Size."""
