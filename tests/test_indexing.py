@@ -264,11 +264,17 @@ def test_scatter_with_a_larger_src_reads_its_leading_corner(device):
 
 @pytest.mark.parametrize("reduce", ["add", "multiply"])
 def test_scatter_reduce_keyword(reduce, device):
-    """scatter(..., reduce=) with a tensor src and with a value: torch's values; like torch, no derivative
-    (the result carries no history)."""
+    """scatter(..., reduce=) with a tensor src and with a value: torch's values. It has no derivative:
+    torch refuses at backward, ndgrad when the graph would be recorded (rather than record a wrong one)."""
     x, src = rng.standard_normal((3, 2)), rng.standard_normal((4, 2))
     index = np.array([[0, 1], [2, 2], [0, 0], [1, 2]])
-    a = ag.tensor(x, device=device, requires_grad=True)
+    needs_grad = ag.tensor(x, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no derivative.*scatter_reduce"):
+        needs_grad.scatter(0, ag.tensor(index, device=device), 1.5, reduce=reduce)
+    with pytest.raises(RuntimeError, match="derivative"):
+        t = torch.from_numpy(x).requires_grad_()
+        t.scatter(0, torch.from_numpy(index), 1.5, reduce=reduce).sum().backward()
+    a = ag.tensor(x, device=device)
     t = torch.from_numpy(x)
     with warnings.catch_warnings():  # torch warns (once per process) that reduce= is deprecated; so does ndgrad
         warnings.simplefilter("ignore")
@@ -278,7 +284,6 @@ def test_scatter_reduce_keyword(reduce, device):
     assert_close(got, expected)
     got = a.scatter(0, ag.tensor(index, device=device), 1.5, reduce=reduce)
     assert_close(got, t.scatter(0, torch.from_numpy(index), 1.5, reduce=reduce))
-    assert not got.requires_grad
 
 
 @pytest.mark.parametrize("include_self", [True, False])
@@ -430,3 +435,12 @@ def test_setitem_kinds(name, device):
     a[_resolve(ag, index, a)] = ag.tensor(value, device=device)
     t[_resolve(torch, index, t)] = torch.from_numpy(value)
     assert_close(a, t)
+
+
+def test_setitem_into_a_constant_with_a_value_that_requires_grad(device):
+    """A tensor that did not require grad takes the value's history through an advanced-index write."""
+    def fn(lib, v):
+        base = lib.zeros(3, 4, dtype=v.dtype, device=v.device)
+        base[lib.tensor([2, 0], device=v.device), 1:3] = v
+        return base * base
+    _both(fn, rng.standard_normal((2, 2)), device=device)

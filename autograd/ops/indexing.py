@@ -12,13 +12,13 @@ import warnings
 
 from .. import dtypes
 from ..function import Op
-from ..grad_mode import no_grad
+from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
 from ..tensor import Size, Tensor, shape_tuple
 from ._dims import normalize_dim, normalize_dims
 from .arithmetic import where as _where3
 from .inplace import apply_inplace
-from .shape import (IndexAdd, IndexPut, cat, expand, flatten, getitem, narrow, permute, reshape, select, stack,
+from .shape import (IndexAdd, IndexPut, _index, cat, expand, flatten, getitem, narrow, permute, reshape, select, stack,
                     transpose, unsqueeze)
 
 __all__ = [
@@ -226,7 +226,9 @@ def chunk(x, chunks, dim=0):
         raise RuntimeError("chunk: a 0-d tensor (shape ()) has no dim to chunk; it needs at least one dim")
     dim = normalize_dim("chunk", dim, x.shape)
     size = x.shape[dim]
-    return split(x, max(-(-size // chunks), 1) if size else 0, dim) if size else split(x, [0] * chunks, dim)
+    if size == 0:  # every chunk is empty
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-size // chunks), dim)  # ceil(size / chunks) each: fewer chunks where that covers it
 
 
 @numpy_keywords
@@ -454,21 +456,22 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
     if reduce is not None:
         if reduce not in ("add", "multiply"):
             raise RuntimeError(f"scatter: reduce argument must be either add or multiply, got {reduce!r}")
+        if is_grad_enabled() and (x.requires_grad or getattr(src, "requires_grad", False)):
+            raise RuntimeError(f"scatter: reduce={reduce!r} has no derivative (PyTorch's backward raises \"derivative "
+                               f"for aten::scatter is not implemented\"); use scatter_reduce(dim, index, src, "
+                               f"{'sum' if reduce == 'add' else 'prod'!r}), which has one, or call it under "
+                               f"no_grad()")
         if isinstance(src, Tensor):
             warnings.warn("scatter: the reduce argument with a Tensor src is deprecated (as in PyTorch); use "
                           "scatter_reduce, which also has sum, prod, mean, amax and amin", UserWarning, stacklevel=2)
         else:
             src = _full(x, index.shape, src)
-        with no_grad():  # PyTorch has no derivative for scatter with reduce=: the result carries no history
-            return scatter_reduce(x, dim, index, src, "sum" if reduce == "add" else "prod")
+        return scatter_reduce(x, dim, index, src, "sum" if reduce == "add" else "prod")
     dim = _scatter_args("scatter", x, dim, index, src)
     if x.ndim == 0 or index.ndim == 0:
         src1 = _as_1d(src) if isinstance(src, Tensor) else src
         return reshape(scatter(_as_1d(x), 0, _as_1d(index), src1), x.shape)
-    if isinstance(src, Tensor) and src.ndim:
-        src = _crop(src, index.shape)
-    return IndexPut.apply(x, _value_like("scatter", src, x) if not isinstance(src, Tensor) or not src.ndim else src,
-                          index=_along(x, dim, index))
+    return IndexPut.apply(x, _crop(src, index.shape) if isinstance(src, Tensor) else src, index=_along(x, dim, index))
 
 
 def _full(x, shape, value):
@@ -592,7 +595,7 @@ def put(x, index, source, accumulate=False):
     _check_index("put", index, x, kinds=(dtypes.int64,))
     if index.numel() != source.numel():
         raise IndexError(f"put_(): Expected source and index to have the same number of elements, but got "
-                           f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
+                         f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
     if source.dtype != x.dtype:
         raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got self.dtype = "
                            f"{x.dtype} and source.dtype = {source.dtype}")
@@ -689,9 +692,9 @@ def index_put(x, indices, values, accumulate=False):
             raise IndexError(f"index_put: tensors used as indices must be long, int, byte or bool tensors, got "
                              f"{getattr(i, 'dtype', type(i).__name__)}")
     if values.dtype != x.dtype:
-        raise RuntimeError(f"Index put requires the source and destination dtypes match, got {x.dtype} for the "
-                           f"destination and {values.dtype} for the source.")
-    where_ = tuple(i.array for i in indices)
+        raise RuntimeError(f"index_put: Index put requires the source and destination dtypes match, got {x.dtype} "
+                           f"for the destination and {values.dtype} for the source; convert with .to({x.dtype})")
+    where_ = _index(x, indices)  # index tensors on another device are copied over, as x[indices] does
     if accumulate:
         picked = getitem(x, indices)  # also checks the indices, as x[indices] would
         return x + IndexAdd.apply(values.expand(picked.shape), shape=tuple(x.shape), index=where_)
@@ -871,7 +874,7 @@ def diag(x, diagonal=0):
     if x.ndim == 1:
         return diag_embed(x, diagonal)
     if x.ndim == 2:
-        return globals()["diagonal"](x, diagonal)
+        return x.diagonal(diagonal)  # the method: the argument named diagonal hides the function
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D (shape {tuple(x.shape)})")
 
 
