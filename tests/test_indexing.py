@@ -444,3 +444,46 @@ def test_setitem_into_a_constant_with_a_value_that_requires_grad(device):
         base[lib.tensor([2, 0], device=v.device), 1:3] = v
         return base * base
     _both(fn, rng.standard_normal((2, 2)), device=device)
+
+
+# --- hypothesis: shapes, dims and indices for the hot ops ----------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import array_shapes  # noqa: E402
+
+
+@st.composite
+def along_dim_args(draw):
+    """x's shape, a dim, and an index shape no larger than x's apart from that dim (gather/scatter's rule)."""
+    shape = draw(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = tuple(draw(st.integers(0, 5)) if d == dim % len(shape) else draw(st.integers(0, s))
+                        for d, s in enumerate(shape))
+    return shape, dim, index_shape, draw(st.integers(0, 2 ** 32 - 1))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=along_dim_args(), name=st.sampled_from(["gather", "scatter_add", "scatter_amax", "index_select",
+                                                    "index_add"]))
+def test_along_dim_ops_against_torch(args, name):
+    shape, dim, index_shape, seed = args
+    r = np.random.default_rng(seed)
+    size = shape[dim]
+    x = r.standard_normal(shape)
+    if name in ("gather", "scatter_add", "scatter_amax"):
+        index = r.integers(0, size, index_shape)
+        src = r.standard_normal(index_shape)
+        fns = {"scatter_add": lambda lib, x, s, i: x.scatter_add(dim, i, s),
+               "scatter_amax": lambda lib, x, s, i: x.scatter_reduce(dim, i, s, "amax")}
+    else:
+        index = r.integers(0, size, index_shape[dim % len(shape)])
+        sliced = list(shape)
+        sliced[dim] = len(index)
+        src = r.standard_normal(sliced)
+        fns = {"index_select": lambda lib, x, s, i: x.index_select(dim, i),
+               "index_add": lambda lib, x, s, i: x.index_add(dim, i, s, alpha=0.5)}
+    if name == "gather":
+        _both(lambda lib, x, i: x.gather(dim, i), x, index)
+    else:
+        _both(fns[name], x, src, index)
