@@ -224,6 +224,7 @@ REFUSALS = {
     "combinations_2d": lambda L, x: L.combinations(x),
     "block_diag_3d": lambda L, x: L.block_diag(x[None]),
     "fliplr_1d": lambda L, x: x[0].fliplr(),
+    "roll_0d_with_dims": lambda L, x: x.sum().roll(1, 0),
     "index_put_too_many": lambda L, x: x.sum().index_put((L.tensor([0]),), L.ones(())),
 }
 
@@ -357,6 +358,12 @@ def test_broadcast_shapes_and_meshgrid_default():
     b, u = _pair(np.arange(2.0))
     for g, e in zip(ag.meshgrid(a, b, indexing="ij"), torch.meshgrid(t, u, indexing="ij")):
         assert_close(g, e)
+
+
+def test_roll_and_block_diag_edge_cases():
+    for fn in (lambda L: L.tensor(3.0).roll(2), lambda L: L.block_diag(),
+               lambda L: L.block_diag(L.zeros(0, 2), L.ones(1), L.tensor(2, dtype=L.int32))):
+        assert_close(fn(ag), fn(torch))
 
 
 def test_combinations_edge_cases():

@@ -14,7 +14,7 @@ from .. import dtypes
 from ..function import Op
 from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
-from ..tensor import Size, Tensor, shape_tuple
+from ..tensor import Size, Tensor, _device_backend, shape_tuple, zeros
 from ._dims import normalize_dim, normalize_dims
 from .arithmetic import where as _where3
 from .inplace import apply_inplace
@@ -322,9 +322,10 @@ def roll(x, shifts, dims=None):
     dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
-    dims = tuple(normalize_dim("roll", d, x.shape) for d in dims)
     if x.ndim == 0:
-        return Roll.apply(reshape(x, 1), shifts=tuple(map(int, shifts)), dims=(0,) * len(dims)).reshape(())
+        raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no dimensions (a 0-d tensor); roll "
+                         f"it without dims")
+    dims = tuple(normalize_dim("roll", d, x.shape) for d in dims)
     return Roll.apply(x, shifts=tuple(map(int, shifts)), dims=dims)
 
 
@@ -515,11 +516,11 @@ class ScatterReduce(Op):
                 out[index] = -xp.inf if reduce == "amax" else xp.inf
             (xp.maximum if reduce == "amax" else xp.minimum).at(out, index, src)
         elif reduce == "prod":
-            logs, zeros, negatives = (xp.zeros(x.shape, dtype=wide) for _ in range(3))
+            logs, zero_count, negatives = (xp.zeros(x.shape, dtype=wide) for _ in range(3))
             xp.add.at(logs, index, xp.log(xp.abs(xp.where(src == 0, 1, src))))
-            xp.add.at(zeros, index, (src == 0).astype(wide))
+            xp.add.at(zero_count, index, (src == 0).astype(wide))
             xp.add.at(negatives, index, (src < 0).astype(wide))
-            product = xp.where(negatives % 2 == 1, -1, 1) * xp.exp(logs) * (zeros == 0)
+            product = xp.where(negatives % 2 == 1, -1, 1) * xp.exp(logs) * (zero_count == 0)
             out = xp.where(hit, (out if include_self else 1) * product, out)
             if not dtypes.is_floating(x.dtype):
                 out = xp.rint(out)  # exp(sum of logs) of integers is off by rounding
@@ -821,7 +822,6 @@ def triu_(x, diagonal=0):
 
 
 def _triangle_indices(op, row, col, offset, dtype, device, lower):
-    from ..tensor import _device_backend
     dtype = dtypes.to_dtype(dtype) or dtypes.int64
     if dtype not in (dtypes.int64, dtypes.int32):
         raise RuntimeError(f"{op}: dtype must be int64 or int32, got {dtype}")
@@ -1061,8 +1061,8 @@ def combinations(x, r=2, with_replacement=False):
 
 def block_diag(*tensors):
     """The tensors (0-d, 1-d as rows, 2-d) as the blocks of a block-diagonal matrix, zeros elsewhere."""
-    if not tensors:
-        raise RuntimeError("block_diag: expected at least one tensor")
+    if not tensors:  # no blocks: a 1 x 0 matrix, as in PyTorch
+        return zeros(1, 0)
     blocks = []
     for i, t in enumerate(tensors):
         if t.ndim > 2:
@@ -1073,10 +1073,9 @@ def block_diag(*tensors):
     blocks = [b.to(dtype) for b in blocks]
     width = sum(b.shape[1] for b in blocks)
     rows, left = [], 0
-    first = blocks[0]
-    for b in blocks:
-        def zeros(n, first=first, b=b):
-            return Tensor._make(_xp(first, lambda xp: xp.zeros((b.shape[0], n), dtype=dtype)), first._backend)
-        rows.append(cat([zeros(left), b, zeros(width - left - b.shape[1])], 1))
+    for b in blocks:  # each block between zeros to its left and right
+        def pad(n, b=b):
+            return Tensor._make(_xp(b, lambda xp: xp.zeros((b.shape[0], n), dtype=dtype)), b._backend)
+        rows.append(cat([pad(left), b, pad(width - left - b.shape[1])], 1))
         left += b.shape[1]
     return cat(rows, 0)
