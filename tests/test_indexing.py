@@ -143,6 +143,7 @@ COPIES = {
     "index_select": lambda lib, x: x.index_select(0, lib.tensor([0, 1])),
     "gather": lambda lib, x: x.gather(1, lib.tensor([[0], [1], [2]])),
     "masked_select": lambda lib, x: x.masked_select(x > 0),
+    "diag": lambda lib, x: lib.diag(x),  # unlike diagonal
 }
 
 

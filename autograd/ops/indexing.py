@@ -874,7 +874,7 @@ def diag(x, diagonal=0):
     if x.ndim == 1:
         return diag_embed(x, diagonal)
     if x.ndim == 2:
-        return x.diagonal(diagonal)  # the method: the argument named diagonal hides the function
+        return x.diagonal(diagonal).clone()  # a copy, as PyTorch's diag (the method: the argument hides the function)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D (shape {tuple(x.shape)})")
 
 
