@@ -160,15 +160,16 @@ def _check_along(op, x, dim, index, src=None):
     if max(index.ndim, 1) != max(x.ndim, 1) or (src is not None and max(src.ndim, 1) != max(index.ndim, 1)):
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor (input "
                            f"{tuple(x.shape)}, index {tuple(index.shape)}"
-                           + (f", src {tuple(src.shape)})" if src is not None else ")"))
+                           + (f", src {tuple(src.shape)})" if src is not None else ")")
+                           + "; unsqueeze the index to the input's number of dims")
     ishape, xshape = _as_1d(index).shape, _as_1d(x).shape
     for d, (i, s) in enumerate(zip(ishape, xshape)):
         if d != dim and i > s:
             raise RuntimeError(f"{op}(): Size does not match at dimension {d}: index {tuple(index.shape)} must not "
-                               f"be larger than input {tuple(x.shape)} apart from dimension {dim}")
+                               f"be larger than input {tuple(x.shape)} apart from dimension {dim}; crop the index")
     if src is not None and any(i > s for i, s in zip(ishape, _as_1d(src).shape)):
         raise RuntimeError(f"{op}(): Expected index {tuple(index.shape)} to be smaller than src {tuple(src.shape)} "
-                           f"in every dimension")
+                           f"in every dimension; pass a src at least as large as the index")
 
 
 def _crop(src, shape):
@@ -205,8 +206,9 @@ def split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [int(s) for s in split_size_or_sections]
         if sum(sizes) != size or any(s < 0 for s in sizes):
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size "
-                               f"at dimension {dim}), but got split_sizes={sizes}")
+            raise RuntimeError(f"split: split_with_sizes expects split_sizes to sum exactly to {size} (the size of "
+                               f"dim {dim} of shape {tuple(x.shape)}), but got split_sizes={sizes}; make the sizes, "
+                               f"each >= 0, add up to {size}")
     else:
         step = int(split_size_or_sections)
         if step < 0 or (step == 0 and size != 0):
@@ -424,7 +426,8 @@ def take_along_dim(x, indices, dim=None):
     dim = normalize_dim("take_along_dim", dim, x.shape)
     if x.ndim != indices.ndim:
         raise RuntimeError(f"take_along_dim: input and indices should have the same number of dimensions, but got "
-                           f"{x.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+                           f"{x.ndim} dimensions for input {tuple(x.shape)}, and {indices.ndim} dimensions for "
+                           f"indices {tuple(indices.shape)}; unsqueeze the indices to match")
     shape_x, shape_i = list(x.shape), list(indices.shape)
     shape_x[dim] = shape_i[dim] = 1
     common = broadcast_shapes(shape_x, shape_i)
@@ -443,7 +446,7 @@ def _scatter_args(op, x, dim, index, src):
             raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype, got {x.dtype} and "
                                f"{src.dtype}; convert src with .to({x.dtype})")
         if src._backend is not x._backend:
-            raise RuntimeError(f"{op}: expected src on {x.device}, got {src.device}")
+            raise RuntimeError(f"{op}: expected src on {x.device}, got {src.device}; move it with .to('{x.device}')")
     return dim
 
 
@@ -599,7 +602,7 @@ def put(x, index, source, accumulate=False):
                          f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
     if source.dtype != x.dtype:
         raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got self.dtype = "
-                           f"{x.dtype} and source.dtype = {source.dtype}")
+                           f"{x.dtype} and source.dtype = {source.dtype}; convert source with .to({x.dtype})")
     _check_bounds("put", index, x.numel(), 0, negative_ok=True, error=IndexError)
     flat, values, where_ = reshape(x, -1), reshape(source, -1), (reshape(index, -1).array,)
     if accumulate:
@@ -650,9 +653,10 @@ def _check_source(op, x, dim, index, source):
     expected[dim] = _as_1d(index).numel()
     if list(_as_1d(source).shape) != expected or (source.ndim != x.ndim and source.numel() != 1):
         raise RuntimeError(f"{op}(): source {tuple(source.shape)} must have the shape of self {tuple(x.shape)} with "
-                           f"dim {dim} of the index's length {index.numel()}")
+                           f"dim {dim} of the index's length {index.numel()}: {tuple(expected)}")
     if source.dtype != x.dtype:
-        raise RuntimeError(f"{op}(): self ({x.dtype}) and source ({source.dtype}) must have the same scalar type")
+        raise RuntimeError(f"{op}(): self ({x.dtype}) and source ({source.dtype}) must have the same scalar type; "
+                           f"convert source with .to({x.dtype})")
 
 
 def index_copy(x, dim, index, source):
@@ -716,7 +720,8 @@ def _check_mask(op, mask, x):
         raise RuntimeError(f"{op}: expected mask to be a bool tensor, got "
                            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}; use mask.bool()")
     if mask._backend is not x._backend:
-        raise RuntimeError(f"{op}: expected the mask on {x.device}, got {mask.device}")
+        raise RuntimeError(f"{op}: expected the mask on {x.device}, got {mask.device}; move it with "
+                           f".to('{x.device}')")
 
 
 def masked_fill(x, mask, value):
