@@ -20,8 +20,8 @@ def _pair(array, device="cpu", requires_grad=False):
 
 
 def _both(fn, *arrays, device="cpu"):
-    """fn(lib, *tensors) with each library; integer/bool arrays are passed as they are, floating ones
-    require grad. Returns the results (as NumPy) and the gradients of their sum against random weights."""
+    """fn(lib, *tensors) with each library (integer/bool arrays as they are, floating ones requiring grad):
+    the same output, and the same gradients of (output * fixed weights).sum() (None where torch has None)."""
     results = []
     for lib in (ag, torch):
         xs = []
