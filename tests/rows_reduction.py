@@ -82,7 +82,7 @@ OPS = [
     op("sort_nan", lambda lib, x: (*lib.sort(x, 1), *lib.sort(x, 1, descending=True)), with_nans(3, 4),
        gradcheck=False),
     op("argsort", lambda lib, x: (lib.argsort(x), x.sort().values), distinct(3, 4)),
-    op("argsort_descending_stable", lambda lib, x: (x.argsort(0, descending=True, stable=True), x.sort(0).values),
+    op("argsort_descending_stable", lambda lib, x: (x.argsort(dim=0, descending=True, stable=True), x.sort(0).values),
        ties(6, 2), gradcheck=False),
     op("msort", lambda lib, x: lib.msort(x), distinct(4, 3)),
     op("topk", lambda lib, x: x.topk(2), distinct(3, 5)),

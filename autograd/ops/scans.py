@@ -190,12 +190,17 @@ class AddAlongDim(Op):
         return PickAlongDim.apply(grad, index, dim=ctx.dim), None
 
 
+def _sortable(x):
+    """float16/bfloat16 sorted as float32 (exact): ml_dtypes' bfloat16 sort leaves NaN where it was."""
+    return x.astype(dtypes.float32) if dtypes.is_low_precision(x.dtype) else x
+
+
 class Argsort(Op):
     """The order that sorts ``x`` along ``dim``, stably (ties keep their order, also descending); NaN
     counts as the largest value, as in PyTorch."""
     differentiable = False
     def forward(ctx, x, dim, descending):
-        xp = ctx.xp
+        xp, x = ctx.xp, _sortable(x)
         if not descending:
             return xp.argsort(x, axis=dim, kind="stable")
         # sorting the reversed row ascending and reading it backwards keeps ties in their order
@@ -228,7 +233,7 @@ class MedianIndex(Op):
     a row holding NaN has a NaN median (the first NaN), unless ``ignore_nan`` (nanmedian) leaves NaN out."""
     differentiable = False
     def forward(ctx, x, dim, ignore_nan):
-        xp = ctx.xp
+        xp, x = ctx.xp, _sortable(x)
         order = xp.argsort(x, axis=dim, kind="stable")  # NaN last, in the order they came
         nans = (x != x).sum(axis=dim, keepdims=True)
         n = x.shape[dim]
@@ -257,7 +262,7 @@ class ModeIndex(Op):
     values the smallest, and of its occurrences the last one (as PyTorch's CPU kernel)."""
     differentiable = False
     def forward(ctx, x, dim):
-        xp = ctx.xp
+        xp, x = ctx.xp, _sortable(x)
         order = xp.argsort(x, axis=dim, kind="stable")
         s = xp.take_along_axis(x, order, axis=dim)
         counts = (xp.expand_dims(s, dim + 1) == xp.expand_dims(s, dim)).sum(axis=dim + 1)  # s[i]'s run length
@@ -357,7 +362,7 @@ class Std(Op):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.dims = dims
         ctx.divisor = max(0, _count(x.shape, dims) - correction)
-        out = ctx.xp.sqrt(Var.forward(ctx, x, dims, correction, keepdim))
+        out = ctx.xp.asarray(ctx.xp.sqrt(Var.forward(ctx, x, dims, correction, keepdim)))
         ctx.save_for_backward(x, out)
         return out
     def backward(ctx, grad):
