@@ -111,4 +111,28 @@ OPS = [
     op("nanquantile", lambda lib, x: lib.nanquantile(x, x.new_tensor([0.2, 0.9]), dim=1), with_nans(3, 5),
        gradcheck=False),
     op("nanquantile_all", lambda lib, x: x.nanquantile(0.75), with_nans(3, 4), gradcheck=False),
+    # distinct values, counting and bucketing have no gradients (nor in PyTorch); the table differentiates every
+    # row, so these rows also hand back their floating input (x * 1) next to the integer results
+    op("unique", lambda lib, x, i: (x * 1, *lib.unique(i, return_inverse=True, return_counts=True)), randn(2),
+       ints(0, 4, 3, 4)),
+    op("unique_dim", lambda lib, x, i: (x * 1, *i.unique(dim=1, return_inverse=True, return_counts=True)), randn(2),
+       ints(0, 2, 2, 6)),
+    op("unique_values_only", lambda lib, x, i: (x * 1, i.unique(), lib.unique(x.detach(), sorted=True).long()),
+       ties(5), ints(0, 4, 6)),
+    op("unique_consecutive", lambda lib, x, i: (x * 1, *lib.unique_consecutive(i, return_inverse=True,
+                                                                                return_counts=True)),
+       randn(2), ints(0, 2, 3, 4)),
+    op("unique_consecutive_dim0", lambda lib, x, i: (x * 1, *i.unique_consecutive(dim=0, return_counts=True)),
+       randn(2), lambda rng: np.array([[0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1]])),
+    op("bincount", lambda lib, x, i: (x * 1, lib.bincount(i), i.bincount(minlength=9)), randn(2), ints(0, 6, 8)),
+    op("histc", lambda lib, x: (x * 1, lib.histc(x.detach(), bins=5, min=-1, max=1).long(),
+                                x.detach().histc(4).long()), randn(20)),
+    op("searchsorted", lambda lib, v: (v * 1, *(lib.searchsorted(v.new_tensor([-1.0, 0.0, 0.0, 1.0, 2.0]), v.detach(), **k)
+                                                for k in ({}, {"right": True}, {"side": "right"}, {"out_int32": True}))),
+       ties(2, 3)),
+    op("searchsorted_rows", lambda lib, s, v: (v * 1, lib.searchsorted(s.detach().sort().values, v.detach()),
+                                               lib.searchsorted(s.detach(), v.detach(), sorter=s.detach().argsort())),
+       randn(2, 5), randn(2, 3)),
+    op("bucketize", lambda lib, x: (x * 1, *(lib.bucketize(x.detach(), x.new_tensor([-1.0, 0.0, 1.0]), right=r)
+                                             for r in (False, True))), ties(3, 4)),
 ]

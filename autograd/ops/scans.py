@@ -20,10 +20,11 @@ from .reduction import Mean, TakeAlongDim, _reducible, amax, amin, kept_shape, s
 
 __all__ = ["prod", "var", "std", "var_mean", "std_mean", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
            "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile",
-           "nansum", "nanmean", "count_nonzero", "aminmax"]
+           "nansum", "nanmean", "count_nonzero", "aminmax", "unique", "unique_consecutive", "bincount", "histc",
+           "searchsorted", "bucketize"]
 METHODS = ("prod", "var", "std", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort",
            "topk", "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile", "nansum", "nanmean",
-           "count_nonzero", "aminmax", "cumsum_", "cumprod_")
+           "count_nonzero", "aminmax", "unique", "unique_consecutive", "bincount", "histc", "cumsum_", "cumprod_")
 
 # PyTorch's torch.return_types: named tuples with these type and field names
 SortResult = collections.namedtuple("sort", ["values", "indices"])
@@ -594,3 +595,140 @@ def quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
 @numpy_keywords
 def nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
     return _quantile("nanquantile", x, q, dim, keepdim, interpolation, True)
+
+
+# --- distinct values, counting and bucketing (no gradients) -----------------------------------------
+
+class Unique(Op):
+    """Sorted distinct values of ``x`` (of its slices along ``dim``), each element's (slice's) position among
+    them and their counts. How many there are decides the output's shape: read on the host, as PyTorch."""
+    differentiable = False
+    def forward(ctx, x, dim):
+        xp = ctx.xp
+        values, inverse, counts = xp.unique(_sortable(x), return_inverse=True, return_counts=True, axis=dim)
+        return values.astype(x.dtype, copy=False), inverse.reshape(x.shape if dim is None else -1), counts
+
+
+class UniqueConsecutive(Op):
+    """One element (slice along ``dim``) of each run of equal consecutive ones, where each came from, run lengths."""
+    differentiable = False
+    def forward(ctx, x, dim):
+        xp = ctx.xp
+        runs = x.reshape(-1) if dim is None else xp.moveaxis(x, dim, 0)  # runs along the first axis
+        changed = (runs[1:] != runs[:-1]).any(axis=tuple(range(1, runs.ndim)))
+        starts = xp.concatenate([xp.ones(min(len(runs), 1), dtype=dtypes.bool_), changed])
+        positions = xp.nonzero(starts)[0]
+        counts = xp.diff(xp.concatenate([positions, xp.full(1, len(runs), dtype=positions.dtype)]))
+        values = runs[starts] if dim is None else xp.moveaxis(runs[starts], 0, dim)
+        inverse = xp.cumsum(starts) - 1
+        return values, inverse.reshape(x.shape if dim is None else -1).astype(dtypes.int64), counts
+
+
+class Bincount(Op):
+    differentiable = False
+    def forward(ctx, x, weights, minlength, dtype):
+        return ctx.xp.bincount(x, weights=weights, minlength=minlength).astype(dtype)
+
+
+class Histc(Op):
+    """Counts of ``x`` in ``bins`` equal bins over [low, high] (the data's range when both are 0); values
+    outside are left out, ``high`` itself goes in the last bin."""
+    differentiable = False
+    def forward(ctx, x, bins, low, high):
+        xp = ctx.xp
+        if low == high:  # the data's own range, widened by 1 on each side when it is a single value
+            low, high = (x.min(), x.max()) if x.size else (xp.zeros((), x.dtype), xp.zeros((), x.dtype))
+            same = low == high
+            low, high = xp.where(same, low - 1, low), xp.where(same, high + 1, high)
+        index = xp.floor((x - low) * bins / (high - low))
+        index = xp.where(x == high, bins - 1, index)
+        index = xp.where((x >= low) & (x <= high), index, bins).astype(dtypes.int64)  # outside (and NaN): dropped
+        return xp.bincount(index.reshape(-1), minlength=bins + 1)[:bins].astype(x.dtype)
+
+
+class SearchSorted(Op):
+    """Where each value would go in the sorted last dim of ``boundaries`` to keep it sorted (before equal
+    boundaries for side="left", after them for "right")."""
+    differentiable = False
+    def forward(ctx, boundaries, values, side, dtype):
+        xp = ctx.xp
+        boundaries, values = _sortable(boundaries), _sortable(values)
+        if boundaries.ndim == 1:
+            return xp.asarray(xp.searchsorted(boundaries, values, side=side)).astype(dtype)
+        # one row of boundaries per row of values: count the boundaries below each value
+        below = xp.less if side == "left" else xp.less_equal
+        return below(xp.expand_dims(boundaries, -2), xp.expand_dims(values, -1)).sum(axis=-1).astype(dtype)
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """Distinct values, always sorted (PyTorch allows that for sorted=False)."""
+    if dim is not None:
+        dim = normalize_dim("unique", dim, x.shape)
+        if x.ndim == 0:
+            raise IndexError(f"unique: dim {dim} given for a 0-d tensor, which has no dims; leave dim out")
+        if any(size == 0 for d, size in enumerate(x.shape) if d != dim):
+            raise RuntimeError(f"unique: there are 0 sized dims other than dim {dim} (shape {tuple(x.shape)}), so "
+                               f"its slices along dim {dim} are empty and cannot be compared")
+    values, inverse, counts = Unique.apply(x, dim=dim)
+    extra = ((inverse,) if return_inverse else ()) + ((counts,) if return_counts else ())
+    return (values, *extra) if extra else values
+
+
+def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
+    if dim is not None:
+        dim = normalize_dim("unique_consecutive", dim, x.shape)
+    if dim is not None and x.ndim == 0:
+        raise IndexError(f"unique_consecutive: dim {dim} given for a 0-d tensor, which has no dims; leave dim out")
+    values, inverse, counts = UniqueConsecutive.apply(x, dim=dim)
+    extra = ((inverse,) if return_inverse else ()) + ((counts,) if return_counts else ())
+    return (values, *extra) if extra else values
+
+
+def bincount(x, weights=None, minlength=0):
+    if x.ndim != 1 or dtypes.is_floating(x.dtype) or x.dtype == dtypes.bool_:
+        raise RuntimeError(f"bincount: only 1-d non-negative integral inputs are supported, got shape "
+                           f"{tuple(x.shape)} {x.dtype}")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    if x.numel() and bool((x < 0).any()):  # a host sync on CUDA, as in PyTorch
+        raise RuntimeError(f"bincount: input must hold no negative values (shape {tuple(x.shape)})")
+    if weights is not None and tuple(weights.shape) != tuple(x.shape):
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input, got "
+                           f"{tuple(weights.shape)} for input {tuple(x.shape)}")
+    dtype = dtypes.int64 if weights is None else weights.dtype if dtypes.is_floating(weights.dtype) else \
+        dtypes.float64
+    return Bincount.apply(x, weights, minlength=minlength, dtype=dtype)
+
+
+def histc(x, bins=100, min=0, max=0):
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(f"histc: not implemented for {x.dtype} inputs (shape {tuple(x.shape)}); call .float() "
+                           f"first")
+    if bins <= 0:
+        raise RuntimeError(f"histc: bins must be > 0, got {bins}")
+    if min > max:
+        raise RuntimeError(f"histc: max must be larger than min, got min={min}, max={max}")
+    return Histc.apply(x, bins=int(bins), low=min, high=max)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    if side is not None and side not in ("left", "right"):
+        raise RuntimeError(f"searchsorted: side can only be 'left' or 'right', got {side!r}")
+    if side == "left" and right:
+        raise RuntimeError("searchsorted: side='left' and right=True contradict each other; pass one of them")
+    side = side or ("right" if right else "left")
+    values = input if isinstance(input, Tensor) else Tensor._make(
+        sorted_sequence._backend.asarray(input, sorted_sequence.dtype), sorted_sequence._backend)
+    if sorted_sequence.ndim > 1 and tuple(sorted_sequence.shape[:-1]) != tuple(values.shape[:-1]):
+        raise RuntimeError(f"searchsorted: boundaries {tuple(sorted_sequence.shape)} and input "
+                           f"{tuple(values.shape)} must have the same dims but the last, or boundaries must be 1-d")
+    if sorter is not None:
+        sorted_sequence = TakeAlongDim.apply(sorted_sequence, sorter, dim=sorted_sequence.ndim - 1)
+    return SearchSorted.apply(sorted_sequence, values, side=side,
+                              dtype=dtypes.int32 if out_int32 else dtypes.int64)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-d, got shape {tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
