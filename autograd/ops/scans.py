@@ -274,9 +274,18 @@ class ModeIndex(Op):
 
 # --- functions -----------------------------------------------------------------------------------
 
-def _as_float(x):
-    """Integer and bool inputs of a floating function become the default float (PyTorch's rule)."""
-    return x if dtypes.is_floating(x.dtype) else x.to(dtypes.default_float())
+def _floating_only(op, x):
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(f"{op}: not implemented for {x.dtype} inputs (shape {tuple(x.shape)}), as in PyTorch; "
+                           f"call .float() first")
+    return x
+
+
+def _no_bool(op, x):
+    if x.dtype == dtypes.bool_:
+        raise RuntimeError(f"{op}: not implemented for bool inputs (shape {tuple(x.shape)}), as in PyTorch; call "
+                           f".long() or .float() first")
+    return x
 
 
 def _cast(x, dtype):
@@ -323,7 +332,7 @@ def cumprod_(x, dim, *, dtype=None):
 
 @numpy_keywords
 def logcumsumexp(x, dim):
-    return _along("logcumsumexp", _as_float(x), dim, lambda t, d: Logcumsumexp.apply(t, dim=d))
+    return _along("logcumsumexp", _floating_only("logcumsumexp", x), dim, lambda t, d: Logcumsumexp.apply(t, dim=d))
 
 
 def _cum_extreme(op, x, dim, largest, result):
@@ -386,7 +395,7 @@ def _var_args(op, x, dim, unbiased, correction):
     if isinstance(dim, bool):  # var(x, True): the old unbiased= positional form
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
-        raise RuntimeError(f"{op}: pass either unbiased= or correction=, not both")
+        raise TypeError(f"{op}: pass either unbiased= or correction=, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
     return normalize_dims(op, dim, x.shape), correction
@@ -432,9 +441,9 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None):
 
 @numpy_keywords
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
-    if not dtypes.is_floating(x.dtype) and dtype is None:
+    if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"nanmean: expected a floating point input, got {x.dtype} (shape {tuple(x.shape)}); "
-                           f"call .float() first or pass dtype=")
+                           f"call .float() first")
     x = _cast(x, dtype)
     from .reduction import sum
     return nansum(x, dim, keepdim) / sum(~_is_nan(x), dim, keepdim)
@@ -448,6 +457,7 @@ def count_nonzero(x, dim=None):
 
 @numpy_keywords
 def aminmax(x, *, dim=None, keepdim=False):
+    _reducible("aminmax", x, dim)
     return AminmaxResult(amin(x, dim, keepdim), amax(x, dim, keepdim))
 
 
@@ -478,6 +488,7 @@ def msort(x):
 @numpy_keywords
 def topk(x, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) along dim, in order (also when sorted=False, which PyTorch allows)."""
+    _no_bool("topk", x)
     def run(t, d):
         if not 0 <= k <= t.shape[d]:
             raise RuntimeError(f"topk: selected index k={k} out of range for dim {dim} of size {t.shape[d]} (shape "
@@ -498,6 +509,7 @@ def _pick(op, x, dim, keepdim, index_fn, result):
 
 @numpy_keywords
 def kthvalue(x, k, dim=-1, keepdim=False):
+    _no_bool("kthvalue", x)
     def index(t, d):
         if not 1 <= k <= t.shape[d]:
             raise RuntimeError(f"kthvalue: selected number k={k} out of range for dim {dim} of size {t.shape[d]} "
@@ -507,6 +519,7 @@ def kthvalue(x, k, dim=-1, keepdim=False):
 
 
 def _median(op, x, dim, keepdim, ignore_nan, result):
+    _no_bool(op, x)
     if dim is None:  # over all elements: the value only, its gradient shared by its ties
         if x.numel() == 0:
             return Tensor._make(x._backend.xp.full((), math.nan, dtype=x.dtype), x._backend)
@@ -717,6 +730,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     if side == "left" and right:
         raise RuntimeError("searchsorted: side='left' and right=True contradict each other; pass one of them")
     side = side or ("right" if right else "left")
+    _no_bool("searchsorted", sorted_sequence)
     values = input if isinstance(input, Tensor) else Tensor._make(
         sorted_sequence._backend.asarray(input, sorted_sequence.dtype), sorted_sequence._backend)
     if sorted_sequence.ndim > 1 and tuple(sorted_sequence.shape[:-1]) != tuple(values.shape[:-1]):
