@@ -9,6 +9,8 @@ steps of whole-array ops, the same on every device.
 import collections
 import math
 
+import numpy as np
+
 from .. import dtypes
 from ..function import Op
 from ..grad_mode import is_grad_enabled
@@ -154,7 +156,6 @@ class Logcumsumexp(Op):
 
 
 def _finfo(dtype):
-    import numpy as np
     if dtypes.bfloat16 is not None and dtype == dtypes.bfloat16:
         import ml_dtypes
         return ml_dtypes.finfo(dtype)
@@ -219,14 +220,15 @@ class CumExtremeIndex(Op):
         shape[dim] = x.shape[dim]
         index = xp.broadcast_to(xp.arange(x.shape[dim]).reshape(shape), x.shape)
         better = xp.greater_equal if largest else xp.less_equal
+        floating = dtypes.is_floating(x.dtype)
 
         def combine(earlier, later):
             (v0, i0), (v1, i1) = earlier, later
-            take_later = (better(v1, v0) & ~xp.isnan(v0)) | xp.isnan(v1)
+            take_later = better(v1, v0)
+            if floating:  # a NaN wins over anything before it, and nothing after it wins over it
+                take_later = (take_later & ~xp.isnan(v0)) | xp.isnan(v1)
             return xp.where(take_later, v1, v0), xp.where(take_later, i1, i0)
-        floating = dtypes.is_floating(x.dtype)
-        work = x if floating else x.astype(dtypes.float64)  # isnan has no bool loop; ints are exact in float64
-        return _prefix_scan(xp, (work, index), dim, combine)[1]
+        return _prefix_scan(xp, (x, index), dim, combine)[1]
 
 
 class MedianIndex(Op):
@@ -472,9 +474,6 @@ def argsort(x, dim=-1, descending=False, stable=False):
 def sort(x, dim=-1, descending=False, stable=False):
     """Sorted values and where they came from; always stable (ties keep their order), which PyTorch's
     stable=False allows."""
-    if isinstance(dim, bool):  # sort(x, True): the old descending positional form
-        dim, descending = -1, dim
-
     def run(t, d):
         index = Argsort.apply(t, dim=d, descending=descending)
         return TakeAlongDim.apply(t, index, dim=d), index
