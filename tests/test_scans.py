@@ -319,3 +319,32 @@ def test_random_shapes_and_dims_against_torch(name, args, seed):
     (y, g), (ty, tg) = results
     assert_close(y, ty, rtol=1e-9, atol=1e-12)
     assert_close(g, tg, rtol=1e-9, atol=1e-12)
+
+
+# --- CUDA: no host synchronisation where PyTorch needs none ------------------------------------------------
+
+NO_SYNC = {
+    "prod": lambda x: x.prod(1), "var": lambda x: x.var(0), "std": lambda x: x.std(), "cumsum": lambda x: x.cumsum(1),
+    "cumprod": lambda x: x.cumprod(0), "logcumsumexp": lambda x: x.logcumsumexp(1),
+    "cummax": lambda x: x.cummax(1).values, "sort": lambda x: x.sort(0, descending=True).values,
+    "topk": lambda x: x.topk(2).values, "kthvalue": lambda x: x.kthvalue(2).values,
+    "median": lambda x: x.median(), "median_dim": lambda x: x.median(1).values,
+    "nanmedian": lambda x: x.nanmedian(0).values, "mode": lambda x: x.mode(1).values,
+    "nansum": lambda x: x.nansum(1), "nanmean": lambda x: x.nanmean(), "aminmax": lambda x: x.aminmax()[1],
+}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", sorted(NO_SYNC))
+def test_no_host_sync_on_cuda(name):
+    """Forward and backward stay on the device (the stand-in counts every host synchronisation)."""
+    import sys
+    import cupy_standin
+    if not isinstance(sys.modules.get("cupy"), cupy_standin._FakeModule):
+        pytest.skip("host synchronisations are counted by the CuPy stand-in only")
+    x = ag.tensor(DATA, device="cuda", requires_grad=True)
+    with cupy_standin.count_syncs() as syncs:
+        y = NO_SYNC[name](x)
+        (g,) = ag.grad(y.sum(), x)
+    assert not syncs, f"{name}: host synchronisations {dict(syncs)}"
+    assert g.device == x.device
