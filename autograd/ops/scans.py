@@ -53,7 +53,7 @@ def _accumulator(dtype):
 
 class Prod(Op):
     def forward(ctx, x, dims, keepdim):
-        ctx.dims, ctx.keepdim = dims, keepdim
+        ctx.dims = dims
         out = ctx.xp.asarray(x.prod(axis=dims, keepdims=keepdim, dtype=_accumulator(x.dtype)), dtype=x.dtype)
         ctx.save_for_backward(x, out)  # (asarray: NumPy's full reductions give scalars, and out must be the output)
         return out
@@ -89,12 +89,12 @@ class Cumprod(Op):
         ctx.save_for_backward(x, out)
         return out
     def backward(ctx, grad):
-        if is_grad_enabled():  # double backward: the n x n form, differentiable again also at zeros
-            return _cumprod_grad_twice_differentiable(*ctx.saved_tensors[:1], grad, ctx.dim)
-        # d out[j] / d x[k] = prod(x[i] for i <= j, i != k). Before the first zero of a row that is out[j] / x[k];
-        # at the first zero it is the running product with that zero left out; after it, 0 (PyTorch's rule)
         x, out = ctx.saved_tensors
         d = ctx.dim
+        if is_grad_enabled():  # the gradient will be differentiated: the n x n form, right also at zeros
+            return _cumprod_grad_twice_differentiable(x, grad, d)
+        # d out[j] / d x[k] = prod(x[i] for i <= j, i != k). Before the first zero of a row that is out[j] / x[k];
+        # at the first zero it is the running product with that zero left out; after it, 0 (PyTorch's rule)
         zero = x == 0
         zeros_so_far = Cumsum.apply(zero.long(), dim=d)
         before, first = zeros_so_far == 0, zero & (zeros_so_far == 1)
