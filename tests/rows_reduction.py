@@ -127,7 +127,8 @@ OPS = [
     op("bincount", lambda lib, x, i: (x * 1, lib.bincount(i), i.bincount(minlength=9)), randn(2), ints(0, 6, 8)),
     op("histc", lambda lib, x: (x * 1, lib.histc(x.detach(), bins=5, min=-1, max=1).long(),
                                 x.detach().histc(4).long()), randn(20)),
-    op("searchsorted", lambda lib, v: (v * 1, *(lib.searchsorted(v.new_tensor([-1.0, 0.0, 0.0, 1.0, 2.0]), v.detach(), **k)
+    op("searchsorted", lambda lib, v: (v * 1, *(lib.searchsorted(v.new_tensor([-1.0, 0.0, 0.0, 1.0, 2.0]),
+                                                                 v.detach(), **k)
                                                 for k in ({}, {"right": True}, {"side": "right"}, {"out_int32": True}))),
        ties(2, 3)),
     op("searchsorted_rows", lambda lib, s, v: (v * 1, lib.searchsorted(s.detach().sort().values, v.detach()),
