@@ -129,7 +129,8 @@ OPS = [
                                 x.detach().histc(4).long()), randn(20)),
     op("searchsorted", lambda lib, v: (v * 1, *(lib.searchsorted(v.new_tensor([-1.0, 0.0, 0.0, 1.0, 2.0]),
                                                                  v.detach(), **k)
-                                                for k in ({}, {"right": True}, {"side": "right"}, {"out_int32": True}))),
+                                                for k in ({}, {"right": True}, {"side": "right"},
+                                                          {"out_int32": True}))),
        ties(2, 3)),
     op("searchsorted_rows", lambda lib, s, v: (v * 1, lib.searchsorted(s.detach().sort().values, v.detach()),
                                                lib.searchsorted(s.detach(), v.detach(), sorter=s.detach().argsort())),
