@@ -198,6 +198,25 @@ def test_ties_in_topk_and_kthvalue_pick_equal_values(fn):
     assert_close(picked.reshape(to_numpy(got.values).shape), expected.values)
 
 
+NANS = np.array([[1.0, np.nan, 3.0, 0.5, np.nan], [2.0, 4.0, np.nan, 5.0, -1.0], [np.nan] * 5])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, x: tuple(lib.sort(x, stable=True)),
+    lambda lib, x: tuple(lib.sort(x, descending=True, stable=True)),
+    lambda lib, x: tuple(lib.cummax(x, 1)),
+    lambda lib, x: tuple(lib.cummin(x, 1)),
+    lambda lib, x: tuple(lib.median(x, 1)),
+    lambda lib, x: (*lib.nanmedian(x[:2], 1), lib.nanmedian(x, 1).values),  # (an all-NaN row: torch's index is
+    lambda lib, x: (lib.median(x), lib.nanmedian(x), lib.nanmedian(x[:2])),  # an artifact of its selection kernel)
+    lambda lib, x: (lib.quantile(x, 0.3, dim=1), lib.nanquantile(x, 0.3, dim=1), lib.nanquantile(x, 0.6)),
+    lambda lib, x: (lib.nansum(x, 1), lib.nanmean(x, 1), lib.nanmean(x)),
+])
+def test_nan_handling_matches_torch(fn):
+    got, expected = both(fn, NANS)
+    assert_same(got, expected)
+
+
 def test_median_over_all_elements_shares_the_gradient_between_ties():
     results = []
     for lib in (ag, torch):
