@@ -617,7 +617,8 @@ class Unique(Op):
     differentiable = False
     def forward(ctx, x, dim):
         xp = ctx.xp
-        values, inverse, counts = xp.unique(_sortable(x), return_inverse=True, return_counts=True, axis=dim)
+        values, inverse, counts = xp.unique(_sortable(x), return_inverse=True, return_counts=True, axis=dim,
+                                            equal_nan=False)  # each NaN its own value, as in PyTorch
         return values.astype(x.dtype, copy=False), inverse.reshape(x.shape if dim is None else -1), counts
 
 
