@@ -376,3 +376,14 @@ def test_topk_unsorted_gives_the_same_elements():
                  np.take_along_axis(to_numpy(expected.indices), expected_order, 0))
     assert_close(np.take_along_axis(to_numpy(got.values), order, 0),
                  np.take_along_axis(to_numpy(expected.values), expected_order, 0))
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=7), values=st.integers(1, 4),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_mode_of_random_integers_against_torch(shape, values, seed):
+    """Many ties: which value wins (the smallest of the most frequent) and which index (its last)."""
+    data = np.random.default_rng(seed).integers(0, values, shape)
+    for dim in range(len(shape)):
+        got, expected = both(lambda lib, x: tuple(lib.mode(x, dim)), data)
+        assert_same(got, expected)

@@ -262,16 +262,27 @@ class SelectSpread(Op):
 
 class ModeIndex(Op):
     """The index of the most frequent value along ``dim`` (kept as a dim of size 1): among equally frequent
-    values the smallest, and of its occurrences the last one (as PyTorch's CPU kernel)."""
+    values the smallest, and of its occurrences the last one (as PyTorch's CPU kernel). The sorted row's
+    runs of equal values are found by a max-scan of where they start and a min-scan of where they end."""
     differentiable = False
     def forward(ctx, x, dim):
         xp, x = ctx.xp, _sortable(x)
         order = xp.argsort(x, axis=dim, kind="stable")
         s = xp.take_along_axis(x, order, axis=dim)
-        counts = (xp.expand_dims(s, dim + 1) == xp.expand_dims(s, dim)).sum(axis=dim + 1)  # s[i]'s run length
-        best = xp.expand_dims(xp.argmax(counts, axis=dim), dim)  # the first position of the first longest run
-        run = xp.take_along_axis(counts, best, axis=dim)
-        return xp.take_along_axis(order, best + run - 1, axis=dim)  # stable: the run's last is the last index
+        n = s.shape[dim]
+        shape = [1] * s.ndim
+        shape[dim] = n
+        position = xp.broadcast_to(xp.arange(n).reshape(shape), s.shape)
+        head = (slice(None),) * dim
+        changes = s[head + (slice(1, None),)] != s[head + (slice(None, -1),)]
+        edge = xp.ones(s.shape[:dim] + (1,) + s.shape[dim + 1:], dtype=dtypes.bool_)
+        starts, ends = xp.concatenate([edge, changes], axis=dim), xp.concatenate([changes, edge], axis=dim)
+        start, = _prefix_scan(xp, (xp.where(starts, position, 0),), dim, lambda a, b: (xp.maximum(a[0], b[0]),))
+        end, = _prefix_scan(xp, (xp.flip(xp.where(ends, position, n), axis=dim),), dim,
+                            lambda a, b: (xp.minimum(a[0], b[0]),))
+        end = xp.flip(end, axis=dim)
+        best = xp.expand_dims(xp.argmax(end - start, axis=dim), dim)  # the first longest run: the smallest value
+        return xp.take_along_axis(order, xp.take_along_axis(end, best, axis=dim), axis=dim)  # its last element
 
 
 # --- functions -----------------------------------------------------------------------------------
