@@ -274,6 +274,7 @@ REFUSED = {
     "bucketize_2d_boundaries": lambda lib: lib.bucketize(lib.tensor([1.0]), lib.ones(2, 2)),
     "unique_dim_out_of_range": lambda lib: lib.unique(lib.tensor([1, 2]), dim=1),
     "aminmax_empty": lambda lib: lib.aminmax(lib.ones(0)),
+    "prod_dims_tuple": lambda lib: lib.prod(lib.ones(2, 3), (0, 1)),
     "logcumsumexp_int": lambda lib: lib.logcumsumexp(lib.tensor([1, 2]), 0),
     "topk_bool": lambda lib: lib.topk(lib.tensor([True, False]), 1),
     "kthvalue_bool": lambda lib: lib.kthvalue(lib.tensor([True, False]), 1),
@@ -387,3 +388,14 @@ def test_mode_of_random_integers_against_torch(shape, values, seed):
     for dim in range(len(shape)):
         got, expected = both(lambda lib, x: tuple(lib.mode(x, dim)), data)
         assert_same(got, expected)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, x: lib.sum(x, []), lambda lib, x: x.mean(dim=()), lambda lib, x: lib.amax(x, []),
+    lambda lib, x: x.amin(()), lambda lib, x: lib.var(x, []), lambda lib, x: x.std([], keepdim=True),
+    lambda lib, x: lib.var_mean(x, dim=[]), lambda lib, x: lib.nansum(x, []), lambda lib, x: lib.nanmean(x, ()),
+    lambda lib, x: lib.count_nonzero(x, []),
+])
+def test_an_empty_list_of_dims_reduces_all(fn):
+    got, expected = both(fn, DATA)
+    assert_same(got, expected)

@@ -17,8 +17,9 @@ from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
 from ..tensor import Tensor
 from ._dims import normalize_dim, normalize_dims
+from . import reduction
 from .arithmetic import where
-from .reduction import Mean, TakeAlongDim, _reducible, amax, amin, kept_shape, spread
+from .reduction import Mean, TakeAlongDim, _reducible, all_if_empty, amax, amin, kept_shape, spread
 
 __all__ = ["prod", "var", "std", "var_mean", "std_mean", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
            "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile",
@@ -319,6 +320,9 @@ def _along(op, x, dim, fn):
 
 @numpy_keywords
 def prod(x, dim=None, keepdim=False, *, dtype=None):
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"prod: dim must be one int, got {dim!r} (PyTorch's prod reduces one dim or all of them); "
+                        f"apply prod once per dim")
     x = _cast(x, dtype)
     return Prod.apply(x, dims=normalize_dims("prod", dim, x.shape), keepdim=keepdim)
 
@@ -411,7 +415,7 @@ def _var_args(op, x, dim, unbiased, correction):
         raise TypeError(f"{op}: pass either unbiased= or correction=, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
-    return normalize_dims(op, dim, x.shape), correction
+    return normalize_dims(op, all_if_empty(dim), x.shape), correction
 
 
 @numpy_keywords
@@ -448,8 +452,7 @@ def _is_nan(x):
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     if dtypes.is_floating(x.dtype):
         x = where(_is_nan(x), 0.0, x)
-    from .reduction import sum
-    return sum(x, dim, keepdim, dtype=dtype)
+    return reduction.sum(x, dim, keepdim, dtype=dtype)
 
 
 @numpy_keywords
@@ -458,14 +461,12 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None):
         raise RuntimeError(f"nanmean: expected a floating point input, got {x.dtype} (shape {tuple(x.shape)}); "
                            f"call .float() first")
     x = _cast(x, dtype)
-    from .reduction import sum
-    return nansum(x, dim, keepdim) / sum(~_is_nan(x), dim, keepdim)
+    return nansum(x, dim, keepdim) / reduction.sum(~_is_nan(x), dim, keepdim)
 
 
 @numpy_keywords
 def count_nonzero(x, dim=None):
-    from .reduction import sum
-    return sum(x != 0, dim)
+    return reduction.sum(x != 0, dim)
 
 
 @numpy_keywords
