@@ -49,9 +49,13 @@ class NumpyBackend(Backend):
     def errstate(self):
         return _IgnoreFloatErrors() if _extobj_contextvar is not None else np.errstate(all="ignore")
 
-    def erf(self, array):
-        from scipy.special import erf  # imported on first use: only gelu needs SciPy
-        return np.asarray(erf(array)).astype(array.dtype, copy=False)  # asarray: 0-d stays an array
+    def special(self, name):
+        import scipy.special  # imported on first use: only special functions need SciPy
+        fn = getattr(scipy.special, name)
+
+        def run(*args):  # asarray: a 0-d result stays an array
+            return np.asarray(fn(*args)).astype(args[-1].dtype, copy=False)
+        return run
 
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
