@@ -729,7 +729,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise TypeError(f"isclose: input and other must have one dtype, got {input.dtype} and {other.dtype}; "
                         f"convert one first, e.g. other.to(input.dtype)")
     if rtol < 0 or atol < 0:
-        raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+        raise RuntimeError(f"isclose: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
     x, y = _as_tensors(input, other)
     if not dtypes.is_floating(x.dtype) and x.dtype != dtypes.bool_:
         x, y = x.to(dtypes.default_float()), y.to(dtypes.default_float())
