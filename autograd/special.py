@@ -2,13 +2,14 @@
 
 from .ops.nn import log_softmax as _log_softmax, softmax as _softmax
 from .ops.activation import erf
-from .ops.pointwise import (digamma, erfc, erfinv, exp2, expm1, i0, i1, lgamma as gammaln, log1p, log_ndtr, logit, ndtr,
-                            ndtri, polygamma, sinc, xlogy)
+from .ops.pointwise import (digamma, entr, erfc, erfcx, erfinv, exp2, expm1, i0, i0e, i1, i1e, lgamma as gammaln, log1p,
+                            log_ndtr, logit, ndtr, ndtri, polygamma, sinc, xlog1py, xlogy)
 from .ops.reduction import logsumexp
 from .ops.unary import sigmoid as expit
 
-__all__ = ["erf", "erfc", "erfinv", "expm1", "exp2", "log1p", "logit", "xlogy", "digamma", "psi", "polygamma",
-           "gammaln", "i0", "i1", "sinc", "ndtr", "ndtri", "log_ndtr", "expit", "logsumexp", "softmax", "log_softmax"]
+__all__ = ["erf", "erfc", "erfcx", "erfinv", "expm1", "exp2", "log1p", "logit", "xlogy", "xlog1py", "entr", "digamma",
+           "psi", "polygamma", "gammaln", "i0", "i0e", "i1", "i1e", "sinc", "ndtr", "ndtri", "log_ndtr", "expit",
+           "logsumexp", "softmax", "log_softmax"]
 
 psi = digamma
 

@@ -329,6 +329,8 @@ SPECIAL_CASES = {
     "digamma": lambda sp, x: sp.digamma(x.abs() + 5), "psi": lambda sp, x: sp.psi(x.abs() + 5),
     "polygamma": lambda sp, x: sp.polygamma(2, x.abs() + 1), "gammaln": lambda sp, x: sp.gammaln(x.abs() + 0.1),
     "i0": lambda sp, x: sp.i0(x), "i1": lambda sp, x: sp.i1(x), "sinc": lambda sp, x: sp.sinc(x),
+    "i0e": lambda sp, x: sp.i0e(x * 3), "i1e": lambda sp, x: sp.i1e(x * 3), "erfcx": lambda sp, x: sp.erfcx(x),
+    "entr": lambda sp, x: sp.entr(x.abs()), "xlog1py": lambda sp, x: sp.xlog1py(x, x.abs()),
     "ndtr": lambda sp, x: sp.ndtr(x), "ndtri": lambda sp, x: sp.ndtri(x.sigmoid()),
     "log_ndtr": lambda sp, x: sp.log_ndtr(x * 5), "expit": lambda sp, x: sp.expit(x),
     "logsumexp": lambda sp, x: sp.logsumexp(x, 0, keepdim=True), "softmax": lambda sp, x: sp.softmax(x, 0),

@@ -299,6 +299,51 @@ class LogNdtr(Op):
         return grad * ((-(x * x * 0.5 + out)).exp() * (1 / _SQRT_2PI)).to(grad.dtype)
 
 
+class I0e(Op):
+    """exp(-|x|) i0(x): i0 without its overflow."""
+    def forward(ctx, x):
+        out = _special(ctx, "i0e", x)
+        ctx.save_for_backward(x, out)
+        return out
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        return grad * (I1e.apply(x) - sign(x) * out)
+
+
+class I1e(Op):
+    """exp(-|x|) i1(x); its derivative is i0e(x) - i1e(x) (sign(x) + 1 / x), 1/2 at 0."""
+    def forward(ctx, x):
+        out = _special(ctx, "i1e", x)
+        ctx.save_for_backward(x, out)
+        return out
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        zero = x == 0
+        safe = where(zero, 1.0, x)
+        return grad * where(zero, 0.5, I0e.apply(safe) - out * (sign(safe) + 1 / safe))
+
+
+class Erfcx(Op):
+    """exp(x^2) erfc(x), the scaled complementary error function."""
+    def forward(ctx, x):
+        out = _special(ctx, "erfcx", x)
+        ctx.save_for_backward(x, out)
+        return out
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        return grad * (x * out * 2 - _TWO_OVER_SQRT_PI)
+
+
+class Entr(Op):
+    """-x log x for x > 0, 0 at 0, -inf below."""
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _special(ctx, "entr", x)
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * -(x.log() + 1)
+
+
 class Floor(PiecewiseConstant, Op):
     def forward(ctx, x):
         return ctx.xp.floor(x)
@@ -368,7 +413,7 @@ class Fmod(Op):
     """The remainder of x / y truncated toward zero (the sign of x), as C's fmod."""
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(*((x, y) if ctx.needs_input_grad[1] else (None, None)))  # only y's gradient uses them
         return ctx.xp.fmod(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
@@ -379,7 +424,7 @@ class Remainder(Op):
     """The remainder of x / y floored (the sign of y), as Python's %."""
     shape_hint = BROADCAST_HINT
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(*((x, y) if ctx.needs_input_grad[1] else (None, None)))  # only y's gradient uses them
         return ctx.xp.remainder(x, y)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
@@ -442,6 +487,18 @@ class Xlogy(Op):
         # log(y), PyTorch's rule at x == y == 0 giving 0 (not -inf)
         gx = grad * xlogy(((x != 0) | (y != 0)).to(grad.dtype), y) if ctx.needs_input_grad[0] else None
         return gx, (grad * x / y if ctx.needs_input_grad[1] else None)
+
+
+class Xlog1py(Op):
+    """x * log1p(y), 0 where x == 0 (unless y is nan)."""
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return _special(ctx, "xlog1py", x, y)
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        gx = grad * xlog1py(((x != 0) | (y != -1)).to(grad.dtype), y) if ctx.needs_input_grad[0] else None
+        return gx, (grad * x / (y + 1) if ctx.needs_input_grad[1] else None)
 
 
 class Lerp(Op):
@@ -509,6 +566,10 @@ def digamma(input): return Polygamma.apply(_floating(input), n=0)
 def i0(input): return I0.apply(_floating(input))
 def i1(input): return I1.apply(_floating(input))
 def sinc(input): return Sinc.apply(_floating(input))
+def i0e(input): return I0e.apply(_floating(input))
+def i1e(input): return I1e.apply(_floating(input))
+def erfcx(input): return Erfcx.apply(_floating(input))
+def entr(input): return Entr.apply(_floating(input))
 def ndtr(input): return Ndtr.apply(_floating(input))
 def ndtri(input): return Ndtri.apply(_floating(input))
 def log_ndtr(input): return LogNdtr.apply(_floating(input))
@@ -589,6 +650,10 @@ def atan2(input, other):
 
 
 arctan2 = atan2
+
+
+def xlog1py(input, other):
+    return Xlog1py.apply(*_as_tensors(*_float_operands(input, other)))
 
 
 def xlogy(input, other):
