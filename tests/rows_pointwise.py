@@ -87,6 +87,7 @@ OPS = [
     op("deg2rad", lambda lib, x: lib.deg2rad(x), randn(3, 4, scale=90)),
     op("rad2deg", lambda lib, x: x.rad2deg(), randn(3, 4)),
     op("positive", lambda lib, x: lib.positive(x) * 2, randn(3, 4)),
+    op("absolute_negative", lambda lib, x: (lib.absolute(x), x.negative(), x.absolute()), away(3, 4)),
     # --- binary math (broadcasting, scalars)
     op("atan2", lambda lib, y, x: lib.atan2(y, x), randn(3, 1), randn(4)),
     op("arctan2_method", lambda lib, y, x: y.arctan2(x), randn(2, 3), randn(2, 3)),

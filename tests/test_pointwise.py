@@ -249,7 +249,7 @@ INPLACE = [  # (method, args, input generator)
     ("nan_to_num_", (), "any"), ("deg2rad_", (), "any"), ("rad2deg_", (), "any"), ("exp_", (), "any"),
     ("log_", (), "positive"), ("sqrt_", (), "positive"), ("sin_", (), "any"), ("cos_", (), "any"),
     ("tan_", (), "unit"), ("tanh_", (), "any"), ("sigmoid_", (), "any"), ("abs_", (), "any"), ("neg_", (), "any"),
-    ("reciprocal_", (), "positive"), ("sign_", (), "any"), ("absolute_", (), "any"),
+    ("reciprocal_", (), "positive"), ("sign_", (), "any"), ("absolute_", (), "any"), ("negative_", (), "any"),
     ("clamp_", (-0.3, 0.4), "any"), ("clip_", (None, 0.2), "any"), ("clamp_min_", (0.1,), "any"),
     ("clamp_max_", (-0.1,), "any"), ("round_", (), "any"),
     # binary: the other operand is a tensor made from the same data

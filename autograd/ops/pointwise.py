@@ -24,7 +24,7 @@ __all__ = [
     "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "square", "sgn", "floor", "ceil", "round", "trunc", "fix",
     "frac", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan",
     "arcsinh", "arccosh", "arctanh", "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "sinc", "logit",
-    "nan_to_num", "deg2rad", "rad2deg", "positive", "sign",
+    "nan_to_num", "deg2rad", "rad2deg", "positive", "sign", "absolute", "negative",
     # binary math
     "atan2", "arctan2", "xlogy", "hypot", "fmod", "remainder", "floor_divide", "true_divide", "copysign", "nextafter",
     "logaddexp", "logaddexp2", "lerp", "addcmul", "addcdiv", "clip", "clamp_min", "clamp_max", "heaviside",
@@ -638,6 +638,9 @@ def deg2rad(input): return _floating(input) * (math.pi / 180)
 def rad2deg(input): return _floating(input) * (180 / math.pi)
 
 
+absolute, negative = abs, neg
+
+
 def positive(input):
     if input.dtype == dtypes.bool_:
         raise TypeError(f"positive: the unary + is not supported for bool tensors (shape {tuple(input.shape)}), as "
@@ -850,11 +853,11 @@ _WITH_INPLACE = (
     "copysign", "nextafter", "lerp", "addcmul", "addcdiv", "clip", "clamp_min", "clamp_max", "heaviside", "logical_and",
     "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     # the basic unary math (unary.py, arithmetic.py) gets its in-place variants here too
-    "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "abs", "neg", "reciprocal", "clamp")
+    "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "abs", "absolute", "neg", "negative", "reciprocal",
+    "clamp")
 for _name in _WITH_INPLACE:
     globals()[_name + "_"] = _inplace_variant(globals()[_name], _name + "_")
-absolute_ = _inplace_variant(abs, "absolute_")
 
 METHODS = tuple(n for n in _WITH_INPLACE if n in __all__) + (
     "logaddexp", "logaddexp2", "float_power", "isnan", "isinf", "isfinite", "isposinf", "isneginf", "isclose",
-    "allclose", "equal", "signbit", "positive") + tuple(n + "_" for n in _WITH_INPLACE) + ("absolute_", "float_power_")
+    "allclose", "equal", "signbit", "positive") + tuple(n + "_" for n in _WITH_INPLACE) + ("float_power_",)
