@@ -94,7 +94,7 @@ BINARY_INTEGER_CASES = {
     "operators": lambda lib, x, y: (x & y, x | y, x ^ y, ~x, x & 5),  # bitwise on integers, as in PyTorch
     "logical": lambda lib, x, y: (lib.logical_and(x, y), lib.logical_or(x, y), lib.logical_xor(x, y)),
     "clamp_tensor": lambda lib, x, y: (lib.clamp(x, y, y + 4), lib.clamp_min(x, y), x.clamp_max(y)),
-    "addcmul": lambda lib, x, y: lib.addcmul(x, x, y, value=2),
+    "addcmul": lambda lib, x, y: (lib.addcmul(x, x, y, value=2), lib.addcmul(x, x, y, value=1.7)),
     "isclose": lambda lib, x, y: lib.isclose(x, x + y, atol=3),
     "equal_mixed": lambda lib, x, y: lib.tensor([lib.equal(x, x.double()), lib.equal(x, y), lib.equal(y, y[:2])]),
 }
@@ -103,6 +103,18 @@ BINARY_INTEGER_CASES = {
 @pytest.mark.parametrize("name", sorted(BINARY_INTEGER_CASES))
 def test_integer_binary(name):
     assert_same(*both(BINARY_INTEGER_CASES[name], INTS, DIVISORS))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_addcmul_addcdiv_low_precision_compute_in_float32(dtype):
+    """300 * 300 overflows float16; PyTorch's fused kernels compute in float32 and round once."""
+    def fn(lib, x):
+        x = x.to(getattr(lib, dtype))
+        return lib.addcmul(x, x * 300, x * 300, value=0.001), lib.addcdiv(x, x * 300, x / 300, value=0.001)
+    got, expected = both(fn, np.array([1.0, 0.5], np.float32))
+    for g, e in zip(got, expected):
+        assert str(g.dtype) == str(e.dtype).replace("torch.", "")
+        assert_close(to_numpy(g.float()), to_numpy(e.float()), rtol=1e-2, atol=0)
 
 
 def test_mixed_int_and_bool_operators_promote():

@@ -723,17 +723,29 @@ def lerp(input, end, weight):
     return Lerp.apply(input, end, weight)
 
 
+def _add_scaled(input, tensor1, tensor2, combine, value):
+    """input + value * combine(tensor1, tensor2) as PyTorch's fused kernels compute it: float16/bfloat16 in
+    float32 and rounded once; an integer result takes value truncated to an integer."""
+    dtype = dtypes.result_type(input, tensor1, tensor2)
+    low = dtypes.is_low_precision(dtype)
+    if not dtypes.is_floating(dtype):
+        value = int(value)
+    elif low:
+        input, tensor1, tensor2 = input.float(), tensor1.float(), tensor2.float()
+    term = combine(tensor1, tensor2)
+    out = input + (term if value == 1 else term * value)
+    return out.to(dtype) if low else out
+
+
 def addcmul(input, tensor1, tensor2, *, value=1):
-    product = tensor1 * tensor2
-    return input + (product if value == 1 else product * value)
+    return _add_scaled(input, tensor1, tensor2, lambda a, b: a * b, value)
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
     if not dtypes.is_floating(tensor1.dtype) and not dtypes.is_floating(tensor2.dtype):
         raise TypeError(f"addcdiv: integer division of {tensor1.dtype} tensors is not supported, as in PyTorch "
                         f"(shapes {tuple(tensor1.shape)} and {tuple(tensor2.shape)}); convert to floating point first")
-    quotient = tensor1 / tensor2
-    return input + (quotient if value == 1 else quotient * value)
+    return _add_scaled(input, tensor1, tensor2, lambda a, b: a / b, value)
 
 
 clip = clamp
