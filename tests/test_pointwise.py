@@ -373,3 +373,51 @@ def test_special_function_hook_keeps_the_dtype(device):
         for fn in (ag.erfc, ag.special.ndtr, ag.lgamma, ag.i0, ag.erfinv, lambda t: ag.polygamma(1, t.abs())):
             assert fn(x).dtype == x.dtype and fn(x).device == x.device
     assert math.isclose(float(ag.special.erf(ag.tensor(0.5))), math.erf(0.5), rel_tol=1e-6)
+
+
+# --- hypothesis: broadcasting and dtype promotion of the binary ops against torch ---------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import mutually_broadcastable_shapes  # noqa: E402
+
+BINARY = {  # name: (fn, accepts integer inputs)
+    "atan2": (lambda lib, x, y: lib.atan2(x, y), True),
+    "hypot": (lambda lib, x, y: lib.hypot(x, y), False),
+    "fmod": (lambda lib, x, y: lib.fmod(x, y), True),
+    "remainder": (lambda lib, x, y: lib.remainder(x, y), True),
+    "copysign": (lambda lib, x, y: lib.copysign(x, y), True),
+    "logaddexp": (lambda lib, x, y: lib.logaddexp(x, y), False),
+    "xlogy": (lambda lib, x, y: lib.xlogy(x, y.abs()), True),
+    "float_power": (lambda lib, x, y: lib.float_power(x.abs(), y), True),
+    "clamp": (lambda lib, x, y: lib.clamp(x, min=y), True),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(BINARY)),
+       shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       dtypes=st.tuples(*[st.sampled_from([np.float32, np.float64, np.int32, np.int64])] * 2),
+       seed=st.integers(0, 2 ** 16))
+def test_binary_ops_broadcast_and_promote(name, shapes, dtypes, seed):
+    fn, integers_ok = BINARY[name]
+    if not integers_ok:
+        dtypes = tuple(d if np.dtype(d).kind == "f" else np.float64 for d in dtypes)
+    rng = np.random.default_rng(seed)
+    arrays = [(rng.integers(1, 4, s) * rng.choice([-1, 1], s)).astype(d) if np.dtype(d).kind == "i" else
+              (rng.uniform(0.5, 3.0, s) * rng.choice([-1, 1], s)).astype(d) for s, d in zip(shapes.input_shapes, dtypes)]
+    results = []
+    for lib in (ag, torch):
+        xs = [lib.tensor(a).requires_grad_(a.dtype.kind == "f") for a in arrays]
+        out = fn(lib, *xs)
+        wrt = [x for x in xs if x.requires_grad]
+        grads = (torch.autograd.grad if lib is torch else ag.grad)(out.sum(), wrt, allow_unused=True) \
+            if wrt and out.requires_grad else []
+        results.append((out, [np.zeros(tuple(x.shape)) if g is None else to_numpy(g) for g, x in zip(grads, wrt)]))
+    (out, grads), (expected, expected_grads) = results
+    assert str(out.dtype) == str(expected.dtype).replace("torch.", ""), f"{name} {dtypes}: {out.dtype}, {expected.dtype}"
+    tol = 1e-5 if np.float32 in dtypes or out.dtype == ag.float32 else 1e-10
+    assert_close(to_numpy(out), to_numpy(expected), rtol=tol, atol=tol, check_dtype=False)
+    assert len(grads) == len(expected_grads)
+    for g, e in zip(grads, expected_grads):
+        assert_close(g, e, rtol=tol, atol=tol, check_dtype=False)
