@@ -132,7 +132,7 @@ class Clamp(Op):
 
 
 class ClampTensor(Op):
-    """clamp with tensor bounds (one may be a number or None). PyTorch's gradients: x's passes where
+    """clamp with tensor bounds (one may be None). PyTorch's gradients: x's passes where
     min <= x <= max; min's where x < min (unless min >= max); max's where x > max or max < min (then
     the output is max everywhere)."""
     shape_hint = BROADCAST_HINT
@@ -143,7 +143,7 @@ class ClampTensor(Op):
     def backward(ctx, grad):
         x, lo, hi = ctx.saved_tensors
         if hi is None:
-            return where(x >= lo, grad, 0.0), None if lo is None else where(x < lo, grad, 0.0), None
+            return where(x >= lo, grad, 0.0), where(x < lo, grad, 0.0), None
         if lo is None:
             return where(x <= hi, grad, 0.0), None, where(x > hi, grad, 0.0)
         return (where((x >= lo) & (x <= hi), grad, 0.0), where((x < lo) & (lo < hi), grad, 0.0),
@@ -163,7 +163,7 @@ class Sign(PiecewiseConstant, Op):
 
 
 class NonDifferentiable(Op):
-    """Any array function with no gradient: comparisons, logic, sign, argmax, any/all."""
+    """Any array function with no gradient: comparisons, logic, bitwise ops, argmax, any/all."""
     differentiable = False
     shape_hint = BROADCAST_HINT
     def forward(ctx, *arrays, fn, **kwargs):
