@@ -73,8 +73,10 @@ BOOL_CASES = {
     "square": lambda lib, x: lib.square(x),
     "sgn": lambda lib, x: lib.sgn(x),
     "predicates": lambda lib, x: (lib.isnan(x), lib.isinf(x), lib.isfinite(x), lib.signbit(x)),
-    "bitwise": lambda lib, x: (x & x[[1, 0, 3, 2]], x | x[[1, 0, 3, 2]], x ^ x[[1, 0, 3, 2]], ~x, lib.bitwise_and(x, x[[1, 0, 3, 2]])),
-    "logical": lambda lib, x: (lib.logical_and(x, x[[1, 0, 3, 2]]), lib.logical_xor(x, x[[1, 0, 3, 2]]), lib.logical_not(x)),
+    "bitwise": lambda lib, x: (x & x[[1, 0, 3, 2]], x | x[[1, 0, 3, 2]], x ^ x[[1, 0, 3, 2]], ~x,
+                               lib.bitwise_and(x, x[[1, 0, 3, 2]])),
+    "logical": lambda lib, x: (lib.logical_and(x, x[[1, 0, 3, 2]]), lib.logical_xor(x, x[[1, 0, 3, 2]]),
+                               lib.logical_not(x)),
     "isclose": lambda lib, x: lib.isclose(x, x[[1, 0, 3, 2]]),
 }
 
@@ -405,7 +407,8 @@ def test_binary_ops_broadcast_and_promote(name, shapes, dtypes, seed):
         dtypes = tuple(d if np.dtype(d).kind == "f" else np.float64 for d in dtypes)
     rng = np.random.default_rng(seed)
     arrays = [(rng.integers(1, 4, s) * rng.choice([-1, 1], s)).astype(d) if np.dtype(d).kind == "i" else
-              (rng.uniform(0.5, 3.0, s) * rng.choice([-1, 1], s)).astype(d) for s, d in zip(shapes.input_shapes, dtypes)]
+              (rng.uniform(0.5, 3.0, s) * rng.choice([-1, 1], s)).astype(d)
+              for s, d in zip(shapes.input_shapes, dtypes)]
     results = []
     for lib in (ag, torch):
         xs = [lib.tensor(a).requires_grad_(a.dtype.kind == "f") for a in arrays]
@@ -415,7 +418,7 @@ def test_binary_ops_broadcast_and_promote(name, shapes, dtypes, seed):
             if wrt and out.requires_grad else []
         results.append((out, [np.zeros(tuple(x.shape)) if g is None else to_numpy(g) for g, x in zip(grads, wrt)]))
     (out, grads), (expected, expected_grads) = results
-    assert str(out.dtype) == str(expected.dtype).replace("torch.", ""), f"{name} {dtypes}: {out.dtype}, {expected.dtype}"
+    assert str(out.dtype) == str(expected.dtype).replace("torch.", ""), f"{name} {dtypes}: {out.dtype} vs torch's"
     tol = 1e-5 if np.float32 in dtypes or out.dtype == ag.float32 else 1e-10
     assert_close(to_numpy(out), to_numpy(expected), rtol=tol, atol=tol, check_dtype=False)
     assert len(grads) == len(expected_grads)

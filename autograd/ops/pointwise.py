@@ -8,16 +8,15 @@ the default float, as in PyTorch.
 import math
 import numbers
 
-import ml_dtypes
 import numpy as np
 
 from .. import dtypes
 from ..function import Op, same_dtype
-from ..tensor import Tensor, zeros_like
+from ..tensor import Tensor
 from .arithmetic import (BROADCAST_HINT, NonDifferentiable, PiecewiseConstant, bitwise, clamp, div, neg, operands, pow,
                          reciprocal, sign, where)
 from .inplace import apply_inplace
-from .unary import _floating, abs, cos, exp, log, sigmoid, sin, sqrt, tan, tanh
+from .unary import _floating, abs, cos, exp, log, sigmoid, sin, sqrt, tan, tanh  # (their in-place variants live here)
 
 __all__ = [
     # unary math
@@ -623,7 +622,10 @@ def frac(input):
 
 
 def _largest(dtype):
-    return float((np.finfo(dtype) if dtype.kind == "f" else ml_dtypes.finfo(dtype)).max)
+    if dtype.kind == "f":
+        return float(np.finfo(dtype).max)
+    import ml_dtypes  # bfloat16 exists only where ml_dtypes is installed; NumPy's finfo does not know it
+    return float(ml_dtypes.finfo(dtype).max)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
@@ -858,7 +860,8 @@ def float_power_(self, exponent):
 
 # PyTorch's Tensor methods among this module's functions, and those with an in-place variant (x.log1p_())
 _WITH_INPLACE = (
-    "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "square", "sgn", "sign", "floor", "ceil", "round", "trunc", "fix",
+    "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "square", "sgn", "sign", "floor", "ceil", "round", "trunc",
+    "fix",
     "frac", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh",
     "arccosh", "arctanh", "erfc", "erfinv", "lgamma", "digamma", "polygamma", "i0", "sinc", "logit", "nan_to_num",
     "deg2rad", "rad2deg", "atan2", "arctan2", "xlogy", "hypot", "fmod", "remainder", "floor_divide", "true_divide",
