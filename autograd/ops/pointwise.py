@@ -792,20 +792,6 @@ def isneginf(input): return _predicate("isneginf", input)
 def signbit(input): return _predicate("signbit", input)
 
 
-class IsClose(Op):
-    """|x - y| <= atol + rtol * |y| (and equal values, infinities included; nan close to nan with equal_nan)."""
-    differentiable = False
-    shape_hint = BROADCAST_HINT
-    def forward(ctx, x, y, rtol, atol, equal_nan):
-        xp = ctx.xp
-        close = x == y
-        if x.dtype.kind == "b":
-            return close
-        diff = xp.abs(x - y)
-        close = close | (xp.isfinite(diff) & (diff <= atol + rtol * xp.abs(y)))
-        return close | (xp.isnan(x) & xp.isnan(y)) if equal_nan else close
-
-
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     if isinstance(other, Tensor) and other.dtype != input.dtype:
         raise TypeError(f"isclose: input and other must have one dtype, got {input.dtype} and {other.dtype}; "
@@ -813,9 +799,10 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     if rtol < 0 or atol < 0:
         raise RuntimeError(f"isclose: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
     x, y = _as_tensors(input, other)
-    if not dtypes.is_floating(x.dtype) and x.dtype != dtypes.bool_:
-        x, y = x.to(dtypes.default_float()), y.to(dtypes.default_float())
-    return IsClose.apply(x, y, rtol=float(rtol), atol=float(atol), equal_nan=bool(equal_nan))
+    if x.dtype == dtypes.bool_:  # no arithmetic on bools: close is equal
+        return NonDifferentiable.apply(x, y, fn="equal")
+    # |x - y| <= atol + rtol |y|, or equal (infinities); nan close to nan only with equal_nan
+    return NonDifferentiable.apply(x, y, fn="isclose", rtol=float(rtol), atol=float(atol), equal_nan=bool(equal_nan))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
