@@ -119,6 +119,17 @@ def test_addcmul_addcdiv_low_precision_compute_in_float32(dtype):
         assert_close(to_numpy(g.float()), to_numpy(e.float()), rtol=1e-2, atol=0)
 
 
+def test_reflected_and_inplace_bitwise_operators():
+    def fn(lib, x):
+        y = x.clone()
+        alias = y
+        y &= 6
+        y |= x
+        y ^= 3
+        return 5 & x, 9 | x, 12 ^ x, True & (x > 0), alias
+    assert_same(*both(fn, DIVISORS))
+
+
 def test_mixed_int_and_bool_operators_promote():
     assert_same(*both(lambda lib, b, i: (b & i, i | b, b ^ i), BOOLS, DIVISORS))
 
@@ -331,6 +342,7 @@ def test_every_name_is_pytorchs():
         assert getattr(ag, name) is getattr(pointwise, name)
     for name in pointwise.METHODS:
         assert hasattr(torch.Tensor, name), name
+        assert getattr(ag.Tensor, name) is getattr(pointwise, name) or name == "clip", name  # tensor.py has its own clip
         assert callable(getattr(ag.Tensor, name))
     for name in ag.special.__all__:
         assert hasattr(torch.special, name), name

@@ -860,6 +860,16 @@ _WITH_INPLACE = (
 for _name in _WITH_INPLACE:
     globals()[_name + "_"] = _inplace_variant(globals()[_name], _name + "_")
 
-METHODS = tuple(n for n in _WITH_INPLACE if n in __all__) + (
+# the reflected and in-place bitwise operators (5 & x, x &= y); tensor.py has the plain ones
+def __rand__(self, other): return bitwise_and(other, self)
+def __ror__(self, other): return bitwise_or(other, self)
+def __rxor__(self, other): return bitwise_xor(other, self)
+def __iand__(self, other): return bitwise_and_(self, other)  # noqa: F821  (made by the loop above)
+def __ior__(self, other): return bitwise_or_(self, other)  # noqa: F821
+def __ixor__(self, other): return bitwise_xor_(self, other)  # noqa: F821
+
+
+METHODS = ("__rand__", "__ror__", "__rxor__", "__iand__", "__ior__", "__ixor__") + tuple(
+    n for n in _WITH_INPLACE if n in __all__) + (
     "logaddexp", "logaddexp2", "float_power", "isnan", "isinf", "isfinite", "isposinf", "isneginf", "isclose",
     "allclose", "equal", "signbit", "positive") + tuple(n + "_" for n in _WITH_INPLACE) + ("float_power_",)
