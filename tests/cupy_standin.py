@@ -949,6 +949,12 @@ def _build(real, devices):
     scipy_module, special = types.ModuleType("cupyx.scipy"), types.ModuleType("cupyx.scipy.special")
     for name in ("erf", "erfc", "erfinv", "gammaln", "digamma"):
         special.__dict__[name] = ufunc(getattr(scipy.special, name), None)
+    # pointwise family (issue 10): the special functions autograd.ops.pointwise asks the backend for. CuPy's
+    # i0, i1, ndtr ... are ufuncs; its polygamma(n, x) is a function of two arrays
+    for name in ("i0", "i1", "i0e", "i1e", "erfcx", "entr", "xlog1py", "ndtr", "ndtri", "log_ndtr"):
+        special.__dict__[name] = ufunc(getattr(scipy.special, name), None)
+    special.polygamma = _function("polygamma", scipy.special.polygamma, None)
+    # (end of the pointwise block)
     cupyx.__path__, scipy_module.__path__ = [], []  # packages, so `from cupyx.scipy.special import erf` works
     cupyx.scipy, scipy_module.special = scipy_module, special
     return cupy, cupyx
