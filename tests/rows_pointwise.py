@@ -168,4 +168,23 @@ OPS = [
     op("special_logsumexp", lambda lib, x: sp(lib).logsumexp(x, 1), randn(3, 4)),
     op("special_softmax", lambda lib, x: sp(lib).softmax(x, 0), randn(3, 4)),
     op("special_log_softmax", lambda lib, x: sp(lib).log_softmax(x, -1), randn(3, 4)),
+    # NumPy-style aliases, and the bitwise/logical ops as functions and in place on integers and bools
+    op("arc_aliases", lambda lib, x, y: (lib.arccos(x * 0.5), lib.arctan(x), lib.arcsinh(x), (x.abs() + 1.5).arccosh(),
+                                         x.arctanh(), lib.arctan2(x, y)),
+       uniform(-0.9, 0.9, 3, 4), away(4, gap=0.5)),
+    op("bitwise_functions", lambda lib, i, j: (lib.bitwise_and(i, j), lib.bitwise_or(i, j), lib.bitwise_xor(i, j),
+                                               lib.bitwise_not(i), i.clone().bitwise_and_(j), i.clone().bitwise_or_(j),
+                                               i.clone().bitwise_xor_(j), i.clone().bitwise_not_()),
+       ints(-8, 8, 3, 4), ints(-8, 8, 4), gradcheck=False),
+    op("logical_inplace", lambda lib, a, b: (a.clone().logical_and_(b), a.clone().logical_or_(b),
+                                             a.clone().logical_xor_(b), a.clone().logical_not_()), mask(3, 4), mask(4),
+       gradcheck=False),
+    op("inplace_aliases_and_rest", lambda lib, x, y: ((x * 1).arccos_(),
+                                                      (x * 1).arctan_(), (x * 1).double().float_power_(2).to(x.dtype),
+                                                      # no derivative in torch for these: values only
+                                                      (x.detach().abs() + 1.5).arccosh_() + x * 0,
+                                                      x.detach().clone().arcsinh_() + x * 0,
+                                                      x.detach().clone().floor_divide_(y.detach()) + x * 0,
+                                                      x.detach().clone().heaviside_(y.detach()) + x * 0),
+       uniform(-0.9, 0.9, 3, 4), away(4, gap=0.5), gradcheck=False),
 ]
