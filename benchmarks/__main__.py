@@ -69,7 +69,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1 short block: a smoke test")
     parser.add_argument("--cases", nargs="*", default=None, choices=list(cases),
                         help="default: every case meant for the device's type (the wide MLP is a GPU case)")
-    parser.add_argument("--only", choices=groups, help="run one group of cases, saved to <device>_GROUP.json")
+    parser.add_argument("--only", "--suite", dest="only", choices=groups,
+                        help="run one group (suite) of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("torch") is None:
@@ -83,8 +84,8 @@ def main(argv=None):
 
     print(f"device: {args.device}; {rounds} rounds of one ndgrad and one PyTorch process per case, "
           f"{blocks} timed block(s) each; times are medians per step")
-    print(f"{'case':<12} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}   (ratio: median over process pairs of "
-          f"ndgrad/pytorch)")
+    print(f"{'case':<22} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7} {'spread':>13}   (ratio: median over process "
+          f"pairs of ndgrad/pytorch; spread: their min-max)")
     results, about = [], {}
     for case in selected:
         iterations = max(1, case.iterations // 10) if args.quick else case.iterations
@@ -95,11 +96,14 @@ def main(argv=None):
         result = {"case": case.name, "group": case.group, "description": case.description,
                   "ndgrad_s": statistics.median(a), "pytorch_s": statistics.median(b),
                   "ratio": statistics.median(x / y for x, y in zip(a, b)),
+                  "ratio_spread": [min(x / y for x, y in zip(a, b)), max(x / y for x, y in zip(a, b))],
                   "ndgrad_all_s": a, "pytorch_all_s": b, "iterations_per_block": iterations}
         if case.breakdown is not None and not args.quick:
             result["ndgrad_pieces_s"] = run_process("ndgrad", case.name, args.device, breakdown=True)["pieces_s"]
         results.append(result)
-        print(f"{case.name:<12} {fmt(result['ndgrad_s']):>12} {fmt(result['pytorch_s']):>12} {result['ratio']:>7.2f}")
+        low, high = result["ratio_spread"]
+        print(f"{case.name:<22} {fmt(result['ndgrad_s']):>12} {fmt(result['pytorch_s']):>12} {result['ratio']:>7.2f} "
+              f"{low:>6.2f}-{high:<6.2f}")
         for piece, seconds in result.get("ndgrad_pieces_s", {}).items():
             print(f"    {piece:<55} {fmt(seconds):>10}")
 
