@@ -1,8 +1,97 @@
-"""Matrix products."""
+"""Linear algebra: matrix products, einsum, norms and the decompositions behind ``autograd.linalg``.
 
+The products (mm, bmm, addmm, tensordot, kron ...) are compositions of ``matmul``, ``mul`` and
+reshapes, so their gradients (and double backward) come from those ops. What needs a kernel of its
+own is an ``Op`` below: einsum (one pairwise contraction), vector norms (PyTorch's gradient at a zero
+norm is 0), matrix_exp, and the LAPACK-backed factorizations, whose backward rules are PyTorch's
+(``derivatives.yaml`` / ``FunctionsManual.cpp``) written with Tensor ops.
+"""
+
+import builtins
+import math
+import string
+from collections import namedtuple
+
+import numpy as np
+
+from .. import dtypes
 from ..function import Op, same_dtype
-from .arithmetic import operands
+from ..tensor import Tensor, eye, zeros_like
+from ._dims import normalize_dim, normalize_dims
+from .arithmetic import operands, sign, where
+from .shape import cat
 
+inf = math.inf
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def _shape(x):
+    return tuple(x.shape)
+
+
+def _need_dims(op, name, x, ndim):
+    if x.ndim != ndim:
+        raise RuntimeError(f"{op}: {name} must be a {ndim}-D tensor, got shape {_shape(x)} ({x.ndim}-D)")
+
+
+def _same_dtype(op, *xs):
+    if len({x.dtype for x in xs}) > 1:
+        raise RuntimeError(f"{op}: expected all operands to have the same dtype, got "
+                           f"{', '.join(str(x.dtype) for x in xs)}; cast them first, e.g. b.to(a.dtype)")
+
+
+def _need_floating(op, x):
+    if not dtypes.is_floating(x.dtype):
+        raise RuntimeError(f"{op}: expected a floating point tensor as input, got dtype {x.dtype} (shape "
+                           f"{_shape(x)}); convert it first, e.g. x.double()")
+
+
+def _need_square(op, x, ndim=2):
+    _need_floating(op, x)
+    if x.ndim < ndim or x.shape[-1] != x.shape[-2]:
+        raise RuntimeError(f"{op}: expected a (batch of) square matrices, got shape {_shape(x)}; the last two dims "
+                           f"must be equal")
+
+
+def _no_low_precision(op, x):
+    if np.dtype(x.dtype).itemsize < 4:
+        raise RuntimeError(f"{op}: low precision dtypes are not supported, got {x.dtype}; use x.float()")
+
+
+def _wide(a):
+    """LAPACK (NumPy's and CuPy's) works in float32/float64: float16 and bfloat16 go through float32."""
+    return a.astype(np.float32) if a.dtype.itemsize < 4 and a.dtype.kind != "i" else a
+
+
+def _eye(n, like):
+    return eye(n, dtype=like.dtype, device=like.device)
+
+
+def _diagonal(x):
+    """The diagonal of the last two (square) dims."""
+    return (x * _eye(x.shape[-1], x)).sum(-1)
+
+
+def _diag_embed(v):
+    return v.unsqueeze(-1) * _eye(v.shape[-1], v)
+
+
+def _tril(x, k=0):
+    mask = x._backend.xp.tri(x.shape[-2], x.shape[-1], k, dtype=x.dtype)
+    return x * Tensor._make(mask, x._backend)
+
+
+def _triu(x, k=0):
+    return x - _tril(x, k - 1)
+
+
+def _linalg_error(op, e):
+    return RuntimeError(f"{op}: {e}; the input is singular or not positive-definite (check its rank / "
+                        f"eigenvalues, or add a multiple of the identity)")
+
+
+# --- products: matmul, and compositions of it -----------------------------------------------------------
 
 class Matmul(Op):
     """1-D, 2-D and batched products with NumPy's matmul rules (batch dims broadcast)."""
@@ -42,5 +131,861 @@ def matmul(x, y):
     return Matmul.apply(x, y)
 
 
-__all__ = []   # the functions of autograd.linalg live in autograd/linalg.py; these are the torch.* ones
-METHODS = ()   # names in __all__ that are also Tensor methods
+
+def _check_inner(op, x, y, k_x, k_y):
+    if k_x != k_y:
+        raise RuntimeError(f"{op}: shapes {_shape(x)} and {_shape(y)} cannot be multiplied ({k_x} != {k_y})")
+
+
+def mm(input, mat2):
+    _need_dims("mm", "self", input, 2)
+    _need_dims("mm", "mat2", mat2, 2)
+    _same_dtype("mm", input, mat2)
+    _check_inner("mm", input, mat2, input.shape[1], mat2.shape[0])
+    return Matmul.apply(input, mat2)
+
+
+def bmm(input, mat2):
+    _need_dims("bmm", "batch1", input, 3)
+    _need_dims("bmm", "batch2", mat2, 3)
+    _same_dtype("bmm", input, mat2)
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {_shape(input)} and {_shape(mat2)}; bmm does not broadcast, "
+                           f"use matmul")
+    _check_inner("bmm", input, mat2, input.shape[2], mat2.shape[1])
+    return Matmul.apply(input, mat2)
+
+
+def mv(input, vec):
+    _need_dims("mv", "self", input, 2)
+    _need_dims("mv", "vec", vec, 1)
+    _same_dtype("mv", input, vec)
+    _check_inner("mv", input, vec, input.shape[1], vec.shape[0])
+    return Matmul.apply(input, vec)
+
+
+def dot(input, other):
+    _need_dims("dot", "self", input, 1)
+    _need_dims("dot", "other", other, 1)
+    _same_dtype("dot", input, other)
+    _check_inner("dot", input, other, input.shape[0], other.shape[0])
+    return Matmul.apply(input, other)
+
+
+vdot = dot  # the same for real tensors (the conjugate of a real number is itself)
+
+
+def inner(input, other):
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    _check_inner("inner", input, other, input.shape[-1], other.shape[-1])
+    return tensordot(input, other, dims=([-1], [-1]))
+
+
+def outer(input, vec2):
+    _need_dims("outer", "self", input, 1)
+    _need_dims("outer", "vec2", vec2, 1)
+    input, vec2 = operands(input, vec2)
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+ger = outer
+
+
+def _add_scaled(op, input, product, beta, alpha):
+    """beta * input + alpha * product; with beta == 0 input is ignored (its nan and inf too), as in PyTorch."""
+    product = product if alpha == 1 else product * alpha
+    try:
+        np.broadcast_shapes(_shape(input), _shape(product))
+    except ValueError:
+        raise RuntimeError(f"{op}: input of shape {_shape(input)} does not broadcast to the product's shape "
+                           f"{_shape(product)}") from None
+    if len(np.broadcast_shapes(_shape(input), _shape(product))) > product.ndim or \
+            np.broadcast_shapes(_shape(input), _shape(product)) != _shape(product):
+        raise RuntimeError(f"{op}: input of shape {_shape(input)} does not broadcast to the product's shape "
+                           f"{_shape(product)}")
+    if beta == 0:
+        return product + zeros_like(product)
+    return (input if beta == 1 else input * beta) + product
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    return _add_scaled("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    return _add_scaled("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    return _add_scaled("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    return _add_scaled("addmv", input, mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    return _add_scaled("addr", input, outer(vec1, vec2), beta, alpha)
+
+
+def multi_dot(tensors):
+    """The product of a chain of matrices in the order that needs the fewest multiplications (the classic
+    dynamic programme); the first and the last may be vectors."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"linalg.multi_dot: expected at least 2 tensors, got {len(tensors)}")
+    first, last = tensors[0], tensors[-1]
+    if first.ndim not in (1, 2) or last.ndim not in (1, 2) or any(t.ndim != 2 for t in tensors[1:-1]):
+        raise RuntimeError(f"linalg.multi_dot: the first and last tensors must be 1-D or 2-D and the others 2-D, got "
+                           f"shapes {[_shape(t) for t in tensors]}")
+    _same_dtype("linalg.multi_dot", *tensors)
+    mats = [first.unsqueeze(0) if first.ndim == 1 else first] + tensors[1:-1] + \
+           [last.unsqueeze(1) if last.ndim == 1 else last]
+    for i in range(len(mats) - 1):
+        if mats[i].shape[1] != mats[i + 1].shape[0]:
+            raise RuntimeError(f"linalg.multi_dot: tensor {i} of shape {_shape(tensors[i])} and tensor {i + 1} of "
+                               f"shape {_shape(tensors[i + 1])} cannot be multiplied")
+    dims = [m.shape[0] for m in mats] + [mats[-1].shape[1]]
+    n = len(mats)
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i, j):
+        return mats[i] if i == j else product(i, split[i][j]) @ product(split[i][j] + 1, j)
+
+    out = product(0, n - 1)
+    if first.ndim == 1:
+        out = out.squeeze(0)
+    if last.ndim == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def chain_matmul(*matrices):
+    if any(m.ndim != 2 for m in matrices):
+        raise RuntimeError(f"chain_matmul: expected 2-D tensors, got shapes {[_shape(m) for m in matrices]}")
+    if len(matrices) == 1:
+        return matrices[0].clone()
+    return multi_dot(matrices)
+
+
+def tensordot(a, b, dims=2):
+    """Contract ``dims`` (a count of a's last / b's first dims, or two lists of dims) as one matmul."""
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot: expects dims >= 0, got {dims}")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = dims
+        dims_a = [dims_a] if isinstance(dims_a, int) else list(dims_a)
+        dims_b = [dims_b] if isinstance(dims_b, int) else list(dims_b)
+    if len(dims_a) != len(dims_b):
+        raise RuntimeError(f"tensordot: both dimension lists should have the same length, got {dims_a} and {dims_b}")
+    dims_a = [normalize_dim("tensordot", d, _shape(a)) for d in dims_a]
+    dims_b = [normalize_dim("tensordot", d, _shape(b)) for d in dims_b]
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise RuntimeError(f"tensordot: contracted dimensions need to match, but dim {da} of a {_shape(a)} has "
+                               f"size {a.shape[da]} and dim {db} of b {_shape(b)} has size {b.shape[db]}")
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = math.prod(a.shape[d] for d in dims_a)
+    out_shape = [a.shape[d] for d in free_a] + [b.shape[d] for d in free_b]
+    left = a.permute(*free_a, *dims_a).reshape(math.prod(a.shape[d] for d in free_a), k)
+    right = b.permute(*dims_b, *free_b).reshape(k, math.prod(b.shape[d] for d in free_b))
+    return (left @ right).reshape(*out_shape)
+
+
+def kron(input, other):
+    """Every product input[i] * other[j] at index i * other.shape + j: a broadcast product, interleaved."""
+    n = builtins.max(input.ndim, other.ndim)
+    a = input.reshape(*(1,) * (n - input.ndim), *input.shape)
+    b = other.reshape(*(1,) * (n - other.ndim), *other.shape)
+    a = a.reshape(*[s for d in a.shape for s in (d, 1)])
+    b = b.reshape(*[s for d in b.shape for s in (1, d)])
+    return (a * b).reshape(*[p * q for p, q in zip(input.shape if input.ndim == n else a.shape[::2],
+                                                   other.shape if other.ndim == n else b.shape[1::2])])
+
+
+def cross(input, other, dim=None):
+    """torch.cross: without ``dim``, the first dim of size 3 (PyTorch's deprecated default)."""
+    if dim is None:
+        shape = np.broadcast_shapes(_shape(input), _shape(other))
+        dim = next((d for d, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dim of size 3 in shapes {_shape(input)} and {_shape(other)}")
+    return _cross("cross", input, other, dim)
+
+
+def _cross(op, a, b, dim):
+    a, b = operands(a, b)
+    if a.ndim != b.ndim:
+        raise RuntimeError(f"{op}: inputs must have the same number of dimensions, got {_shape(a)} and {_shape(b)}")
+    shape = np.broadcast_shapes(_shape(a), _shape(b))
+    d = normalize_dim(op, dim, shape)
+    if a.shape[d] != 3 or b.shape[d] != 3:
+        raise RuntimeError(f"{op}: dim {dim} must have size 3 in both inputs, got shapes {_shape(a)} and {_shape(b)}")
+    a0, a1, a2 = (a.select(d, i) for i in range(3))
+    b0, b1, b2 = (b.select(d, i) for i in range(3))
+    from .shape import stack
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=d)
+
+
+def matrix_power(input, n):
+    op = "linalg.matrix_power"
+    if input.ndim < 2 or input.shape[-1] != input.shape[-2]:
+        raise RuntimeError(f"{op}: expected a (batch of) square matrices, got shape {_shape(input)}")
+    if n == 0:
+        return _eye(input.shape[-1], input).expand(*input.shape) + zeros_like(input) * input
+    if n < 0:
+        input, n = inv(input), -n
+    result, power = None, input
+    while n:  # square-and-multiply
+        if n & 1:
+            result = power if result is None else result @ power
+        n >>= 1
+        if n:
+            power = power @ power
+    return result if result is not input else input.clone()
+
+
+# --- einsum: NumPy's contraction order, each pairwise step one op -----------------------------------------
+
+class Einsum(Op):
+    """One einsum over one or two operands (the pairwise steps of a longer contraction)."""
+    def forward(ctx, *arrays, equation):
+        ctx.save_for_backward(*arrays)
+        ctx.equation = equation
+        return same_dtype(ctx.xp.einsum(equation, *(_wide(a) for a in arrays)), arrays[0])
+
+    def backward(ctx, grad):
+        xs = ctx.saved_tensors
+        ins, out = ctx.equation.split("->")
+        ins = ins.split(",")
+        return tuple(_einsum_grad(grad, out, [(x, l) for j, (x, l) in enumerate(zip(xs, ins)) if j != i], ins[i],
+                                  _shape(xs[i])) if ctx.needs_input_grad[i] else None for i in range(len(xs)))
+
+
+def _einsum_grad(grad, grad_labels, others, labels, shape):
+    """d(einsum)/d(operand): the gradient contracted with the other operands onto ``labels``; labels summed
+    inside this operand alone are broadcast back, repeated labels (a diagonal) are put back on the diagonal."""
+    sizes = dict(zip(labels, shape))
+    unique = "".join(dict.fromkeys(labels))
+    available = set(grad_labels).union(*(set(l) for _, l in others))
+    present = "".join(c for c in unique if c in available)
+    g = einsum(",".join([grad_labels] + [l for _, l in others]) + "->" + present, grad, *(t for t, _ in others))
+    if present != unique:
+        g = g.reshape(*[sizes[c] if c in present else 1 for c in unique]).expand(*[sizes[c] for c in unique])
+    if unique != labels:
+        fresh = iter(c for c in string.ascii_letters if c not in labels)
+        out, eyes, seen = [], [], set()
+        for c in labels:
+            if c in seen:
+                f = next(fresh)
+                eyes.append((c + f, _eye(sizes[c], g)))
+                c = f
+            seen.add(out.append(c) or c)
+        g = einsum(",".join([unique] + [l for l, _ in eyes]) + "->" + "".join(out), g, *(e for _, e in eyes))
+    return g
+
+
+def _parse_einsum(equation, operands):
+    equation = equation.replace(" ", "")
+    lhs, arrow, rhs = equation.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum(): {equation!r} names {len(terms)} operands, but {len(operands)} were given")
+    free = [c for c in string.ascii_letters if c not in equation]
+    n_ellipsis = builtins.max([t.ndim - len(term.replace("...", "")) for term, t in zip(terms, operands)
+                               if "..." in term] + [0])
+    ellipsis = "".join(free[:n_ellipsis])
+    inputs = []
+    for i, (term, t) in enumerate(zip(terms, operands)):
+        if any(c not in string.ascii_letters for c in term.replace("...", "")):
+            raise ValueError(f"einsum(): invalid subscript in {equation!r}: use letters a-z, A-Z and '...'")
+        if "..." in term:
+            n = t.ndim - len(term.replace("...", ""))
+            if n < 0:
+                raise RuntimeError(f"einsum(): operand {i} of shape {_shape(t)} has fewer dims than {term!r} names")
+            term = term.replace("...", ellipsis[len(ellipsis) - n:] if n else "")
+        if len(term) != t.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in {term!r} ({len(term)}) does not match the "
+                               f"number of dimensions ({t.ndim}) of operand {i} of shape {_shape(t)} and no ellipsis "
+                               f"was given")
+        inputs.append(term)
+    if arrow:
+        output = rhs.replace("...", ellipsis)
+        for c in output:
+            if c not in "".join(inputs):
+                raise ValueError(f"einsum(): output subscript {c!r} in {equation!r} does not appear in any input")
+    else:
+        counts = "".join(inputs)
+        output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
+    for label in set("".join(inputs)):
+        sizes = {t.shape[term.index(label)] for term, t in zip(inputs, operands) if label in term}
+        for term, t in zip(inputs, operands):
+            sizes |= {t.shape[k] for k, c in enumerate(term) if c == label}
+        if len(sizes) > 1:
+            raise RuntimeError(f"einsum(): subscript {label!r} has sizes {sorted(sizes)} in {equation!r} with shapes "
+                               f"{[_shape(t) for t in operands]}; each subscript must have one size")
+    return inputs, output
+
+
+def einsum(equation, *operands):
+    """Einstein summation. Three or more operands are contracted pairwise in the order NumPy's optimiser
+    (``numpy.einsum_path``, greedy) picks from the shapes alone, so both backends run the same steps."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum(): at least one operand is needed")
+    inputs, output = _parse_einsum(equation, operands)
+    if len(operands) <= 2:
+        path = [tuple(range(len(operands)))]
+    else:
+        shapes = [np.broadcast_to(np.empty(()), _shape(t)) for t in operands]
+        path = np.einsum_path(",".join(inputs) + "->" + output, *shapes, optimize="greedy")[0][1:]
+    pending = list(zip(operands, inputs))
+    for step in path:
+        picked = [pending[i] for i in step]
+        for i in sorted(step, reverse=True):
+            pending.pop(i)
+        needed = "".join(l for _, l in pending) + output
+        labels = "".join(l for _, l in picked)
+        keep = output if not pending else "".join(dict.fromkeys(c for c in labels if c in needed))
+        pending.append((Einsum.apply(*(t for t, _ in picked), equation=",".join(l for _, l in picked) + "->" + keep),
+                        keep))
+    return pending[0][0]
+
+
+# --- norms ------------------------------------------------------------------------------------------------
+
+class VectorNorm(Op):
+    """sum(|x|^p)^(1/p) over ``dims`` for finite p; the gradient at a zero norm is 0, as in PyTorch."""
+    def forward(ctx, x, ord, dims, keepdim):
+        xp, a = ctx.xp, ctx.xp.abs(_wide(x))
+        if ord == 0:
+            out = (a != 0).sum(axis=dims, keepdims=keepdim).astype(a.dtype)
+        elif ord == 1:
+            out = a.sum(axis=dims, keepdims=keepdim)
+        elif ord == 2:
+            out = xp.sqrt((a * a).sum(axis=dims, keepdims=keepdim))
+        else:
+            out = (a ** ord).sum(axis=dims, keepdims=keepdim) ** (1.0 / ord)
+        out = same_dtype(xp.asarray(out), x)
+        ctx.save_for_backward(x, out)
+        ctx.ord, ctx.dims, ctx.keepdim = ord, dims, keepdim
+        return out
+
+    def backward(ctx, grad):
+        x, norm = ctx.saved_tensors
+        p = ctx.ord
+        if p == 0:
+            return None
+        if not ctx.keepdim:
+            for d in ctx.dims:
+                grad, norm = grad.unsqueeze(d), norm.unsqueeze(d)
+        if p == 1:
+            return sign(x) * grad
+        if p == 2:
+            return x * where(norm == 0, 0.0, grad / norm)
+        if p < 1:
+            scaled = sign(x) * where(x == 0, 0.0, x.abs() ** (p - 1))
+            return scaled * grad * norm ** (1 - p)
+        scaled = sign(x) * x.abs() ** (p - 1) if p < 2 else x * x.abs() ** (p - 2)
+        return scaled * where(norm == 0, 0.0, grad / norm ** (p - 1))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    op = "linalg.vector_norm"
+    if dtype is not None:
+        x = x.to(dtype)
+    _need_floating(op, x)
+    dims = normalize_dims(op, dim, _shape(x))
+    if isinstance(ord, str):
+        raise RuntimeError(f"{op}: ord must be a number, got {ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'")
+    if ord in (inf, -inf):
+        if x.numel() == 0 and any(x.shape[d] == 0 for d in dims) or (x.numel() == 0 and dim is None):
+            raise RuntimeError(f"{op}: cannot compute the {ord} norm of an empty tensor (shape {_shape(x)}) over dims "
+                               f"{dims}: the operation has no identity")
+        a = x.abs()
+        if not dims:
+            return a.clone()
+        return a.amax(dims, keepdim) if ord > 0 else a.amin(dims, keepdim)
+    if ord < 0 and x.numel() == 0 and (dim is None or any(x.shape[d] == 0 for d in dims)):
+        raise RuntimeError(f"{op}: cannot compute the {ord} norm of an empty tensor (shape {_shape(x)})")
+    return VectorNorm.apply(x, ord=float(ord), dims=dims, keepdim=keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    op = "linalg.matrix_norm"
+    if dtype is not None:
+        A = A.to(dtype)
+    _need_floating(op, A)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: the input must have at least 2 dimensions, got shape {_shape(A)}")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError(f"{op}: dim must be a 2-tuple, got {dim!r}")
+    d0, d1 = (normalize_dim(op, d, _shape(A)) for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"{op}: dims must be different, got {dim}")
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim)
+    if ord not in ("nuc", 1, -1, 2, -2, inf, -inf):
+        raise RuntimeError(f"{op}: order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, inf or -inf")
+    keep_shape = [1 if d in (d0, d1) else s for d, s in enumerate(A.shape)]
+    out_shape = keep_shape if keepdim else [s for d, s in enumerate(A.shape) if d not in (d0, d1)]
+    if ord in ("nuc", 2, -2):
+        _no_low_precision(op, A)
+        rest = [d for d in range(A.ndim) if d not in (d0, d1)]
+        s = svdvals(A.permute(*rest, d0, d1))
+        value = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        return value.reshape(*out_shape)
+    sum_dim, max_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
+    if A.shape[sum_dim] == 0 and A.shape[max_dim] != 0 or A.shape[max_dim] == 0:
+        if A.shape[max_dim] == 0:
+            raise RuntimeError(f"{op}: cannot compute the {ord} norm of shape {_shape(A)}: dim {max_dim} is empty")
+    sums = A.abs().sum(sum_dim, keepdim=True)
+    value = sums.amax(max_dim, keepdim=True) if ord > 0 else sums.amin(max_dim, keepdim=True)
+    return value.reshape(*out_shape)
+
+
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.norm: a vector norm, or a matrix norm for 2 dims (or a 2-D input) with an ``ord``."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None and len(dim) == 2 or (dim is None and ord is not None and A.ndim == 2):
+        return matrix_norm(A, "fro" if ord is None else ord, (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
+    if dim is None and ord is not None and A.ndim != 1:
+        raise RuntimeError(f"linalg.norm: with ord={ord!r} and no dim the input must be 1-D or 2-D, got shape "
+                           f"{_shape(A)}")
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """torch.norm: 'fro' and numbers are vector norms over ``dim`` (all dims by default), 'nuc' a matrix norm."""
+    if isinstance(p, str):
+        if p == "nuc":
+            return matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
+        if p != "fro":
+            raise RuntimeError(f"norm: p must be 'fro', 'nuc' or a number, got {p!r}")
+        p = 2
+    return vector_norm(input, p, dim, keepdim, dtype=dtype)
+
+
+def dist(input, other, p=2):
+    return vector_norm(input - other, p)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """The p-norm distance between every row of x1 (..., P, M) and every row of x2 (..., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist: only supports at least 2-D tensors, got shapes {_shape(x1)} and {_shape(x2)}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: x1 and x2 must have the same number of columns, got shapes {_shape(x1)} and "
+                           f"{_shape(x2)}")
+    if p < 0:
+        raise RuntimeError(f"cdist: only supports non-negative p values, got {p}")
+    _need_floating("cdist", x1)
+    return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
+
+
+# --- matrix functions ---------------------------------------------------------------------------------------
+
+class MatrixExp(Op):
+    """exp(A) by scaling and squaring a degree-18 Taylor series; the gradient is PyTorch's: the top-right
+    block of exp([[A^T, G], [0, A^T]])."""
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        xp, w = ctx.xp, _wide(a)
+        if w.size == 0:
+            return a.copy()
+        norms = xp.abs(w).sum(axis=-2).max(axis=-1)
+        squarings = int(xp.ceil(xp.log2(xp.maximum(norms.max(), 0.5) / 0.5)))  # one host sync: the loop count
+        w = w / (2.0 ** squarings)
+        term = result = xp.broadcast_to(xp.eye(w.shape[-1], dtype=w.dtype), w.shape).copy()
+        for k in range(1, 19):
+            term = xp.matmul(term, w) / k
+            result = result + term
+        for _ in range(squarings):
+            result = xp.matmul(result, result)
+        return same_dtype(result, a)
+
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        n = a.shape[-1]
+        block = cat([cat([a.mT, grad], -1), cat([zeros_like(a), a.mT], -1)], -2)
+        return matrix_exp(block).narrow(-2, 0, n).narrow(-1, n, n)
+
+
+def matrix_exp(A):
+    _need_square("linalg.matrix_exp", A)
+    return MatrixExp.apply(A)
+
+
+# --- factorizations (LAPACK through xp.linalg) ------------------------------------------------------------
+
+def _lapack(op, fn, *arrays):
+    """Run xp.linalg's ``fn`` on ``arrays``, turning LAPACK's refusal (singular, not positive-definite) into
+    PyTorch's RuntimeError. (NumPy's LinAlgError is a ValueError, which Op.apply reads as a shape error.)"""
+    try:
+        return fn(*arrays)
+    except np.linalg.LinAlgError as e:
+        raise _linalg_error(op, e) from None
+
+
+class Inv(Op):
+    def forward(ctx, a):
+        out = same_dtype(_lapack("linalg.inv", ctx.xp.linalg.inv, _wide(a)), a)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        (a_inv,) = ctx.saved_tensors
+        return -(a_inv.mT @ grad @ a_inv.mT)
+
+
+class Det(Op):
+    def forward(ctx, a):
+        out = same_dtype(ctx.xp.asarray(ctx.xp.linalg.det(_wide(a))), a)
+        ctx.save_for_backward(a, out)
+        return out
+
+    def backward(ctx, grad):
+        a, det = ctx.saved_tensors
+        return (grad * det).unsqueeze(-1).unsqueeze(-1) * Inv.apply(a).mT
+
+
+class Slogdet(Op):
+    """(sign, log|det|); only log|det| has a gradient for real input."""
+    def forward(ctx, a):
+        sign_, logabs = ctx.xp.linalg.slogdet(_wide(a))
+        ctx.save_for_backward(a)
+        return same_dtype(ctx.xp.asarray(sign_), a), same_dtype(ctx.xp.asarray(logabs), a)
+
+    def backward(ctx, grad_sign, grad_logabsdet):
+        (a,) = ctx.saved_tensors
+        if grad_logabsdet is None:
+            return None
+        return grad_logabsdet.unsqueeze(-1).unsqueeze(-1) * inv(a).mT
+
+
+class Solve(Op):
+    """A X = B for square A (..., n, n) and B (..., n, k); batch dims broadcast."""
+    def forward(ctx, a, b):
+        xp = ctx.xp
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a_, b_ = xp.broadcast_to(_wide(a), batch + a.shape[-2:]), xp.broadcast_to(_wide(b), batch + b.shape[-2:])
+        x = same_dtype(_lapack("linalg.solve", xp.linalg.solve, a_, b_), a)
+        ctx.save_for_backward(a, x)
+        return x
+
+    def backward(ctx, grad):
+        a, x = ctx.saved_tensors
+        grad_b = Solve.apply(a.mT, grad)
+        return (-(grad_b @ x.mT) if ctx.needs_input_grad[0] else None), grad_b
+
+
+class SolveTriangular(Op):
+    """A X = B for triangular A (only its ``upper`` or lower triangle is read; ones on the diagonal with
+    ``unitriangular``). The kernel is xp.linalg.solve on that triangle (batched on both backends)."""
+    def forward(ctx, a, b, upper, unitriangular):
+        xp = ctx.xp
+        n = a.shape[-1]
+        tri = xp.triu(_wide(a)) if upper else xp.tril(_wide(a))
+        if unitriangular:
+            tri = tri * (1 - xp.eye(n, dtype=tri.dtype)) + xp.eye(n, dtype=tri.dtype)
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        tri, b_ = xp.broadcast_to(tri, batch + a.shape[-2:]), xp.broadcast_to(_wide(b), batch + b.shape[-2:])
+        x = same_dtype(_lapack("linalg.solve_triangular", xp.linalg.solve, tri, b_), a)
+        ctx.save_for_backward(a, x)
+        ctx.upper, ctx.unitriangular = upper, unitriangular
+        return x
+
+    def backward(ctx, grad):
+        a, x = ctx.saved_tensors
+        upper, unit = ctx.upper, ctx.unitriangular
+        grad_b = SolveTriangular.apply(a.mT, grad, upper=not upper, unitriangular=unit)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = -(grad_b @ x.mT)
+            grad_a = (_triu(grad_a, 1 if unit else 0) if upper else _tril(grad_a, -1 if unit else 0))
+        return grad_a, grad_b
+
+
+class Cholesky(Op):
+    """A = L L^T (lower L); PyTorch's gradient: L^-T Phi(L^T gL) L^-1 with Phi = sym of the lower part."""
+    def forward(ctx, a):
+        lower = same_dtype(_lapack("linalg.cholesky", ctx.xp.linalg.cholesky, _wide(a)), a)
+        ctx.save_for_backward(lower)
+        return lower
+
+    def backward(ctx, grad):
+        (lower,) = ctx.saved_tensors
+        phi = _tril(lower.mT @ grad)
+        phi = 0.5 * (phi + _tril(phi, -1).mT)
+        phi = SolveTriangular.apply(lower.mT, phi, upper=True, unitriangular=False)
+        return SolveTriangular.apply(lower.mT, phi.mT, upper=True, unitriangular=False).mT
+
+
+class Qr(Op):
+    """A = Q R; the gradient (m >= n, reduced) is (gQ + Q copyltu(M)) R^-T with M = R gR^T - gQ^T Q."""
+    def forward(ctx, a, mode):
+        if mode == "r":
+            r = ctx.xp.linalg.qr(_wide(a), mode="r")
+            return same_dtype(ctx.xp.zeros((0,), a.dtype), a), same_dtype(r, a)
+        q, r = ctx.xp.linalg.qr(_wide(a), mode=mode)
+        q, r = same_dtype(q, a), same_dtype(r, a)
+        ctx.save_for_backward(q, r)
+        ctx.mode = mode
+        return q, r
+
+    def backward(ctx, grad_q, grad_r):
+        m, n = ctx.input_meta[0][0][-2:]
+        if ctx.mode == "r" or (ctx.mode == "complete" and m > n):
+            raise RuntimeError(f"linalg.qr: the derivative is not implemented for mode={ctx.mode!r} with input "
+                               f"shape ({m}, {n}); use mode='reduced'")
+        if m < n:
+            raise RuntimeError(f"linalg.qr: the derivative is implemented for inputs with m >= n only, got ({m}, {n})")
+        q, r = ctx.saved_tensors
+        grad_q = zeros_like(q) if grad_q is None else grad_q
+        grad_r = zeros_like(r) if grad_r is None else grad_r
+        m_ = r @ grad_r.mT - grad_q.mT @ q
+        copyltu = _tril(m_) + _tril(m_, -1).mT
+        x = grad_q + q @ copyltu
+        return SolveTriangular.apply(r, x.mT, upper=True, unitriangular=False).mT
+
+
+class Eigh(Op):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (its ``UPLO`` triangle)."""
+    def forward(ctx, a, UPLO):
+        values, vectors = ctx.xp.linalg.eigh(_wide(a), UPLO=UPLO)
+        values, vectors = same_dtype(values, a), same_dtype(vectors, a)
+        ctx.save_for_backward(values, vectors)
+        return values, vectors
+
+    def backward(ctx, grad_values, grad_vectors):
+        values, vectors = ctx.saved_tensors
+        if grad_vectors is None:
+            return (vectors * grad_values.unsqueeze(-2)) @ vectors.mT
+        vhgv = vectors.mT @ grad_vectors
+        vhgv = 0.5 * (vhgv - vhgv.mT)
+        gaps = values.unsqueeze(-2) - values.unsqueeze(-1) + _eye(values.shape[-1], values)
+        inner_ = vhgv / gaps
+        if grad_values is not None:
+            inner_ = inner_ + _diag_embed(grad_values)
+        return vectors @ inner_ @ vectors.mT
+
+
+class Svd(Op):
+    """A = U diag(S) Vh; PyTorch's gradient (distinct singular values; the extra columns of full matrices get
+    none)."""
+    def forward(ctx, a, full_matrices):
+        u, s, vh = ctx.xp.linalg.svd(_wide(a), full_matrices=full_matrices)
+        u, s, vh = same_dtype(u, a), same_dtype(s, a), same_dtype(vh, a)
+        ctx.save_for_backward(u, s, vh)
+        ctx.full_matrices = full_matrices
+        return u, s, vh
+
+    def backward(ctx, grad_u, grad_s, grad_vh):
+        u, s, vh = ctx.saved_tensors
+        m, n = ctx.input_meta[0][0][-2:]
+        k = s.shape[-1]
+        if ctx.full_matrices:
+            u, vh = u.narrow(-1, 0, k), vh.narrow(-2, 0, k)
+            grad_u = grad_u.narrow(-1, 0, k) if grad_u is not None else None
+            grad_vh = grad_vh.narrow(-2, 0, k) if grad_vh is not None else None
+        if grad_u is None and grad_vh is None:
+            return (u * grad_s.unsqueeze(-2)) @ vh
+        v = vh.mT
+        grad_v = grad_vh.mT if grad_vh is not None else None
+        s2 = s * s
+        gaps = s2.unsqueeze(-2) - s2.unsqueeze(-1) + _eye(k, s)
+        inner_ = 0
+        if grad_u is not None:
+            uhgu = u.mT @ grad_u
+            inner_ = (uhgu - uhgu.mT) * s.unsqueeze(-2)
+        if grad_v is not None:
+            vhgv = v.mT @ grad_v
+            inner_ = inner_ + s.unsqueeze(-1) * (vhgv - vhgv.mT)
+        inner_ = inner_ / gaps
+        if grad_s is not None:
+            inner_ = inner_ + _diag_embed(grad_s)
+        if m > n and grad_u is not None:
+            grad_u_sinv = grad_u / s.unsqueeze(-2)
+            return (u @ inner_ + grad_u_sinv - u @ (u.mT @ grad_u_sinv)) @ vh
+        if m < n and grad_v is not None:
+            grad_v_sinv = (grad_v / s.unsqueeze(-2)).mT
+            return u @ (inner_ @ vh + grad_v_sinv - (grad_v_sinv @ v) @ vh)
+        return u @ inner_ @ vh
+
+
+# --- the functions of autograd.linalg (and their torch.* names) -------------------------------------------
+
+SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+QRResult = namedtuple("linalg_qr", ["Q", "R"])
+EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
+
+
+def inv(A):
+    _need_square("linalg.inv", A)
+    _no_low_precision("linalg.inv", A)
+    return Inv.apply(A)
+
+
+def det(A):
+    _need_square("linalg.det", A)
+    return Det.apply(A)
+
+
+def slogdet(A):
+    _need_square("linalg.slogdet", A)
+    _no_low_precision("linalg.slogdet", A)
+    return SlogdetResult(*Slogdet.apply(A))
+
+
+def logdet(A):
+    sign_, logabsdet = slogdet(A)
+    return where(sign_ < 0, math.nan, logabsdet)
+
+
+def _is_vector_rhs(A, B):
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and _shape(B) == _shape(A)[:-1])
+
+
+def solve(A, B, *, left=True):
+    op = "linalg.solve"
+    _need_square(op, A)
+    _same_dtype(op, A, B)
+    if _is_vector_rhs(A, B):
+        if B.shape[-1] != A.shape[-1]:
+            raise RuntimeError(f"{op}: incompatible shapes of A {_shape(A)} and B {_shape(B)}")
+        return Solve.apply(A if left else A.mT, B.unsqueeze(-1)).squeeze(-1)
+    if B.ndim < 2 or B.shape[-2 if left else -1] != A.shape[-1]:
+        raise RuntimeError(f"{op}: incompatible shapes of A {_shape(A)} and B {_shape(B)}: B must be (..., n, k) with "
+                           f"n = {A.shape[-1]} (or (..., k, n) with left=False)")
+    return Solve.apply(A, B) if left else Solve.apply(A.mT, B.mT).mT
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    op = "linalg.solve_triangular"
+    _need_square(op, A)
+    _same_dtype(op, A, B)
+    if B.ndim < 2 or B.shape[-2 if left else -1] != A.shape[-1]:
+        raise RuntimeError(f"{op}: incompatible shapes of A {_shape(A)} and B {_shape(B)}: B must be (..., n, k) with "
+                           f"n = {A.shape[-1]} (or (..., k, n) with left=False)")
+    if left:
+        return SolveTriangular.apply(A, B, upper=upper, unitriangular=unitriangular)
+    return SolveTriangular.apply(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT
+
+
+def cholesky(A, *, upper=False):
+    _need_square("linalg.cholesky", A)
+    lower = Cholesky.apply(A)
+    return lower.mT if upper else lower
+
+
+def cholesky_solve(B, L, upper=False):
+    """X with A X = B where A = L L^T (or U^T U): a solve against the rebuilt A, which gives PyTorch's
+    gradient for L (the whole matrix, not its triangle)."""
+    _need_square("cholesky_solve", L)
+    return solve(L.mT @ L if upper else L @ L.mT, B)
+
+
+def qr(A, mode="reduced"):
+    op = "linalg.qr"
+    _need_floating(op, A)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: the input must have at least 2 dimensions, got shape {_shape(A)}")
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"{op}: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    return QRResult(*Qr.apply(A, mode=mode))
+
+
+def eigh(A, UPLO="L"):
+    _need_square("linalg.eigh", A)
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    return EighResult(*Eigh.apply(A, UPLO=UPLO))
+
+
+def eigvalsh(A, UPLO="L"):
+    return eigh(A, UPLO).eigenvalues
+
+
+def svd(A, full_matrices=True):
+    _need_floating("linalg.svd", A)
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svd: the input must have at least 2 dimensions, got shape {_shape(A)}")
+    return SVDResult(*Svd.apply(A, full_matrices=full_matrices))
+
+
+def svdvals(A):
+    return svd(A, full_matrices=False).S
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """The pseudo-inverse from the SVD: singular values at or below max(atol, rtol * largest) count as 0."""
+    u, s, vh = svd(A, full_matrices=False)
+    if rtol is None:
+        rtol = 0.0 if atol is not None and atol > 0 else builtins.max(A.shape[-2:]) * float(np.finfo(
+            np.float32 if np.dtype(A.dtype).itemsize < 8 else np.float64).eps)
+    largest = s.amax(-1, keepdim=True) if s.shape[-1] else s.sum(-1, keepdim=True)
+    cutoff = largest * rtol
+    if atol is not None:
+        cutoff = where(cutoff > atol, cutoff, atol * 1.0)
+    s_inv = where(s > cutoff, 1 / s, 0.0)
+    return (vh.mT * s_inv.unsqueeze(-2)) @ u.mT
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    """The number of singular values above the tolerance (not differentiable: an integer)."""
+    from ..grad_mode import no_grad
+    with no_grad():
+        s = svdvals(A)
+        if rtol is None:
+            rtol = 0.0 if atol is not None and atol > 0 else builtins.max(A.shape[-2:]) * float(np.finfo(
+                np.float32 if np.dtype(A.dtype).itemsize < 8 else np.float64).eps)
+        largest = s.amax(-1, keepdim=True) if s.shape[-1] else s.sum(-1, keepdim=True)
+        cutoff = largest * rtol
+        if atol is not None:
+            cutoff = where(cutoff > atol, cutoff, atol * 1.0)
+        return (s > cutoff).sum(-1)
+
+
+def cond(A, p=None):
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        return s.amax(-1) / s.amin(-1) if p != -2 else s.amin(-1) / s.amax(-1)
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def linalg_cross(input, other, *, dim=-1):
+    return _cross("linalg.cross", input, other, dim)
+
+
+def linalg_matrix_power(A, n):
+    return matrix_power(A, n)
+
+
+inverse = inv
+pinverse = pinv
+
+
+__all__ = ["mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
+           "chain_matmul", "einsum", "tensordot", "kron", "cross", "cdist", "matrix_power", "matrix_exp", "norm",
+           "dist", "det", "logdet", "slogdet", "inverse", "pinverse", "cholesky_solve"]
+# the functions of autograd.linalg live in autograd/linalg.py; these are the torch.* ones
+METHODS = ("mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
+           "kron", "cross", "matrix_power", "matrix_exp", "norm", "dist", "det", "logdet", "slogdet", "inverse",
+           "pinverse", "cholesky_solve")
