@@ -547,14 +547,17 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         _no_low_precision(op, A)
         rest = [d for d in range(A.ndim) if d not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
-        value = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        if ord == "nuc" or (ord == 2 and s.shape[-1] == 0):  # no singular values: the norm is 0
+            value = s.sum(-1)
+        else:
+            value = s.amax(-1) if ord == 2 else s.amin(-1)
         return value.reshape(*out_shape)
     sum_dim, max_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
-    if A.shape[sum_dim] == 0 and A.shape[max_dim] != 0 or A.shape[max_dim] == 0:
-        if A.shape[max_dim] == 0:
-            raise RuntimeError(f"{op}: cannot compute the {ord} norm of shape {_shape(A)}: dim {max_dim} is empty")
     sums = A.abs().sum(sum_dim, keepdim=True)
-    value = sums.amax(max_dim, keepdim=True) if ord > 0 else sums.amin(max_dim, keepdim=True)
+    if ord > 0 and A.shape[max_dim] == 0:  # the largest of no sums of absolute values is 0, as in PyTorch
+        value = sums.sum(max_dim, keepdim=True)
+    else:
+        value = sums.amax(max_dim, keepdim=True) if ord > 0 else sums.amin(max_dim, keepdim=True)
     return value.reshape(*out_shape)
 
 
@@ -754,6 +757,8 @@ class Qr(Op):
         if ctx.mode == "r" or (ctx.mode == "complete" and m > n):
             raise RuntimeError(f"linalg.qr: the derivative is not implemented for mode={ctx.mode!r} with input "
                                f"shape ({m}, {n}); use mode='reduced'")
+        if m < n and ctx.input_meta[0][0].count(0):  # nothing to differentiate
+            return ctx.saved_tensors[0].new_zeros(ctx.input_meta[0][0])
         if m < n:
             raise RuntimeError(f"linalg.qr: the derivative is implemented for inputs with m >= n only, got ({m}, {n})")
         q, r = ctx.saved_tensors
@@ -936,6 +941,7 @@ def svdvals(A):
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """The pseudo-inverse from the SVD: singular values at or below max(atol, rtol * largest) count as 0."""
+    _no_low_precision("linalg.pinv", A)
     u, s, vh = svd(A, full_matrices=False)
     if rtol is None:
         rtol = 0.0 if atol is not None and atol > 0 else builtins.max(A.shape[-2:]) * float(np.finfo(
@@ -951,6 +957,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     """The number of singular values above the tolerance (not differentiable: an integer)."""
     from ..grad_mode import no_grad
+    _no_low_precision("linalg.matrix_rank", A)
     with no_grad():
         s = svdvals(A)
         if rtol is None:
