@@ -817,6 +817,18 @@ def _build(real, devices):
         special.__dict__[name] = ufunc(getattr(scipy.special, name), None)
     cupyx.__path__, scipy_module.__path__ = [], []  # packages, so `from cupyx.scipy.special import erf` works
     cupyx.scipy, scipy_module.special = scipy_module, special
+
+    # --- cupy.linalg (the linalg family, issue 10): NumPy's functions of the names real CuPy's linalg has,
+    # with CuPy's keywords (cholesky has no upper=, pinv takes rcond=) and CuPy's plain tuples for results
+    linalg = types.ModuleType("cupy.linalg")
+    names = ("inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "eigvalsh", "svd", "pinv", "norm",
+             "lstsq", "matrix_rank", "matrix_power")
+    for name in names:
+        real_fn = getattr(real.linalg, name, None) if real is not None else None
+        linalg.__dict__[name] = _function("linalg." + name, getattr(np.linalg, name), real_fn)
+    linalg.LinAlgError = np.linalg.LinAlgError
+    cupy.linalg = linalg
+    # --- end of the linalg block
     return cupy, cupyx
 
 

@@ -18,7 +18,7 @@ def square(*shape, shift=None):
 
 def spd(lib, a):
     """A symmetric positive-definite matrix from any square ``a``."""
-    return a @ a.mT + a.shape[-1] * lib.eye(a.shape[-1], dtype=a.dtype)
+    return a @ a.mT + a.shape[-1] * lib.eye(a.shape[-1], dtype=a.dtype, device=a.device)
 
 
 def sym(lib, a):
