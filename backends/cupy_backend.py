@@ -78,6 +78,10 @@ class CupyBackend(Backend):
         with self._cuda_device:
             return erf(array).astype(array.dtype, copy=False)
 
+    def scipy_linalg(self):
+        from cupyx.scipy import linalg
+        return linalg
+
     def errstate(self):
         """This GPU, current while a kernel runs: CuPy allocates and launches on the current device, so
         without it an op on cuda:1 would allocate on cuda:0. A fresh Device each time: a Device object

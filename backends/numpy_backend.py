@@ -53,6 +53,10 @@ class NumpyBackend(Backend):
         from scipy.special import erf  # imported on first use: only gelu needs SciPy
         return np.asarray(erf(array)).astype(array.dtype, copy=False)  # asarray: 0-d stays an array
 
+    def scipy_linalg(self):
+        import scipy.linalg  # imported on first use: only the triangular and LU solves need it
+        return scipy.linalg
+
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
 

@@ -700,16 +700,19 @@ class Solve(Op):
 
 class SolveTriangular(Op):
     """A X = B for triangular A (only its ``upper`` or lower triangle is read; ones on the diagonal with
-    ``unitriangular``). The kernel is xp.linalg.solve on that triangle (batched on both backends)."""
+    ``unitriangular``), by SciPy's solve_triangular (batched in scipy.linalg and cupyx.scipy.linalg)."""
     def forward(ctx, a, b, upper, unitriangular):
         xp = ctx.xp
-        n = a.shape[-1]
-        tri = xp.triu(_wide(a)) if upper else xp.tril(_wide(a))
-        if unitriangular:
-            tri = tri * (1 - xp.eye(n, dtype=tri.dtype)) + xp.eye(n, dtype=tri.dtype)
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        tri, b_ = xp.broadcast_to(tri, batch + a.shape[-2:]), xp.broadcast_to(_wide(b), batch + b.shape[-2:])
-        x = same_dtype(_lapack("linalg.solve_triangular", xp.linalg.solve, tri, b_), a)
+        a_ = xp.ascontiguousarray(xp.broadcast_to(_wide(a), batch + a.shape[-2:]))
+        b_ = xp.ascontiguousarray(xp.broadcast_to(_wide(b), batch + b.shape[-2:]))
+        if a_.size == 0 or b_.size == 0:
+            x = xp.zeros(b_.shape, a.dtype)
+        else:
+            solve_ = ctx.backend.scipy_linalg().solve_triangular
+            x = _lapack("linalg.solve_triangular", lambda: solve_(a_, b_, lower=not upper, unit_diagonal=unitriangular,
+                                                                  check_finite=False))
+        x = same_dtype(x, a)
         ctx.save_for_backward(a, x)
         ctx.upper, ctx.unitriangular = upper, unitriangular
         return x
