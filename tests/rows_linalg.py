@@ -181,4 +181,14 @@ OPS = [
     # (an integer result: compared next to a differentiable one, as the table differentiates every row)
     op("la_matrix_rank", lambda lib, a, b: (lib.linalg.matrix_rank(a @ b), a @ b), randn(4, 2), randn(2, 3)),
     op("la_cond", lambda lib, a: lib.linalg.cond(a), square(2, 3, 3)),
+    op("la_lu_factor", lambda lib, a: tuple(lib.linalg.lu_factor(a)), randn(3, 3)),
+    op("la_lu_factor_batched", lambda lib, a: tuple(lib.linalg.lu_factor(a)), randn(2, 4, 4)),
+    op("la_lu_solve", lambda lib, a, b: lib.linalg.lu_solve(*lib.linalg.lu_factor(a), b), randn(3, 3), randn(3, 2)),
+    op("la_lu_solve_adjoint_right", lambda lib, a, b: lib.linalg.lu_solve(*lib.linalg.lu_factor(a), b, left=False,
+                                                                          adjoint=True), randn(2, 3, 3), randn(2, 4, 3)),
+    # (lstsq's residuals and singular values are not differentiable in torch: test_linalg.py compares them)
+    op("la_lstsq", lambda lib, a, b: lib.linalg.lstsq(a, b)[::2], randn(4, 3), randn(4, 2)),
+    op("la_lstsq_gelsd", lambda lib, a, b: lib.linalg.lstsq(a, b, driver="gelsd")[::2], randn(2, 5, 3),
+       randn(2, 5, 2)),
+    op("la_lstsq_wide", lambda lib, a, b: lib.linalg.lstsq(a, b).solution, randn(2, 4), randn(2, 3)),
 ]

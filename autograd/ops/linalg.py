@@ -837,12 +837,60 @@ class Svd(Op):
         return u @ inner_ @ vh
 
 
+def _permutation_t(xp, pivots, n, dtype):
+    """P^T (batched) for A = P L U from LAPACK's 0-based pivots (row i was swapped with row pivots[i], in
+    order), built on the device as n one-hot row swaps of the identity: no pivot is read on the host."""
+    rows = xp.broadcast_to(xp.eye(n, dtype=dtype), pivots.shape[:-1] + (n, n)).copy()
+    positions = xp.arange(n)
+    for i in range(pivots.shape[-1]):
+        e_i = (positions == i).astype(dtype)
+        e_p = (positions == pivots[..., i:i + 1]).astype(dtype)
+        row_i, row_p = rows[..., i, :], (e_p[..., :, None] * rows).sum(axis=-2)
+        rows = rows - (e_i - e_p)[..., :, None] * (row_i - row_p)[..., None, :]
+    return rows
+
+
+class LuFactor(Op):
+    """A = P L U packed as LAPACK does (L's strict lower part and U in one matrix) and 1-based pivots, by
+    SciPy's lu_factor one matrix at a time (CuPy's is not batched). PyTorch's gradient for square A:
+    P L^-T [tril(L^T gL, -1) + triu(gU U^T)] U^-T."""
+    def forward(ctx, a):
+        xp, w = ctx.xp, _wide(a)
+        m, n = a.shape[-2:]
+        factor = ctx.backend.scipy_linalg().lu_factor
+        pairs = [factor(x, check_finite=False) for x in w.reshape((math.prod(a.shape[:-2]), m, n))]
+        if pairs:
+            lu = xp.stack([lu for lu, _ in pairs]).reshape(a.shape)
+            pivots = xp.stack([piv for _, piv in pairs]).reshape(a.shape[:-2] + (builtins.min(m, n),))
+        else:
+            lu, pivots = xp.zeros(a.shape, w.dtype), xp.zeros(a.shape[:-2] + (builtins.min(m, n),), xp.int32)
+        lu = same_dtype(lu, a)
+        ctx.save_for_backward(lu, _permutation_t(xp, pivots, m, lu.dtype) if m == n else None)
+        return lu, (pivots + 1).astype(xp.int32)
+
+    def backward(ctx, grad_lu, grad_pivots):
+        lu, p_t = ctx.saved_tensors
+        m, n = ctx.input_meta[0][0][-2:]
+        if m * n == 0:  # nothing to differentiate
+            return lu.new_zeros(tuple(lu.shape))
+        if m != n:
+            raise RuntimeError(f"linalg.lu_factor: the derivative is implemented for square matrices only, got "
+                               f"({m}, {n})")
+        lower, upper = _tril(lu, -1) + _eye(n, lu), _triu(lu)
+        inner_ = _tril(lower.mT @ grad_lu, -1) + _triu(grad_lu @ upper.mT)
+        inner_ = SolveTriangular.apply(lower.mT, inner_, upper=True, unitriangular=True)
+        inner_ = SolveTriangular.apply(upper, inner_.mT, upper=True, unitriangular=False).mT
+        return p_t.mT @ inner_
+
+
 # --- the functions of autograd.linalg (and their torch.* names) -------------------------------------------
 
 SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
+LUFactorResult = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
 def inv(A):
@@ -978,6 +1026,68 @@ def cond(A, p=None):
         s = svdvals(A)
         return s.amax(-1) / s.amin(-1) if p != -2 else s.amin(-1) / s.amax(-1)
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def lu_factor(A, *, pivot=True):
+    op = "linalg.lu_factor"
+    _need_floating(op, A)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: the input must have at least 2 dimensions, got shape {_shape(A)}")
+    if not pivot:
+        raise RuntimeError(f"{op}: LU without pivoting is not implemented on the CPU (as in PyTorch); use pivot=True")
+    lu, pivots = LuFactor.apply(A)
+    return LUFactorResult(lu, pivots.detach())
+
+
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
+    """X with A X = B (A^T X = B with ``adjoint``; X A = B with left=False) for A = P L U from lu_factor: two
+    triangular solves (each reads only its triangle of LU) and the permutation."""
+    op = "linalg.lu_solve"
+    _need_square(op, LU)
+    _same_dtype(op, LU, B)
+    n = LU.shape[-1]
+    if B.ndim < 2 or B.shape[-2 if left else -1] != n:
+        raise RuntimeError(f"{op}: incompatible shapes of LU {_shape(LU)} and B {_shape(B)}: B must be (..., n, k) "
+                           f"with n = {n} (or (..., k, n) with left=False)")
+    if not left:  # X A = B is A^T X^T = B^T
+        return lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT
+    p_t = Tensor._make(_permutation_t(LU._backend.xp, pivots.array - 1, n, LU.dtype), LU._backend)
+    if adjoint:  # A^T = U^T L^T P^T
+        y = SolveTriangular.apply(LU.mT, B, upper=False, unitriangular=False)
+        return p_t.mT @ SolveTriangular.apply(LU.mT, y, upper=True, unitriangular=True)
+    y = SolveTriangular.apply(LU, p_t @ B, upper=False, unitriangular=True)
+    return SolveTriangular.apply(LU, y, upper=True, unitriangular=False)
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """The least-squares solution pinv(A) B (PyTorch's gradient is that of pinv). As PyTorch's CPU default
+    driver 'gelsy', it gives the rank and empty residuals and singular values; 'gelsd' and 'gelss' give the
+    singular values, and the residuals when m > n and A has full rank (reading the rank is one host sync)."""
+    op = "linalg.lstsq"
+    _need_floating(op, A)
+    _same_dtype(op, A, B)
+    if driver not in (None, "gelsy", "gelsd", "gelss"):
+        raise RuntimeError(f"{op}: driver must be None, 'gelsy', 'gelsd' or 'gelss' (CPU), got {driver!r}")
+    vector = B.ndim == A.ndim - 1
+    b = B.unsqueeze(-1) if vector else B
+    if A.ndim < 2 or b.shape[-2] != A.shape[-2]:
+        raise RuntimeError(f"{op}: incompatible shapes of A {_shape(A)} and B {_shape(B)}: they must have the same "
+                           f"number of rows")
+    m, n = A.shape[-2:]
+    eps = float(np.finfo(np.float32 if np.dtype(A.dtype).itemsize < 8 else np.float64).eps)
+    rtol = builtins.max(m, n) * eps if rcond is None else rcond
+    solution = pinv(A, rtol=rtol) @ b
+    rank = matrix_rank(A, rtol=rtol)
+    empty = A.new_zeros((0,))
+    residuals, values = empty, empty
+    if driver in ("gelsd", "gelss"):  # not differentiable in PyTorch: only the solution is
+        values = svdvals(A).detach()
+        if m > n and bool((rank == n).all()):
+            residuals = ((A @ solution - b) ** 2).sum(-2).detach()
+    if vector:
+        solution = solution.squeeze(-1)
+        residuals = residuals.squeeze(-1) if residuals.numel() else residuals
+    return LstsqResult(solution, residuals, rank, values)
 
 
 def linalg_cross(input, other, *, dim=-1):
