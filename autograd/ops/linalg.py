@@ -886,6 +886,7 @@ class LuFactor(Op):
 # --- the functions of autograd.linalg (and their torch.* names) -------------------------------------------
 
 SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+TorchSlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
@@ -904,14 +905,19 @@ def det(A):
     return Det.apply(A)
 
 
-def slogdet(A):
+def linalg_slogdet(A):
     _need_square("linalg.slogdet", A)
     _no_low_precision("linalg.slogdet", A)
     return SlogdetResult(*Slogdet.apply(A))
 
 
+def slogdet(A):
+    """torch.slogdet: linalg.slogdet's values in a named tuple of torch's other name."""
+    return TorchSlogdetResult(*linalg_slogdet(A))
+
+
 def logdet(A):
-    sign_, logabsdet = slogdet(A)
+    sign_, logabsdet = linalg_slogdet(A)
     return where(sign_ < 0, math.nan, logabsdet)
 
 
