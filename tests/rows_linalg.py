@@ -41,6 +41,14 @@ def separated(*shape):
     return sample
 
 
+def inplace_on_view(c, update):
+    """An in-place product into a view (the first two of three matrices) of a non-leaf: the base's history is
+    rewritten (CopySlices)."""
+    y = c * 1
+    update(y[:2])
+    return y
+
+
 def gauge_free_svd(lib, a):
     u, s, vh = lib.linalg.svd(a, full_matrices=False)
     return s, u * u, vh * vh, (u * s.unsqueeze(-2) ** 2) @ vh
@@ -81,6 +89,14 @@ OPS = [
        randn(2, 4, 2)),
     op("la_addmv", lambda lib, c, a, v: lib.addmv(c, a, v, beta=0.5, alpha=3.0), randn(3), randn(3, 4), randn(4)),
     op("la_addr", lambda lib, c, a, b: lib.addr(c, a, b, alpha=2.0), randn(3, 4), randn(3), randn(4)),
+    op("la_addmm_inplace", lambda lib, c, a, b: (c * 1).addmm_(a, b, beta=0.5, alpha=2.0), randn(3, 2), randn(3, 4),
+       randn(4, 2)),
+    op("la_baddbmm_inplace_view", lambda lib, c, a, b: inplace_on_view(c, lambda v: v.baddbmm_(a, b)),
+       randn(3, 3, 2), randn(2, 3, 4), randn(2, 4, 2)),
+    op("la_addbmm_inplace", lambda lib, c, a, b: (c * 1).addbmm_(a, b, beta=2.0), randn(3, 2), randn(2, 3, 4),
+       randn(2, 4, 2)),
+    op("la_addmv_inplace", lambda lib, c, a, v: (c * 1).addmv_(a, v), randn(3), randn(3, 4), randn(4)),
+    op("la_addr_inplace", lambda lib, c, a, b: (c * 1).addr_(a, b, alpha=0.5), randn(3, 2), randn(3), randn(2)),
     op("la_chain_matmul", lambda lib, a, b, c: lib.chain_matmul(a, b, c), randn(2, 5), randn(5, 3), randn(3, 4)),
     op("la_multi_dot", lambda lib, v, a, b, w: lib.linalg.multi_dot([v, a, b, w]), randn(3), randn(3, 5),
        randn(5, 2), randn(2)),
@@ -168,6 +184,7 @@ OPS = [
     op("la_cholesky_upper", lambda lib, a: lib.linalg.cholesky(spd(lib, a), upper=True), randn(2, 3, 3)),
     op("la_cholesky_solve", lambda lib, b, l: lib.cholesky_solve(b, l), randn(3, 2), lower(3, 3)),
     op("la_qr", lambda lib, a: tuple(lib.linalg.qr(a)), square(4, 3, shift=2)),
+    op("la_qr_wide", lambda lib, a: tuple(lib.linalg.qr(a)), square(2, 4, shift=2)),
     op("la_qr_square_batched", lambda lib, a: tuple(lib.linalg.qr(a)), square(2, 3, 3)),
     op("la_eigh", lambda lib, a: gauge_free_eigh(lib, a), separated(3, 3)),
     op("la_eigh_upper_batched", lambda lib, a: gauge_free_eigh(lib, a, "U"), separated(2, 3, 3)),

@@ -8,6 +8,7 @@ norm is 0), matrix_exp, and the LAPACK-backed factorizations, whose backward rul
 """
 
 import builtins
+import functools
 import math
 import string
 from collections import namedtuple
@@ -19,6 +20,7 @@ from ..function import Op, same_dtype
 from ..tensor import Tensor, eye, zeros_like
 from ._dims import normalize_dim, normalize_dims
 from .arithmetic import operands, sign, where
+from .inplace import apply_inplace
 from .shape import cat
 
 inf = math.inf
@@ -66,11 +68,6 @@ def _wide(a):
 
 def _eye(n, like):
     return eye(n, dtype=like.dtype, device=like.device)
-
-
-def _diagonal(x):
-    """The diagonal of the last two (square) dims."""
-    return (x * _eye(x.shape[-1], x)).sum(-1)
 
 
 def _diag_embed(v):
@@ -196,12 +193,10 @@ def _add_scaled(op, input, product, beta, alpha):
     """beta * input + alpha * product; with beta == 0 input is ignored (its nan and inf too), as in PyTorch."""
     product = product if alpha == 1 else product * alpha
     try:
-        np.broadcast_shapes(_shape(input), _shape(product))
+        fits = np.broadcast_shapes(_shape(input), _shape(product)) == _shape(product)
     except ValueError:
-        raise RuntimeError(f"{op}: input of shape {_shape(input)} does not broadcast to the product's shape "
-                           f"{_shape(product)}") from None
-    if len(np.broadcast_shapes(_shape(input), _shape(product))) > product.ndim or \
-            np.broadcast_shapes(_shape(input), _shape(product)) != _shape(product):
+        fits = False
+    if not fits:
         raise RuntimeError(f"{op}: input of shape {_shape(input)} does not broadcast to the product's shape "
                            f"{_shape(product)}")
     if beta == 0:
@@ -227,6 +222,18 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1):
     return _add_scaled("addr", input, outer(vec1, vec2), beta, alpha)
+
+
+def _in_place(fn, name):
+    """``t.name_(...)``: ``fn(t, ...)`` written into t (its shape must not change)."""
+    def method(input, *args, **kwargs):
+        return apply_inplace(input, lambda old, _: fn(old, *args, **kwargs), None, name)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+addmm_, addbmm_, baddbmm_ = _in_place(addmm, "addmm_"), _in_place(addbmm, "addbmm_"), _in_place(baddbmm, "baddbmm_")
+addmv_, addr_ = _in_place(addmv, "addmv_"), _in_place(addr, "addr_")
 
 
 def multi_dot(tensors):
@@ -440,6 +447,14 @@ def _parse_einsum(equation, operands):
     return inputs, output
 
 
+@functools.lru_cache(maxsize=256)
+def _einsum_path(equation, shapes):
+    """NumPy's greedy contraction order for these shapes (remembered: a model calls the same einsum often)."""
+    if len(shapes) <= 2:
+        return [tuple(range(len(shapes)))]
+    return np.einsum_path(equation, *(np.broadcast_to(np.empty(()), s) for s in shapes), optimize="greedy")[0][1:]
+
+
 def einsum(equation, *operands):
     """Einstein summation. Three or more operands are contracted pairwise in the order NumPy's optimiser
     (``numpy.einsum_path``, greedy) picks from the shapes alone, so both backends run the same steps."""
@@ -448,11 +463,7 @@ def einsum(equation, *operands):
     if not operands:
         raise ValueError("einsum(): at least one operand is needed")
     inputs, output = _parse_einsum(equation, operands)
-    if len(operands) <= 2:
-        path = [tuple(range(len(operands)))]
-    else:
-        shapes = [np.broadcast_to(np.empty(()), _shape(t)) for t in operands]
-        path = np.einsum_path(",".join(inputs) + "->" + output, *shapes, optimize="greedy")[0][1:]
+    path = _einsum_path(",".join(inputs) + "->" + output, tuple(_shape(t) for t in operands))
     pending = list(zip(operands, inputs))
     for step in path:
         picked = [pending[i] for i in step]
@@ -513,7 +524,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if isinstance(ord, str):
         raise RuntimeError(f"{op}: ord must be a number, got {ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'")
     if ord in (inf, -inf):
-        if x.numel() == 0 and any(x.shape[d] == 0 for d in dims) or (x.numel() == 0 and dim is None):
+        if x.numel() == 0 and (dim is None or any(x.shape[d] == 0 for d in dims)):
             raise RuntimeError(f"{op}: cannot compute the {ord} norm of an empty tensor (shape {_shape(x)}) over dims "
                                f"{dims}: the operation has no identity")
         a = x.abs()
@@ -744,33 +755,41 @@ class Cholesky(Op):
 
 
 class Qr(Op):
-    """A = Q R; the gradient (m >= n, reduced) is (gQ + Q copyltu(M)) R^-T with M = R gR^T - gQ^T Q."""
+    """A = Q R. The gradient for m >= n (reduced) is (gQ + Q copyltu(M)) R^-T with M = R gR^T - gQ^T Q; for
+    m < n, A = Q [U | V] = [X | Y]: X's part is the square case with gQ + Y gV^T, and Y's is Q gV."""
     def forward(ctx, a, mode):
         if mode == "r":
             r = ctx.xp.linalg.qr(_wide(a), mode="r")
             return same_dtype(ctx.xp.zeros((0,), a.dtype), a), same_dtype(r, a)
         q, r = ctx.xp.linalg.qr(_wide(a), mode=mode)
         q, r = same_dtype(q, a), same_dtype(r, a)
-        ctx.save_for_backward(q, r)
+        m, n = a.shape[-2:]
+        ctx.save_for_backward(q, r, a if m < n else None)
         ctx.mode = mode
         return q, r
 
     def backward(ctx, grad_q, grad_r):
+        q, r, a = ctx.saved_tensors
         m, n = ctx.input_meta[0][0][-2:]
         if ctx.mode == "r" or (ctx.mode == "complete" and m > n):
             raise RuntimeError(f"linalg.qr: the derivative is not implemented for mode={ctx.mode!r} with input "
                                f"shape ({m}, {n}); use mode='reduced'")
-        if m < n and ctx.input_meta[0][0].count(0):  # nothing to differentiate
-            return ctx.saved_tensors[0].new_zeros(ctx.input_meta[0][0])
-        if m < n:
-            raise RuntimeError(f"linalg.qr: the derivative is implemented for inputs with m >= n only, got ({m}, {n})")
-        q, r = ctx.saved_tensors
+        if m * n == 0:  # nothing to differentiate
+            return q.new_zeros(ctx.input_meta[0][0])
         grad_q = zeros_like(q) if grad_q is None else grad_q
         grad_r = zeros_like(r) if grad_r is None else grad_r
-        m_ = r @ grad_r.mT - grad_q.mT @ q
-        copyltu = _tril(m_) + _tril(m_, -1).mT
-        x = grad_q + q @ copyltu
-        return SolveTriangular.apply(r, x.mT, upper=True, unitriangular=False).mT
+        if m >= n:
+            return _qr_grad(q, r, grad_q, grad_r)
+        grad_v = grad_r.narrow(-1, m, n - m)
+        grad_x = _qr_grad(q, r.narrow(-1, 0, m), grad_q + a.narrow(-1, m, n - m) @ grad_v.mT, grad_r.narrow(-1, 0, m))
+        return cat([grad_x, q @ grad_v], -1)
+
+
+def _qr_grad(q, r, grad_q, grad_r):
+    """The gradient of A = Q R for R square (m >= n, reduced)."""
+    m_ = r @ grad_r.mT - grad_q.mT @ q
+    copyltu = _tril(m_) + _tril(m_, -1).mT
+    return SolveTriangular.apply(r, (grad_q + q @ copyltu).mT, upper=True, unitriangular=False).mT
 
 
 class Eigh(Op):
@@ -1110,8 +1129,10 @@ pinverse = pinv
 
 __all__ = ["mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
            "chain_matmul", "einsum", "tensordot", "kron", "cross", "cdist", "matrix_power", "matrix_exp", "norm",
-           "dist", "det", "logdet", "slogdet", "inverse", "pinverse", "cholesky_solve"]
+           "dist", "det", "logdet", "slogdet", "inverse", "pinverse", "cholesky_solve",
+           "addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_"]
 # the functions of autograd.linalg live in autograd/linalg.py; these are the torch.* ones
 METHODS = ("mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
+           "addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_",
            "kron", "cross", "matrix_power", "matrix_exp", "norm", "dist", "det", "logdet", "slogdet", "inverse",
            "pinverse", "cholesky_solve")
