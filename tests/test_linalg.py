@@ -197,3 +197,17 @@ def test_tensor_methods_and_torch_names():
         assert_close(to_numpy(getattr(a, name)()), getattr(t, name)().numpy(), rtol=1e-10, atol=1e-12, msg=name)
     assert_close(to_numpy(a.norm(p=1)), t.norm(p=1).numpy(), rtol=1e-12, atol=1e-12)
     assert_close(to_numpy(a.matrix_power(-1)), t.matrix_power(-1).numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh_reads_one_triangle(uplo):
+    """A non-symmetric input: eigh uses only the UPLO triangle, values and gradients as torch's."""
+    a = np.random.default_rng(6).standard_normal((3, 3)) + np.diag([0.0, 3.0, 6.0])
+    ours, theirs = _both(a)
+    ours[0].requires_grad_()
+    theirs[0].requires_grad_()
+    got, expected = ag.linalg.eigvalsh(ours[0], UPLO=uplo), torch.linalg.eigvalsh(theirs[0], UPLO=uplo)
+    assert_close(to_numpy(got), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (got * ag.tensor([1.0, 2.0, 3.0])).sum().backward()
+    (expected * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
+    assert_close(to_numpy(ours[0].grad), theirs[0].grad.numpy(), rtol=1e-10, atol=1e-12)

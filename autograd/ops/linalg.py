@@ -437,14 +437,15 @@ def _parse_einsum(equation, operands):
     else:
         counts = "".join(inputs)
         output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
-    for label in set("".join(inputs)):
-        sizes = {t.shape[term.index(label)] for term, t in zip(inputs, operands) if label in term}
-        for term, t in zip(inputs, operands):
-            sizes |= {t.shape[k] for k, c in enumerate(term) if c == label}
-        if len(sizes) > 1:
-            raise RuntimeError(f"einsum(): subscript {label!r} has sizes {sorted(sizes)} in {equation!r} with shapes "
-                               f"{[_shape(t) for t in operands]}; each subscript must have one size")
-    return inputs, output
+    sizes = {}  # label -> its size; a size 1 broadcasts against the others, as in PyTorch
+    for term, t in zip(inputs, operands):
+        for label, size in zip(term, t.shape):
+            sizes.setdefault(label, set()).add(size)
+    for label, seen in sizes.items():
+        if len(seen - {1}) > 1:
+            raise RuntimeError(f"einsum(): subscript {label!r} has sizes {sorted(seen)} in {equation!r} with shapes "
+                               f"{[_shape(t) for t in operands]}; each subscript must have one size (or 1)")
+    return inputs, output, {label: builtins.max(seen) for label, seen in sizes.items()}
 
 
 @functools.lru_cache(maxsize=256)
@@ -462,7 +463,9 @@ def einsum(equation, *operands):
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum(): at least one operand is needed")
-    inputs, output = _parse_einsum(equation, operands)
+    inputs, output, sizes = _parse_einsum(equation, operands)
+    operands = [t if all(s == sizes[c] for c, s in zip(term, t.shape)) else t.expand(*(sizes[c] for c in term))
+                for t, term in zip(operands, inputs)]
     path = _einsum_path(",".join(inputs) + "->" + output, tuple(_shape(t) for t in operands))
     pending = list(zip(operands, inputs))
     for step in path:
