@@ -141,6 +141,8 @@ OPS = [
     op("la_matrix_exp_batched", lambda lib, a: through_float32(lib.matrix_exp, a), randn(2, 2, 2, scale=2.0)),
     # --- norms
     op("la_vector_norm", lambda lib, a: lib.linalg.vector_norm(a), randn(3, 4)),
+    op("la_vector_norm_numpy_keywords", lambda lib, a: lib.linalg.vector_norm(a, axis=0, keepdims=True), randn(3, 4)),
+    op("la_vector_norm_empty_dims", lambda lib, a: lib.linalg.vector_norm(a, dim=()), randn(3, 4)),
     op("la_vector_norm_dim", lambda lib, a: lib.linalg.vector_norm(a, 3, dim=1, keepdim=True), randn(3, 4)),
     op("la_vector_norm_ord1", lambda lib, a: lib.linalg.vector_norm(a, ord=1, dim=(0, 2)), randn(2, 3, 4)),
     op("la_vector_norm_inf", lambda lib, a: lib.linalg.vector_norm(a, ord=float("inf"), dim=-1), distinct(3, 4)),

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import dtypes
 from ..function import Op, same_dtype
+from ..keywords import numpy_keywords
 from ..tensor import Tensor, eye, zeros_like
 from ._dims import normalize_dim, normalize_dims
 from .arithmetic import operands, sign, where
@@ -323,6 +324,7 @@ def kron(input, other):
                                                    other.shape if other.ndim == n else b.shape[1::2])])
 
 
+@numpy_keywords
 def cross(input, other, dim=None):
     """torch.cross: without ``dim``, the first dim of size 3 (PyTorch's deprecated default)."""
     if dim is None:
@@ -518,11 +520,14 @@ class VectorNorm(Op):
         return scaled * where(norm == 0, 0.0, grad / norm ** (p - 1))
 
 
+@numpy_keywords
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     op = "linalg.vector_norm"
     if dtype is not None:
         x = x.to(dtype)
     _need_floating(op, x)
+    if isinstance(dim, (tuple, list)) and not dim:  # () means every dim, as None does
+        dim = None
     dims = normalize_dims(op, dim, _shape(x))
     if isinstance(ord, str):
         raise RuntimeError(f"{op}: ord must be a number, got {ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'")
@@ -539,6 +544,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     return VectorNorm.apply(x, ord=float(ord), dims=dims, keepdim=keepdim)
 
 
+@numpy_keywords
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     op = "linalg.matrix_norm"
     if dtype is not None:
@@ -575,6 +581,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     return value.reshape(*out_shape)
 
 
+@numpy_keywords
 def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     """torch.linalg.norm: a vector norm, or a matrix norm for 2 dims (or a 2-D input) with an ``ord``."""
     if isinstance(dim, int):
@@ -1118,6 +1125,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     return LstsqResult(solution, residuals, rank, values)
 
 
+@numpy_keywords
 def linalg_cross(input, other, *, dim=-1):
     return _cross("linalg.cross", input, other, dim)
 
