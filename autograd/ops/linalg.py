@@ -22,7 +22,7 @@ from ..tensor import Tensor, eye, zeros_like
 from ._dims import normalize_dim, normalize_dims
 from .arithmetic import operands, sign, where
 from .inplace import apply_inplace
-from .shape import cat
+from .shape import cat, stack
 
 inf = math.inf
 
@@ -316,12 +316,11 @@ def tensordot(a, b, dims=2):
 def kron(input, other):
     """Every product input[i] * other[j] at index i * other.shape + j: a broadcast product, interleaved."""
     n = builtins.max(input.ndim, other.ndim)
-    a = input.reshape(*(1,) * (n - input.ndim), *input.shape)
-    b = other.reshape(*(1,) * (n - other.ndim), *other.shape)
-    a = a.reshape(*[s for d in a.shape for s in (d, 1)])
-    b = b.reshape(*[s for d in b.shape for s in (1, d)])
-    return (a * b).reshape(*[p * q for p, q in zip(input.shape if input.ndim == n else a.shape[::2],
-                                                   other.shape if other.ndim == n else b.shape[1::2])])
+    a_shape = (1,) * (n - input.ndim) + _shape(input)  # the fewer dims padded with leading 1s
+    b_shape = (1,) * (n - other.ndim) + _shape(other)
+    a = input.reshape(*[s for d in a_shape for s in (d, 1)])
+    b = other.reshape(*[s for d in b_shape for s in (1, d)])
+    return (a * b).reshape(*[p * q for p, q in zip(a_shape, b_shape)])
 
 
 @numpy_keywords
@@ -345,7 +344,6 @@ def _cross(op, a, b, dim):
         raise RuntimeError(f"{op}: dim {dim} must have size 3 in both inputs, got shapes {_shape(a)} and {_shape(b)}")
     a0, a1, a2 = (a.select(d, i) for i in range(3))
     b0, b1, b2 = (b.select(d, i) for i in range(3))
-    from .shape import stack
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=d)
 
 
