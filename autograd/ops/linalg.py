@@ -630,8 +630,10 @@ class MatrixExp(Op):
         xp, w = ctx.xp, _wide(a)
         if w.size == 0:
             return a.copy()
-        norms = xp.abs(w).sum(axis=-2).max(axis=-1)
-        squarings = int(xp.ceil(xp.log2(xp.maximum(norms.max(), 0.5) / 0.5)))  # one host sync: the loop count
+        largest = float(xp.abs(w).sum(axis=-2).max())  # the largest 1-norm; one host sync: the loop count
+        if not math.isfinite(largest):
+            return same_dtype(xp.full(w.shape, xp.nan, w.dtype), a)
+        squarings = math.ceil(math.log2(largest / 0.5)) if largest > 0.5 else 0  # scaled to norm <= 0.5
         w = w / (2.0 ** squarings)
         term = result = xp.broadcast_to(xp.eye(w.shape[-1], dtype=w.dtype), w.shape).copy()
         for k in range(1, 19):
@@ -640,7 +642,6 @@ class MatrixExp(Op):
         for _ in range(squarings):
             result = xp.matmul(result, result)
         return same_dtype(result, a)
-
 
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
