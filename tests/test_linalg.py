@@ -211,3 +211,13 @@ def test_eigh_reads_one_triangle(uplo):
     (got * ag.tensor([1.0, 2.0, 3.0])).sum().backward()
     (expected * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
     assert_close(to_numpy(ours[0].grad), theirs[0].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_det_gradient_of_a_singular_matrix_is_torchs():
+    """An exactly singular matrix: torch's first-order det gradient is 0 there (no error)."""
+    ours, theirs = _both(np.stack([SINGULAR, SQUARE]))
+    for t in ours + theirs:
+        t.requires_grad_()
+    ag.linalg.det(ours[0]).sum().backward()
+    torch.linalg.det(theirs[0]).sum().backward()
+    assert_close(to_numpy(ours[0].grad), theirs[0].grad.numpy(), rtol=1e-10, atol=1e-12)

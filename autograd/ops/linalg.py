@@ -678,6 +678,7 @@ class Inv(Op):
 
 
 class Det(Op):
+    """det(A); the gradient det(A) A^-T, and 0 where det(A) is exactly 0 (PyTorch's first-order result there)."""
     def forward(ctx, a):
         out = same_dtype(ctx.xp.asarray(ctx.xp.linalg.det(_wide(a))), a)
         ctx.save_for_backward(a, out)
@@ -685,7 +686,9 @@ class Det(Op):
 
     def backward(ctx, grad):
         a, det = ctx.saved_tensors
-        return (grad * det).unsqueeze(-1).unsqueeze(-1) * Inv.apply(a).mT
+        singular = (det == 0).unsqueeze(-1).unsqueeze(-1)
+        invertible = where(singular, _eye(a.shape[-1], a), a)  # identity in place of singular matrices
+        return (grad * det).unsqueeze(-1).unsqueeze(-1) * Inv.apply(invertible).mT
 
 
 class Slogdet(Op):
