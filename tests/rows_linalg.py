@@ -54,6 +54,11 @@ def gauge_free_svd(lib, a):
     return s, u * u, vh * vh, (u * s.unsqueeze(-2) ** 2) @ vh
 
 
+def gauge_free_torch_svd(lib, a):
+    u, s, v = lib.svd(a)
+    return s, u * u, (u * s.unsqueeze(-2) ** 2) @ v.mT
+
+
 def gauge_free_eigh(lib, a, uplo="L"):
     values, vectors = lib.linalg.eigh(a + a.mT, UPLO=uplo)  # symmetric: finite differences see the whole matrix
     return values, vectors * vectors, (vectors * values.unsqueeze(-2) ** 2) @ vectors.mT
@@ -187,7 +192,9 @@ OPS = [
        randn(3, 2)),
     op("la_cholesky", lambda lib, a: lib.linalg.cholesky(spd(lib, a)), randn(3, 3)),
     op("la_cholesky_upper", lambda lib, a: lib.linalg.cholesky(spd(lib, a), upper=True), randn(2, 3, 3)),
-    op("la_cholesky_solve", lambda lib, b, l: lib.cholesky_solve(b, l), randn(3, 2), lower(3, 3)),
+    # (torch's gradient for the factor is its formula on the whole matrix, while only the triangle is read:
+    # finite differences see the triangle alone, so no gradcheck; torch's gradient is compared)
+    op("la_cholesky_solve", lambda lib, b, l: lib.cholesky_solve(b, l), randn(3, 2), lower(3, 3), gradcheck=False),
     op("la_qr", lambda lib, a: tuple(lib.linalg.qr(a)), square(4, 3, shift=2)),
     op("la_qr_wide", lambda lib, a: tuple(lib.linalg.qr(a)), square(2, 4, shift=2)),
     op("la_qr_square_batched", lambda lib, a: tuple(lib.linalg.qr(a)), square(2, 3, 3)),
@@ -212,5 +219,17 @@ OPS = [
     op("la_lstsq", lambda lib, a, b: lib.linalg.lstsq(a, b)[::2], randn(4, 3), randn(4, 2)),
     op("la_lstsq_gelsd", lambda lib, a, b: lib.linalg.lstsq(a, b, driver="gelsd")[::2], randn(2, 5, 3),
        randn(2, 5, 2)),
+    # (P and torch.svd's zero-filled U and V need no gradient here but do in torch: test_linalg.py compares them)
+    op("la_lu", lambda lib, a: tuple(lib.linalg.lu(a))[1:], randn(2, 3, 3)),
+    op("la_torch_svd", lambda lib, a: gauge_free_torch_svd(lib, a), randn(4, 3)),
+    op("la_torch_svd_full", lambda lib, a: lib.svd(a, some=False)[1], randn(3, 4)),
+    op("la_torch_svd_values_only", lambda lib, a: a.svd(compute_uv=False)[1], randn(3, 4)),
+    op("la_torch_cholesky", lambda lib, a: spd(lib, a).cholesky(), randn(3, 3)),
+    op("la_cholesky_inverse", lambda lib, l: lib.cholesky_inverse(l.mT, upper=True), lower(3, 3), gradcheck=False),
+    op("la_vecdot", lambda lib, a, b: lib.linalg.vecdot(a, b, dim=0), randn(3, 2), randn(3, 1)),
+    op("la_linalg_matmul", lambda lib, a, b: lib.linalg.matmul(a, b), randn(2, 3, 4), randn(4, 2)),
+    op("la_tensorinv", lambda lib, a: lib.linalg.tensorinv(a.reshape(2, 3, 6), ind=2),
+       square(6, 6)),
+    op("la_tensorsolve", lambda lib, a, b: lib.linalg.tensorsolve(a.reshape(2, 3, 6), b), square(6, 6), randn(2, 3)),
     op("la_lstsq_wide", lambda lib, a, b: lib.linalg.lstsq(a, b).solution, randn(2, 4), randn(2, 3)),
 ]

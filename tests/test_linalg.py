@@ -221,3 +221,28 @@ def test_det_gradient_of_a_singular_matrix_is_torchs():
     ag.linalg.det(ours[0]).sum().backward()
     torch.linalg.det(theirs[0]).sum().backward()
     assert_close(to_numpy(ours[0].grad), theirs[0].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_cholesky_solve_and_inverse_read_one_triangle():
+    """Given a full matrix, torch reads only the factor's triangle (values; the gradient is compared in the op
+    table, for triangular factors)."""
+    rng = np.random.default_rng(7)
+    factor, b = np.tril(rng.standard_normal((3, 3))) + 3 * np.eye(3) + 0.1, rng.standard_normal((3, 2))
+    ours, theirs = _both(factor, b)
+    for upper in (False, True):
+        f_ours, f_theirs = (ours[0].mT, theirs[0].mT) if upper else (ours[0], theirs[0])
+        assert_close(to_numpy(ag.cholesky_solve(ours[1], f_ours, upper=upper)),
+                     torch.cholesky_solve(theirs[1], f_theirs, upper=upper).numpy(), rtol=1e-10, atol=1e-12)
+        assert_close(to_numpy(ag.cholesky_inverse(f_ours, upper=upper)),
+                     torch.cholesky_inverse(f_theirs, upper=upper).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lu_permutation_and_torch_svd_without_vectors():
+    rng = np.random.default_rng(8)
+    for shape in [(3, 3), (2, 4, 3), (3, 5)]:
+        ours, theirs = _both(rng.standard_normal(shape))
+        for g, e in zip(ag.linalg.lu(ours[0]), torch.linalg.lu(theirs[0])):
+            assert_close(to_numpy(g), e.numpy(), rtol=1e-10, atol=1e-12)
+    ours, theirs = _both(rng.standard_normal((3, 4)))
+    for g, e in zip(ag.svd(ours[0], compute_uv=False), torch.svd(theirs[0], compute_uv=False)):
+        assert_close(to_numpy(g), e.numpy(), rtol=1e-10, atol=1e-12)

@@ -922,6 +922,8 @@ QRResult = namedtuple("linalg_qr", ["Q", "R"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
 LUFactorResult = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+LUResult = namedtuple("linalg_lu", ["P", "L", "U"])
+TorchSVDResult = namedtuple("svd", ["U", "S", "V"])
 LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
@@ -982,16 +984,24 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
     return SolveTriangular.apply(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT
 
 
-def cholesky(A, *, upper=False):
+def linalg_cholesky(A, *, upper=False):
     _need_square("linalg.cholesky", A)
     lower = Cholesky.apply(A)
     return lower.mT if upper else lower
 
 
+def _cholesky_factor(L, upper):
+    """The triangle of L that PyTorch reads, with the gradient of the whole L (PyTorch's formulas for
+    cholesky_solve and cholesky_inverse are not restricted to the triangle)."""
+    triangle = _triu(L) if upper else _tril(L)
+    return L + (triangle - L).detach()
+
+
 def cholesky_solve(B, L, upper=False):
     """X with A X = B where A = L L^T (or U^T U): a solve against the rebuilt A, which gives PyTorch's
-    gradient for L (the whole matrix, not its triangle)."""
+    gradient for L."""
     _need_square("cholesky_solve", L)
+    L = _cholesky_factor(L, upper)
     return solve(L.mT @ L if upper else L @ L.mT, B)
 
 
@@ -1016,7 +1026,7 @@ def eigvalsh(A, UPLO="L"):
     return eigh(A, UPLO).eigenvalues
 
 
-def svd(A, full_matrices=True):
+def linalg_svd(A, full_matrices=True):
     _need_floating("linalg.svd", A)
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svd: the input must have at least 2 dimensions, got shape {_shape(A)}")
@@ -1024,13 +1034,13 @@ def svd(A, full_matrices=True):
 
 
 def svdvals(A):
-    return svd(A, full_matrices=False).S
+    return linalg_svd(A, full_matrices=False).S
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """The pseudo-inverse from the SVD: singular values at or below max(atol, rtol * largest) count as 0."""
     _no_low_precision("linalg.pinv", A)
-    u, s, vh = svd(A, full_matrices=False)
+    u, s, vh = linalg_svd(A, full_matrices=False)
     if rtol is None:
         rtol = 0.0 if atol is not None and atol > 0 else builtins.max(A.shape[-2:]) * float(np.finfo(
             np.float32 if np.dtype(A.dtype).itemsize < 8 else np.float64).eps)
@@ -1088,12 +1098,77 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
                            f"with n = {n} (or (..., k, n) with left=False)")
     if not left:  # X A = B is A^T X^T = B^T
         return lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT
-    p_t = Tensor._make(_permutation_t(LU._backend.xp, pivots.array - 1, n, LU.dtype), LU._backend)
+    p_t = _pivots_to_permutation_t(LU, pivots, n)
     if adjoint:  # A^T = U^T L^T P^T
         y = SolveTriangular.apply(LU.mT, B, upper=False, unitriangular=False)
         return p_t.mT @ SolveTriangular.apply(LU.mT, y, upper=True, unitriangular=True)
     y = SolveTriangular.apply(LU, p_t @ B, upper=False, unitriangular=True)
     return SolveTriangular.apply(LU, y, upper=True, unitriangular=False)
+
+
+def _pivots_to_permutation_t(LU, pivots, size):
+    """P^T as a constant Tensor from lu_factor's (1-based) pivots."""
+    return Tensor._make(_permutation_t(LU._backend.xp, pivots.array - 1, size, LU.dtype), LU._backend)
+
+
+def lu(A, *, pivot=True):
+    """(P, L, U) with A = P L U, unpacked from lu_factor (so the gradient is lu_factor's)."""
+    packed, pivots = lu_factor(A, pivot=pivot)
+    m, n = A.shape[-2:]
+    k = builtins.min(m, n)
+    lower = _tril(packed.narrow(-1, 0, k), -1) + eye(m, k, dtype=A.dtype, device=A.device)
+    return LUResult(_pivots_to_permutation_t(packed, pivots, m).mT, lower, _triu(packed.narrow(-2, 0, k)))
+
+
+def torch_svd(input, some=True, compute_uv=True):
+    """torch.svd: (U, S, V) with V, not V^T; without ``compute_uv`` U and V are zero-filled (full size)."""
+    if not compute_uv:
+        m, n = input.shape[-2:]
+        s = svdvals(input)
+        return TorchSVDResult(input.new_zeros((*input.shape[:-2], m, m)), s,
+                              input.new_zeros((*input.shape[:-2], n, n)))
+    u, s, vh = linalg_svd(input, full_matrices=not some)
+    return TorchSVDResult(u, s, vh.mT)
+
+
+def torch_cholesky(input, upper=False):
+    """torch.cholesky (PyTorch deprecates it for linalg.cholesky)."""
+    return linalg_cholesky(input, upper=upper)
+
+
+def cholesky_inverse(L, upper=False):
+    """inv(A) for A = L L^T (or U^T U): the inverse of the rebuilt A, whose gradient for L (the whole matrix)
+    is PyTorch's."""
+    _need_square("cholesky_inverse", L)
+    L = _cholesky_factor(L, upper)
+    return Inv.apply(L.mT @ L if upper else L @ L.mT)
+
+
+def vecdot(x, y, *, dim=-1):
+    x, y = operands(x, y)
+    return (x * y).sum(dim)
+
+
+def tensorinv(A, ind=2):
+    """The inverse of A read as a matrix with the first ``ind`` dims as rows, shaped A.shape[ind:] + A.shape[:ind]."""
+    rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
+    if ind <= 0 or rows != cols:
+        raise RuntimeError(f"linalg.tensorinv: expected ind > 0 and prod(shape[:ind]) == prod(shape[ind:]), got "
+                           f"shape {_shape(A)} with ind={ind}")
+    return inv(A.reshape(rows, cols)).reshape(*A.shape[ind:], *A.shape[:ind])
+
+
+def tensorsolve(A, B, dims=None):
+    """X with tensordot(A, X, X.ndim) = B: A read as a (B.numel(), X.numel()) matrix."""
+    if dims is not None:
+        dims = [normalize_dim("linalg.tensorsolve", d, _shape(A)) for d in dims]
+        A = A.permute(*[d for d in range(A.ndim) if d not in dims], *dims)
+    rows = B.numel()
+    cols = math.prod(A.shape[B.ndim:])
+    if rows != cols or _shape(A)[:B.ndim] != _shape(B):
+        raise RuntimeError(f"linalg.tensorsolve: expected A's leading dims {_shape(A)[:B.ndim]} to be B's shape "
+                           f"{_shape(B)} and the rest to have as many elements ({cols} vs {rows})")
+    return solve(A.reshape(rows, cols), B.reshape(rows)).reshape(*A.shape[B.ndim:])
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
@@ -1138,14 +1213,16 @@ def linalg_matrix_power(A, n):
 
 inverse = inv
 pinverse = pinv
+# torch.svd and torch.cholesky differ from linalg's functions of the same names (V, not V^T; a deprecated alias)
+svd, cholesky = torch_svd, torch_cholesky
 
 
 __all__ = ["mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
            "chain_matmul", "einsum", "tensordot", "kron", "cross", "cdist", "matrix_power", "matrix_exp", "norm",
            "dist", "det", "logdet", "slogdet", "inverse", "pinverse", "cholesky_solve",
-           "addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_"]
+           "addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_", "svd", "cholesky", "cholesky_inverse"]
 # the functions of autograd.linalg live in autograd/linalg.py; these are the torch.* ones
 METHODS = ("mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addbmm", "baddbmm", "addmv", "addr",
            "addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_",
            "kron", "cross", "matrix_power", "matrix_exp", "norm", "dist", "det", "logdet", "slogdet", "inverse",
-           "pinverse", "cholesky_solve")
+           "pinverse", "cholesky_solve", "svd", "cholesky", "cholesky_inverse")
