@@ -3,6 +3,8 @@ backends, and values the table cannot reach (float16 matrix_exp, lstsq's non-dif
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import scipy.linalg
 import torch
 
@@ -246,3 +248,37 @@ def test_lu_permutation_and_torch_svd_without_vectors():
     ours, theirs = _both(rng.standard_normal((3, 4)))
     for g, e in zip(ag.svd(ours[0], compute_uv=False), torch.svd(theirs[0], compute_uv=False)):
         assert_close(to_numpy(g), e.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@st.composite
+def einsum_cases(draw):
+    """1 to 3 operands over labels a-d (sizes fixed per label, a label repeated inside an operand sometimes),
+    with an explicit output (a subset of the labels, any order) or the implicit one."""
+    sizes = {c: draw(st.integers(1, 3)) for c in "abcd"}
+    terms = [draw(st.text("abcd", min_size=0, max_size=3)) for _ in range(draw(st.integers(1, 3)))]
+    used = sorted(set("".join(terms)))
+    if draw(st.booleans()):
+        output = "".join(draw(st.permutations(used))[:draw(st.integers(0, len(used)))])
+        equation = ",".join(terms) + "->" + output
+    else:
+        equation = ",".join(terms)
+    shapes = [tuple(sizes[c] for c in term) for term in terms]
+    return equation, shapes
+
+
+@settings(max_examples=30, deadline=None)
+@given(einsum_cases(), st.integers(0, 2**16))
+def test_einsum_against_torch(case, seed):
+    equation, shapes = case
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    ours, theirs = _both(*arrays)
+    for t in ours + theirs:
+        t.requires_grad_()
+    got, expected = ag.einsum(equation, *ours), torch.einsum(equation, *theirs)
+    assert_close(to_numpy(got), expected.detach().numpy(), rtol=1e-10, atol=1e-12, msg=equation)
+    weights = rng.standard_normal(tuple(expected.shape))
+    (got * ag.tensor(weights)).sum().backward()
+    (expected * torch.from_numpy(weights)).sum().backward()
+    for a, b in zip(ours, theirs):
+        assert_close(to_numpy(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-12, msg=equation)
