@@ -61,6 +61,15 @@ REFUSALS = [
     ("matrix_norm_ord", lambda lib, a: lib.linalg.matrix_norm(a, 3), (np.ones((2, 2)),), ["matrix_norm", "3"]),
     ("matrix_power_not_square", lambda lib, a: lib.linalg.matrix_power(a, 2), (np.ones((2, 3)),),
      ["matrix_power", "(2, 3)"]),
+    ("einsum_dtypes", lambda lib, a, b: lib.einsum("ij,jk", a, b.float()), (np.ones((2, 2)), np.ones((2, 2))),
+     ["einsum", "float32", "float64"]),
+    ("tensordot_dtypes", lambda lib, a, b: lib.tensordot(a, b.float()), (np.ones((2, 2)), np.ones((2, 2))),
+     ["tensordot", "float32"]),
+    ("inner_dtypes", lambda lib, a, b: lib.inner(a, b.float()), (np.ones(2), np.ones(2)), ["inner", "float32"]),
+    ("cross_dtypes", lambda lib, a, b: lib.linalg.cross(a, b.float()), (np.ones(3), np.ones(3)), ["cross", "float32"]),
+    ("cdist_dtypes", lambda lib, a, b: lib.cdist(a, b.float()), (np.ones((2, 2)), np.ones((2, 2))), ["cdist"]),
+    ("vecdot_integer", lambda lib, a, b: lib.linalg.vecdot(a, b), (np.ones(3, np.int64), np.ones(3, np.int64)),
+     ["vecdot", "int64"]),
     ("multi_dot_one", lambda lib, a: lib.linalg.multi_dot([a]), (np.ones((2, 2)),), ["multi_dot", "2"]),
 ]
 

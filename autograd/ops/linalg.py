@@ -176,6 +176,7 @@ vdot = dot  # the same for real tensors (the conjugate of a real number is itsel
 def inner(input, other):
     if input.ndim == 0 or other.ndim == 0:
         return input * other
+    _same_dtype("inner", input, other)
     _check_inner("inner", input, other, input.shape[-1], other.shape[-1])
     return tensordot(input, other, dims=([-1], [-1]))
 
@@ -288,6 +289,7 @@ def chain_matmul(*matrices):
 
 def tensordot(a, b, dims=2):
     """Contract ``dims`` (a count of a's last / b's first dims, or two lists of dims) as one matmul."""
+    _same_dtype("tensordot", a, b)
     if isinstance(dims, int):
         if dims < 0:
             raise RuntimeError(f"tensordot: expects dims >= 0, got {dims}")
@@ -335,7 +337,7 @@ def cross(input, other, dim=None):
 
 
 def _cross(op, a, b, dim):
-    a, b = operands(a, b)
+    _same_dtype(op, a, b)
     if a.ndim != b.ndim:
         raise RuntimeError(f"{op}: inputs must have the same number of dimensions, got {_shape(a)} and {_shape(b)}")
     shape = np.broadcast_shapes(_shape(a), _shape(b))
@@ -463,6 +465,7 @@ def einsum(equation, *operands):
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum(): at least one operand is needed")
+    _same_dtype("einsum", *operands)
     inputs, output, sizes = _parse_einsum(equation, operands)
     operands = [t if all(s == sizes[c] for c, s in zip(term, t.shape)) else t.expand(*(sizes[c] for c in term))
                 for t, term in zip(operands, inputs)]
@@ -617,6 +620,7 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     if p < 0:
         raise RuntimeError(f"cdist: only supports non-negative p values, got {p}")
     _need_floating("cdist", x1)
+    _same_dtype("cdist", x1, x2)
     return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
 
 
@@ -1145,7 +1149,8 @@ def cholesky_inverse(L, upper=False):
 
 
 def vecdot(x, y, *, dim=-1):
-    x, y = operands(x, y)
+    _need_floating("linalg.vecdot", x)
+    _same_dtype("linalg.vecdot", x, y)
     return (x * y).sum(dim)
 
 
