@@ -374,7 +374,10 @@ class Einsum(Op):
     def forward(ctx, *arrays, equation):
         ctx.save_for_backward(*arrays)
         ctx.equation = equation
-        return same_dtype(ctx.xp.einsum(equation, *(_wide(a) for a in arrays)), arrays[0])
+        # NumPy contracts two large operands through BLAS only when asked to optimise (4x faster at 256 x 256),
+        # which costs ~20 us of planning: worth it past a few thousand elements (CuPy always uses matmul)
+        large = len(arrays) == 2 and builtins.min(a.size for a in arrays) >= 4096
+        return same_dtype(ctx.xp.einsum(equation, *(_wide(a) for a in arrays), optimize=large), arrays[0])
 
     def backward(ctx, grad):
         xs = ctx.saved_tensors
@@ -407,28 +410,32 @@ def _einsum_grad(grad, grad_labels, others, labels, shape):
     return g
 
 
-def _parse_einsum(equation, operands):
+@functools.lru_cache(maxsize=256)
+def _einsum_plan(equation, shapes):
+    """(each operand's labels, the output's labels, each label's size, the pairwise steps) for ``equation`` on
+    operands of these shapes; remembered, as a model calls the same einsum on the same shapes again and again.
+    "..." becomes letters the equation does not use; the steps are NumPy's greedy order (numpy.einsum_path)."""
     equation = equation.replace(" ", "")
     lhs, arrow, rhs = equation.partition("->")
     terms = lhs.split(",")
-    if len(terms) != len(operands):
-        raise ValueError(f"einsum(): {equation!r} names {len(terms)} operands, but {len(operands)} were given")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum(): {equation!r} names {len(terms)} operands, but {len(shapes)} were given")
     free = [c for c in string.ascii_letters if c not in equation]
-    n_ellipsis = builtins.max([t.ndim - len(term.replace("...", "")) for term, t in zip(terms, operands)
+    n_ellipsis = builtins.max([len(shape) - len(term.replace("...", "")) for term, shape in zip(terms, shapes)
                                if "..." in term] + [0])
     ellipsis = "".join(free[:n_ellipsis])
     inputs = []
-    for i, (term, t) in enumerate(zip(terms, operands)):
+    for i, (term, shape) in enumerate(zip(terms, shapes)):
         if any(c not in string.ascii_letters for c in term.replace("...", "")):
             raise ValueError(f"einsum(): invalid subscript in {equation!r}: use letters a-z, A-Z and '...'")
         if "..." in term:
-            n = t.ndim - len(term.replace("...", ""))
+            n = len(shape) - len(term.replace("...", ""))
             if n < 0:
-                raise RuntimeError(f"einsum(): operand {i} of shape {_shape(t)} has fewer dims than {term!r} names")
+                raise RuntimeError(f"einsum(): operand {i} of shape {shape} has fewer dims than {term!r} names")
             term = term.replace("...", ellipsis[len(ellipsis) - n:] if n else "")
-        if len(term) != t.ndim:
+        if len(term) != len(shape):
             raise RuntimeError(f"einsum(): the number of subscripts in {term!r} ({len(term)}) does not match the "
-                               f"number of dimensions ({t.ndim}) of operand {i} of shape {_shape(t)} and no ellipsis "
+                               f"number of dimensions ({len(shape)}) of operand {i} of shape {shape} and no ellipsis "
                                f"was given")
         inputs.append(term)
     if arrow:
@@ -439,23 +446,21 @@ def _parse_einsum(equation, operands):
     else:
         counts = "".join(inputs)
         output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
-    sizes = {}  # label -> its size; a size 1 broadcasts against the others, as in PyTorch
-    for term, t in zip(inputs, operands):
-        for label, size in zip(term, t.shape):
-            sizes.setdefault(label, set()).add(size)
-    for label, seen in sizes.items():
-        if len(seen - {1}) > 1:
-            raise RuntimeError(f"einsum(): subscript {label!r} has sizes {sorted(seen)} in {equation!r} with shapes "
-                               f"{[_shape(t) for t in operands]}; each subscript must have one size (or 1)")
-    return inputs, output, {label: builtins.max(seen) for label, seen in sizes.items()}
-
-
-@functools.lru_cache(maxsize=256)
-def _einsum_path(equation, shapes):
-    """NumPy's greedy contraction order for these shapes (remembered: a model calls the same einsum often)."""
+    seen = {}  # label -> its sizes; a size 1 broadcasts against the others, as in PyTorch
+    for term, shape in zip(inputs, shapes):
+        for label, size in zip(term, shape):
+            seen.setdefault(label, set()).add(size)
+    for label, label_sizes in seen.items():
+        if len(label_sizes - {1}) > 1:
+            raise RuntimeError(f"einsum(): subscript {label!r} has sizes {sorted(label_sizes)} in {equation!r} with "
+                               f"shapes {list(shapes)}; each subscript must have one size (or 1)")
+    sizes = {label: builtins.max(label_sizes) for label, label_sizes in seen.items()}
     if len(shapes) <= 2:
-        return [tuple(range(len(shapes)))]
-    return np.einsum_path(equation, *(np.broadcast_to(np.empty(()), s) for s in shapes), optimize="greedy")[0][1:]
+        path = [tuple(range(len(shapes)))]
+    else:
+        full = [np.broadcast_to(np.empty(()), tuple(sizes[c] for c in term)) for term in inputs]
+        path = np.einsum_path(",".join(inputs) + "->" + output, *full, optimize="greedy")[0][1:]
+    return inputs, output, sizes, path
 
 
 def einsum(equation, *operands):
@@ -466,10 +471,9 @@ def einsum(equation, *operands):
     if not operands:
         raise ValueError("einsum(): at least one operand is needed")
     _same_dtype("einsum", *operands)
-    inputs, output, sizes = _parse_einsum(equation, operands)
+    inputs, output, sizes, path = _einsum_plan(equation, tuple(_shape(t) for t in operands))
     operands = [t if all(s == sizes[c] for c, s in zip(term, t.shape)) else t.expand(*(sizes[c] for c in term))
                 for t, term in zip(operands, inputs)]
-    path = _einsum_path(",".join(inputs) + "->" + output, tuple(_shape(t) for t in operands))
     pending = list(zip(operands, inputs))
     for step in path:
         picked = [pending[i] for i in step]
