@@ -227,6 +227,8 @@ OPS = [
     op("la_torch_cholesky", lambda lib, a: spd(lib, a).cholesky(), randn(3, 3)),
     op("la_cholesky_inverse", lambda lib, l: lib.cholesky_inverse(l.mT, upper=True), lower(3, 3), gradcheck=False),
     op("la_vecdot", lambda lib, a, b: lib.linalg.vecdot(a, b, dim=0), randn(3, 2), randn(3, 1)),
+    op("la_vander", lambda lib, x: lib.linalg.vander(x), randn(4)),
+    op("la_vander_batched_n", lambda lib, x: lib.linalg.vander(x, N=5), randn(2, 3)),
     op("la_linalg_matmul", lambda lib, a, b: lib.linalg.matmul(a, b), randn(2, 3, 4), randn(4, 2)),
     op("la_tensorinv", lambda lib, a: lib.linalg.tensorinv(a.reshape(2, 3, 6), ind=2),
        square(6, 6)),

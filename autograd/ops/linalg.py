@@ -1158,6 +1158,19 @@ def vecdot(x, y, *, dim=-1):
     return (x * y).sum(dim)
 
 
+def vander(x, N=None):
+    """The powers x^0 ... x^(N-1) along a new last dim (N = x.shape[-1] by default), as successive products."""
+    _no_low_precision("linalg.vander", x)
+    x = x.reshape(1) if x.ndim == 0 else x  # a 0-d x is a vector of one, as in PyTorch
+    N = x.shape[-1] if N is None else N
+    if N <= 1:
+        raise RuntimeError(f"linalg.vander: N must be greater than 1, got N={N} for shape {_shape(x)}")
+    powers = [x * 0 + 1, x]
+    while len(powers) < N:
+        powers.append(powers[-1] * x)
+    return stack(powers[:N], dim=-1)
+
+
 def tensorinv(A, ind=2):
     """The inverse of A read as a matrix with the first ``ind`` dims as rows, shaped A.shape[ind:] + A.shape[:ind]."""
     rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
