@@ -57,6 +57,12 @@ class Backend:
         """The error function, elementwise, in ``array``'s dtype."""
         return self.special("erf")(array)
 
+    # the linear algebra the array namespace lacks (xp.linalg has no triangular solve, no LU)
+    def scipy_linalg(self):
+        """SciPy's linalg for this device's arrays (``scipy.linalg`` or ``cupyx.scipy.linalg``): the
+        ``solve_triangular`` and ``lu_factor`` that ``xp.linalg`` lacks, with SciPy's signatures."""
+        raise NotImplementedError
+
     # random numbers
     def seed(self, seed):
         raise NotImplementedError

@@ -83,6 +83,10 @@ class CupyBackend(Backend):
                 return fn(*args).astype(args[-1].dtype, copy=False)
         return run
 
+    def scipy_linalg(self):
+        from cupyx.scipy import linalg
+        return linalg
+
     def errstate(self):
         """This GPU, current while a kernel runs: CuPy allocates and launches on the current device, so
         without it an op on cuda:1 would allocate on cuda:0. A fresh Device each time: a Device object

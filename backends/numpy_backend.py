@@ -53,6 +53,10 @@ class NumpyBackend(Backend):
     def special(self, name):
         return _scipy_special(name)
 
+    def scipy_linalg(self):
+        import scipy.linalg  # imported on first use: only the triangular and LU solves need it
+        return scipy.linalg
+
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
 

@@ -957,6 +957,30 @@ def _build(real, devices):
     # (end of the pointwise block)
     cupyx.__path__, scipy_module.__path__ = [], []  # packages, so `from cupyx.scipy.special import erf` works
     cupyx.scipy, scipy_module.special = scipy_module, special
+
+    # --- cupy.linalg (the linalg family, issue 10): NumPy's functions of the names real CuPy's linalg has,
+    # with CuPy's keywords (cholesky has no upper=, pinv takes rcond=) and CuPy's plain tuples for results
+    linalg = types.ModuleType("cupy.linalg")
+    names = ("inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "eigvalsh", "svd", "pinv", "norm",
+             "lstsq", "matrix_rank", "matrix_power")
+    for name in names:
+        real_fn = getattr(real.linalg, name, None) if real is not None else None
+        linalg.__dict__[name] = _function("linalg." + name, getattr(np.linalg, name), real_fn)
+    linalg.LinAlgError = np.linalg.LinAlgError
+    cupy.linalg = linalg
+    # cupyx.scipy.linalg: SciPy's solve_triangular (batched in CuPy too) and lu_factor (2-D only in CuPy)
+    import scipy.linalg
+    scipy_linalg = types.ModuleType("cupyx.scipy.linalg")
+    scipy_linalg.solve_triangular = _function("scipy.linalg.solve_triangular", scipy.linalg.solve_triangular, None)
+    factor = _function("scipy.linalg.lu_factor", scipy.linalg.lu_factor, None)
+
+    def lu_factor(a, overwrite_a=False, check_finite=True):
+        if a.ndim != 2:
+            raise ValueError(f"expected a 2-D matrix, got shape {a.shape} (cupyx.scipy.linalg.lu_factor is not batched)")
+        return factor(a, overwrite_a=overwrite_a, check_finite=check_finite)
+    scipy_linalg.lu_factor = lu_factor
+    scipy_module.linalg = scipy_linalg
+    # --- end of the linalg block
     return cupy, cupyx
 
 
