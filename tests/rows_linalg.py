@@ -234,4 +234,6 @@ OPS = [
        square(6, 6)),
     op("la_tensorsolve", lambda lib, a, b: lib.linalg.tensorsolve(a.reshape(2, 3, 6), b), square(6, 6), randn(2, 3)),
     op("la_lstsq_wide", lambda lib, a, b: lib.linalg.lstsq(a, b).solution, randn(2, 4), randn(2, 3)),
+    op("la_torch_slogdet_pinverse", lambda lib, a, b: (*lib.slogdet(a), a.slogdet().logabsdet, lib.pinverse(b),
+                                                       b.pinverse()), randn(2, 3, 3), randn(4, 3)),
 ]
