@@ -64,6 +64,20 @@ class Backend:
     def randint(self, low, high, shape, dtype):
         raise NotImplementedError
 
+    # checks of values on the device
+    def check_values(self, key, bad, values, error):
+        """Raise ``error(count, low, high)`` when the bool array ``bad`` holds a True: ``count`` bad entries,
+        whose ``values`` (same shape, integers) lie in [low, high]. Here, at once (it reads the data on the
+        host). A GPU backend overrides it to record the check on the device without waiting and raise at the
+        next host synchronisation instead, as CUDA's device asserts do; checks with the same ``key`` share
+        one record there."""
+        if bad.any():
+            found = values[bad]
+            raise error(int(found.size), int(found.min()), int(found.max()))
+
+    def raise_deferred_errors(self):
+        """Raise the first error a deferred ``check_values`` recorded (a no-op where checks are immediate)."""
+
     # device control
     def synchronize(self):
         raise NotImplementedError

@@ -11,6 +11,7 @@ from .device import Device
 
 INSTALL_HINT = ("install CuPy and the CUDA libraries it loads (NVRTC, cuRAND, cuBLAS) for your CUDA version with the "
                 "ndgrad extra: pip install 'ndgrad[cuda13]' (CUDA 13) or 'ndgrad[cuda12]' (CUDA 12)")
+_INT64_MAX, _INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 _CURAND_FLOATS = (np.float32, np.float64)  # all cupy.random makes; float16/bfloat16 are rounded from float32
 
 
@@ -57,6 +58,7 @@ class CupyBackend(Backend):
         self._cuda_device = cp.cuda.Device(self.device.index)
         with self._cuda_device:
             self.generator = cp.random.RandomState()
+        self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_values
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
 
     def asarray(self, data, dtype=None):
@@ -68,6 +70,7 @@ class CupyBackend(Backend):
             return self.xp.array(array, copy=True)
 
     def to_numpy(self, array):
+        self.raise_deferred_errors()  # a host sync: where the device's deferred checks are reported
         return self.xp.asnumpy(array)
 
     def is_array(self, obj):
@@ -110,8 +113,38 @@ class CupyBackend(Backend):
                 return self.generator.randint(low, high, size=shape, dtype=np.int8).astype(np.bool_)
             return self.generator.randint(low, high, size=shape, dtype=dtype)
 
+    def check_values(self, key, bad, values, error):
+        """Deferred, as CUDA's device asserts are in PyTorch: the count and range of the bad values are folded
+        into a small record on this GPU without waiting for it, and the error is raised at the next host
+        synchronisation (to_numpy: item, tolist, numpy, bool, a copy to the CPU; synchronize). Reading the
+        answer now would stall every training step on a device-to-host copy."""
+        if bad.size == 0:
+            return
+        cp = self.xp
+        with self._cuda_device:
+            values = values.astype(cp.int64, copy=False)
+            record = cp.stack((bad.sum(dtype=cp.int64), cp.where(bad, values, _INT64_MAX).min(),
+                               cp.where(bad, values, _INT64_MIN).max()))
+            old = self._deferred.get(key)
+            if old is not None:
+                old = old[1]
+                record = cp.concatenate((old[:1] + record[:1], cp.minimum(old[1:2], record[1:2]),
+                                         cp.maximum(old[2:], record[2:])))
+        self._deferred[key] = (error, record)
+
+    def raise_deferred_errors(self):
+        if not self._deferred:
+            return
+        pending, self._deferred = self._deferred, {}
+        with self._cuda_device:  # one copy to the host for all pending checks
+            records = self.xp.asnumpy(self.xp.stack([record for _, record in pending.values()]))
+        for (error, _), (count, low, high) in zip(pending.values(), records.tolist()):
+            if count:
+                raise error(count, low, high)
+
     def synchronize(self):
         self._cuda_device.synchronize()
+        self.raise_deferred_errors()
 
     def device_name(self):
         name = self.xp.cuda.runtime.getDeviceProperties(self.device.index)["name"]

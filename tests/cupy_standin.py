@@ -737,6 +737,46 @@ class ElementwiseKernel:
         COMPILED[key] += 1
 
 
+# --- cudafast (issue 9, section 3): what the fast GPU path needs of the stand-in -----------------------------
+# CuPy's behaviours the deferred checks, TF32 switch, memory counters and fused kernels rely on, kept in
+# this one block: out-of-range integer indices wrap (CuPy does not check them on the host); the float32
+# matmul compute type (cupy._core._routines_linalg, what CUPY_TF32 sets) is recorded at every matmul.
+
+
+def _take_along_axis(a, indices, axis):
+    """cupy.take_along_axis: a[fancy index], where CuPy wraps out-of-range indices instead of raising."""
+    _peer_check([a, indices])
+    n = a.shape[axis]
+    return _wrap(np.take_along_axis(a._a, indices._a % n if n else indices._a, axis=axis))
+
+
+MATMUL_COMPUTE_TYPES = []  # the float32 compute type in force at each cupy.matmul call, in order
+_compute_types = {}  # numpy dtype -> compute type, as cupy._core._routines_linalg keeps them
+COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32 = 1, 7  # CuPy's values (cupy/_core/_routines_linalg.pxd)
+
+
+def _routines_linalg():
+    def set_compute_type(dtype, compute_type):
+        _compute_types[np.dtype(dtype)] = compute_type
+
+    def get_compute_type(dtype):
+        return _compute_types.get(np.dtype(dtype), COMPUTE_TYPE_DEFAULT)
+    return types.SimpleNamespace(set_compute_type=set_compute_type, get_compute_type=get_compute_type,
+                                 COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32)
+
+
+def _cudafast(cupy):
+    """Puts this block's pieces into the fake module (called by _build)."""
+    cupy.take_along_axis = _take_along_axis
+    cupy._core = types.SimpleNamespace(_routines_linalg=_routines_linalg())
+    matmul = cupy.matmul
+
+    def recording_matmul(*args, **kwargs):
+        MATMUL_COMPUTE_TYPES.append(cupy._core._routines_linalg.get_compute_type(np.float32))
+        return matmul(*args, **kwargs)
+    cupy.matmul = recording_matmul
+
+
 # --- assembling the module ----------------------------------------------------------------------------------
 
 
@@ -775,6 +815,7 @@ def _build(real, devices):
     cupy.asarray, cupy.array, cupy.asnumpy, cupy.may_share_memory = asarray, array, asnumpy, may_share_memory
     cupy.get_default_memory_pool = lambda: _pool
     cupy.is_available = lambda: True
+    _cudafast(cupy)  # the cudafast block above
 
     runtime = types.ModuleType("cupy.cuda.runtime")
     runtime.CUDARuntimeError = CUDARuntimeError

@@ -147,3 +147,74 @@ def test_ops_and_backward_run_on_the_inputs_gpu():
     x.grad = None
     (x * x).backward(ag.ones(4, 3, device="cuda:1"))
     _on(x.grad, 1)
+
+
+# --- issue 9, section 3: fast by design on the GPU -----------------------------------------------------
+
+def _count_syncs():
+    """The stand-in's counter of host synchronisations (a real GPU has none to read: skipped there)."""
+    import cupy
+    if not hasattr(cupy, "_real"):
+        pytest.skip("counting host synchronisations needs the CuPy stand-in (--cuda-standin)")
+    import cupy_standin
+    return cupy_standin.count_syncs()
+
+
+def _examples():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import train
+    return train
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_training_step_never_waits_for_the_gpu(model):
+    """Forward, cross_entropy, backward, optimizer step and zero_grad of the examples' models: no host sync
+    (cross_entropy's target check used to read its answer back every step)."""
+    train = _examples()
+    ag.manual_seed(0)
+    if model == "mlp":
+        net, x = train.build_model(64, 10, [32]).to("cuda"), ag.randn(16, 64, device="cuda")
+    else:
+        net, x = train.LeNet(8, 10, [32]).to("cuda"), ag.randn(16, 1, 8, 8, device="cuda")
+    y = ag.randint(0, 10, (16,), device="cuda")
+    opt = __import__("optim").Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(2):  # the second step too: Adam's state exists by then
+        with _count_syncs() as syncs:
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        assert not syncs, f"a {model} training step synchronised with the host: {dict(syncs)}"
+        losses.append(loss.item())
+    assert losses[1] < losses[0]
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_a_bad_target_on_the_gpu_raises_at_the_next_sync(loss):
+    fn = getattr(nn.functional, loss)
+    logits = ag.randn(4, 3, device="cuda:0", requires_grad=True)
+    out = fn(logits, ag.tensor([0, 2, -1, 1], device="cuda:0"))  # fine: ignore_index is -100, -1 is not it
+    out = fn(logits, ag.tensor([0, 7, 5, -100], device="cuda:0"))  # 5 and 7 are bad, -100 is ignored
+    out.backward()  # no sync so far: the check waits on the device
+    with pytest.raises(IndexError, match=rf"{loss}: target values must be class indices in \[0, 2\] "
+                                         rf"\(n_classes=3.*found 3 outside it, with values in \[-1, 7\]"):
+        out.item()
+    assert np.isfinite(fn(logits, ag.tensor([0, 1, 2, 2], device="cuda:0")).item())  # reported once, then clear
+
+
+def test_a_bad_target_is_reported_by_synchronize_and_by_a_copy_to_the_cpu():
+    logits = ag.randn(2, 3, device="cuda")
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3], device="cuda"))
+    with pytest.raises(IndexError, match=r"cross_entropy: .*values in \[3, 3\]"):
+        ag.cuda.synchronize()
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3], device="cuda"))
+    with pytest.raises(IndexError, match="cross_entropy: target values"):
+        ag.ones(2, device="cuda").cpu()
+
+
+def test_a_bad_target_on_the_cpu_raises_at_once():
+    with pytest.raises(IndexError, match=r"cross_entropy: .*found 1 outside it, with values in \[3, 3\]"):
+        nn.functional.cross_entropy(ag.randn(2, 3), ag.tensor([0, 3]))
