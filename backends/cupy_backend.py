@@ -48,6 +48,23 @@ def import_cupy(device):
     return cupy
 
 
+_tf32 = {"allowed": False, "cupy": None}  # autograd.backends.cuda.matmul.allow_tf32 (off, as in PyTorch); CuPy once used
+
+
+def set_allow_tf32(allowed):
+    """TF32 tensor cores for float32 matmuls on every GPU, or not. CuPy keeps the float32 GEMM compute type
+    process-wide (what its CUPY_TF32 variable sets), so it is set once here, when the flag changes or CuPy
+    starts, and a matmul pays nothing for it."""
+    _tf32["allowed"] = bool(allowed)
+    if _tf32["cupy"] is not None:
+        _apply_tf32(_tf32["cupy"])
+
+
+def _apply_tf32(cp):
+    linalg = cp._core._routines_linalg
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if _tf32["allowed"] else linalg.COMPUTE_TYPE_DEFAULT)
+
+
 class CupyBackend(Backend):
     kernels = {}
 
@@ -58,6 +75,9 @@ class CupyBackend(Backend):
         self._cuda_device = cp.cuda.Device(self.device.index)
         with self._cuda_device:
             self.generator = cp.random.RandomState()
+        if _tf32["cupy"] is None:  # off unless asked for, whatever CUPY_TF32 says
+            _tf32["cupy"] = cp
+            _apply_tf32(cp)
         self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_values
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
 

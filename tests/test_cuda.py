@@ -218,3 +218,23 @@ def test_a_bad_target_is_reported_by_synchronize_and_by_a_copy_to_the_cpu():
 def test_a_bad_target_on_the_cpu_raises_at_once():
     with pytest.raises(IndexError, match=r"cross_entropy: .*found 1 outside it, with values in \[3, 3\]"):
         nn.functional.cross_entropy(ag.randn(2, 3), ag.tensor([0, 3]))
+
+
+def test_tf32_is_off_by_default_and_the_switch_reaches_the_matmul():
+    import cupy
+    if not hasattr(cupy, "_real"):
+        pytest.skip("reading the compute type at each matmul needs the CuPy stand-in (--cuda-standin)")
+    import cupy_standin
+    x, w = ag.randn(4, 3, device="cuda:1", requires_grad=True), ag.randn(3, 2, device="cuda:1")
+    assert ag.backends.cuda.matmul.allow_tf32 is False
+    (x @ w).sum().backward()
+    assert cupy_standin.MATMUL_COMPUTE_TYPES[-2:] == [cupy_standin.COMPUTE_TYPE_DEFAULT] * 2  # forward and backward
+    try:
+        ag.backends.cuda.matmul.allow_tf32 = True
+        assert ag.backends.cuda.matmul.allow_tf32 is True
+        nn.functional.linear(x, w.T).sum().backward()
+        assert cupy_standin.MATMUL_COMPUTE_TYPES[-2:] == [cupy_standin.COMPUTE_TYPE_TF32] * 2
+    finally:
+        ag.backends.cuda.matmul.allow_tf32 = False
+    x @ w
+    assert cupy_standin.MATMUL_COMPUTE_TYPES[-1] == cupy_standin.COMPUTE_TYPE_DEFAULT
