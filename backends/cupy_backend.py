@@ -65,6 +65,25 @@ def _apply_tf32(cp):
     linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if _tf32["allowed"] else linalg.COMPUTE_TYPE_DEFAULT)
 
 
+class _PeakTracker:
+    """CuPy's allocator, wrapped to keep each GPU's high-water mark of the pool's bytes in use (CuPy records
+    none). Use only grows at an allocation, so one comparison there gives the exact peak; frees cost nothing."""
+
+    def __init__(self, cp):
+        self.pool, self.allocate, self.peak = cp.get_default_memory_pool(), cp.cuda.get_allocator(), {}
+        cp.cuda.set_allocator(self.malloc)
+
+    def malloc(self, size):
+        pointer = self.allocate(size)
+        used = self.pool.used_bytes()  # the pool of the current device, where the block was just taken
+        if used > self.peak.get(pointer.device_id, 0):
+            self.peak[pointer.device_id] = used
+        return pointer
+
+
+_peaks = []  # the one _PeakTracker, made when the first GPU is used
+
+
 class CupyBackend(Backend):
     kernels = {}
 
@@ -78,6 +97,7 @@ class CupyBackend(Backend):
         if _tf32["cupy"] is None:  # off unless asked for, whatever CUPY_TF32 says
             _tf32["cupy"] = cp
             _apply_tf32(cp)
+            _peaks.append(_PeakTracker(cp))
         self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_values
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
 
@@ -171,13 +191,17 @@ class CupyBackend(Backend):
         return name.decode() if isinstance(name, bytes) else name
 
     def memory_stats(self):
-        """Bytes in use and held by CuPy's default memory pool on this GPU (the pool answers for the current
-        device, so this one is made current). CuPy records no peak; the pool keeps every block it was given
-        until empty_cache(), so what it holds bounds the peak since."""
+        """Bytes in use, their peak since the last reset_peak_memory_stats() and what CuPy's pool holds on this GPU
+        (the pool answers for the current device, so this one is made current)."""
         with self._cuda_device:
             pool = self.xp.get_default_memory_pool()
-            held, used = pool.total_bytes(), pool.used_bytes()
-        return {"allocated_bytes": used, "peak_bytes": held, "reserved_bytes": held}
+            used, held = pool.used_bytes(), pool.total_bytes()
+        return {"allocated_bytes": used, "peak_bytes": max(used, _peaks[0].peak.get(self.device.index, 0)),
+                "reserved_bytes": held}
+
+    def reset_peak_memory_stats(self):
+        with self._cuda_device:
+            _peaks[0].peak[self.device.index] = self.xp.get_default_memory_pool().used_bytes()
 
     def empty_cache(self):
         with self._cuda_device:

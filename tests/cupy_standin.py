@@ -765,9 +765,47 @@ def _routines_linalg():
                                  COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32)
 
 
+# Device memory comes from the current allocator (cupy.cuda.set_allocator), by default the memory pool's
+# malloc, which returns a pointer that knows its device: each new device array is allocated through it. The
+# pool's bytes in use are kept as a running total per device (the redefinition of _track below replaces the
+# one in "device arrays"), so asking for them at every allocation stays cheap.
+_live_bytes = collections.Counter()  # device -> bytes of live arrays owning their buffer
+
+
+def _track(array):  # noqa: F811  (replaces the one above: the same bookkeeping, plus bytes and the allocator)
+    dev, key, nbytes, live = array._dev, id(array), array._a.nbytes, _live[array._dev]
+
+    def gone(_):
+        live.pop(key, None)
+        _live_bytes[dev] -= nbytes
+    live[key] = weakref.ref(array, gone)
+    _live_bytes[dev] += nbytes
+    here = _current()
+    _state.device = dev  # the allocator works on the current device, as CuPy's does
+    try:
+        _allocator[0](nbytes)
+    finally:
+        _state.device = here
+
+
+class MemoryPointer:
+    def __init__(self, size):
+        self.device_id, self.size = _current(), size
+
+
+MemoryPool.used_bytes = lambda self: _live_bytes[_current()]
+MemoryPool.malloc = lambda self, size: MemoryPointer(size)
+_allocator = [_pool.malloc]
+
+
+def _set_allocator(allocator=None):
+    _allocator[0] = _pool.malloc if allocator is None else allocator
+
+
 def _cudafast(cupy):
     """Puts this block's pieces into the fake module (called by _build)."""
     cupy.take_along_axis = _take_along_axis
+    cupy.cuda.set_allocator, cupy.cuda.get_allocator = _set_allocator, lambda: _allocator[0]
     cupy._core = types.SimpleNamespace(_routines_linalg=_routines_linalg())
     matmul = cupy.matmul
 
@@ -815,7 +853,6 @@ def _build(real, devices):
     cupy.asarray, cupy.array, cupy.asnumpy, cupy.may_share_memory = asarray, array, asnumpy, may_share_memory
     cupy.get_default_memory_pool = lambda: _pool
     cupy.is_available = lambda: True
-    _cudafast(cupy)  # the cudafast block above
 
     runtime = types.ModuleType("cupy.cuda.runtime")
     runtime.CUDARuntimeError = CUDARuntimeError
@@ -830,6 +867,7 @@ def _build(real, devices):
         cuda.nvrtc = real.cuda.nvrtc if nvrtc_version(real) is not None else libs
     cuda.Stream = type("Stream", (), {"synchronize": lambda self: SYNCS.update(["synchronize"])})
     cupy.cuda = cuda
+    _cudafast(cupy)  # the cudafast block above
 
     # cupy.lib.stride_tricks: as_strided gives a view of the device array it is handed (a host array refuses)
     def as_strided(x, shape=None, strides=None):

@@ -238,3 +238,36 @@ def test_tf32_is_off_by_default_and_the_switch_reaches_the_matmul():
         ag.backends.cuda.matmul.allow_tf32 = False
     x @ w
     assert cupy_standin.MATMUL_COMPUTE_TYPES[-1] == cupy_standin.COMPUTE_TYPE_DEFAULT
+
+
+def test_memory_counters_and_peak_per_gpu():
+    _two_gpus()
+    import gc
+    for d in ("cuda:0", "cuda:1"):
+        ag.cuda.reset_peak_memory_stats(d)
+    base0, base1 = ag.cuda.memory_allocated(0), ag.cuda.memory_allocated("cuda:1")
+    assert ag.cuda.max_memory_allocated("cuda:1") == base1
+    big = ag.zeros(1 << 16, dtype=ag.float64, device="cuda:1")  # 512 KiB
+    held = ag.cuda.memory_allocated(big.device)
+    assert held - base1 >= big.numel() * 8
+    del big
+    gc.collect()
+    assert ag.cuda.memory_allocated("cuda:1") < held  # freed ...
+    assert ag.cuda.max_memory_allocated("cuda:1") >= held  # ... but the peak remembers it
+    assert ag.cuda.max_memory_allocated(0) - base0 < (1 << 16) * 8  # the other GPU's peak did not move
+    assert ag.cuda.memory_reserved("cuda:1") >= ag.cuda.memory_allocated("cuda:1")
+    ag.cuda.reset_peak_memory_stats(ag.device("cuda:1"))
+    assert ag.cuda.max_memory_allocated("cuda:1") == ag.cuda.memory_allocated("cuda:1")
+    ag.cuda.empty_cache()
+    assert ag.cuda.memory_reserved("cuda:1") >= ag.cuda.memory_allocated("cuda:1")
+
+
+def test_the_peak_of_a_training_step_is_counted_between_its_allocations():
+    """An intermediate freed before the step ends still counts toward the peak (the pool's own counters
+    at the end would miss it)."""
+    ag.cuda.reset_peak_memory_stats()
+    start = ag.cuda.memory_allocated()
+    x = ag.randn(256, 256, device="cuda", requires_grad=True)
+    (x.exp() * 2).sum().backward()  # exp's output and the product live only during the step
+    after = ag.cuda.memory_allocated()
+    assert ag.cuda.max_memory_allocated() >= after + 2 * 256 * 256 * 4 > start
