@@ -1,7 +1,11 @@
 """Fused CUDA kernels that replace generic op kernels on the CuPy backend.
 
 Each one computes in a single pass what the generic kernel does in several, and
-saves exactly what the generic kernel saves, so backward is unchanged.
+saves exactly what the generic kernel saves, so backward is unchanged. Inside a
+kernel float16/bfloat16 values are computed in float (``A``, from the preamble) and
+rounded once; float32 in float, float64 in double. Scalars (slopes, scales) come in
+as float64 and are rounded to ``A`` where they are used, as the generic kernels round
+a Python float to the array's dtype.
 """
 
 import cupy
@@ -46,3 +50,185 @@ def index_add(ctx, values, shape, index):
     out = cupy.zeros(shape, dtype=cupy.float32)
     cupy.add.at(out, index, values.astype(cupy.float32))
     return out.astype(values.dtype)
+
+
+# --- activations and their backwards ------------------------------------------------------------------------
+
+_ACC = """
+template <typename T> struct ndgrad_acc { typedef float type; };
+template <> struct ndgrad_acc<double> { typedef double type; };
+"""
+
+
+def _kernel(params, out, body, name):
+    """An ElementwiseKernel whose body sees ``A``, the type T is computed in."""
+    return cupy.ElementwiseKernel(params, out, "typedef ndgrad_acc<T>::type A;\n" + body, name, preamble=_ACC)
+
+
+_SQRT_HALF, _INV_SQRT_2PI = "0.70710678118654752440", "0.39894228040143267794"
+_K, _C = "0.79788456080286535588", "0.044715"  # sqrt(2/pi) and the cubic term of gelu's tanh form
+
+_gelu = _kernel("T x", "T y", f"const A v = (A)x; y = (T)((A)0.5 * v * ((A)1 + erf(v * (A){_SQRT_HALF})));",
+                "ndgrad_gelu")
+_gelu_tanh = _kernel(
+    "T x", "T y", f"const A v = (A)x; y = (T)((A)0.5 * v * ((A)1 + tanh((A){_K} * (v + (A){_C} * v * v * v))));",
+    "ndgrad_gelu_tanh")
+_gelu_backward = _kernel("T grad, T x", "T dx", f"""
+    const A v = (A)x;
+    const A cdf = (A)0.5 * ((A)1 + erf(v * (A){_SQRT_HALF}));
+    dx = (T)((A)grad * (cdf + v * exp((A)-0.5 * v * v) * (A){_INV_SQRT_2PI}));""", "ndgrad_gelu_backward")
+_gelu_tanh_backward = _kernel("T grad, T x", "T dx", f"""
+    const A v = (A)x;
+    const A t = tanh((A){_K} * (v + (A){_C} * v * v * v));
+    const A du = (A){_K} * ((A)1 + (A)3 * (A){_C} * v * v);
+    dx = (T)((A)grad * ((A)0.5 * ((A)1 + t) + (A)0.5 * v * ((A)1 - t * t) * du));""", "ndgrad_gelu_tanh_backward")
+_silu = _kernel("T x", "T y", "const A v = (A)x; y = (T)(v / ((A)1 + exp(-v)));", "ndgrad_silu")
+_silu_backward = _kernel("T grad, T x", "T dx", """
+    const A v = (A)x;
+    const A s = (A)1 / ((A)1 + exp(-v));
+    dx = (T)((A)grad * s * ((A)1 + v * ((A)1 - s)));""", "ndgrad_silu_backward")
+_softplus = _kernel("T x, float64 beta, float64 threshold", "T y", """
+    const A bx = (A)x * (A)beta;  // log(1 + exp(bx)) = max(bx, 0) + log1p(exp(-|bx|)), stable both ways
+    y = bx > (A)threshold ? x : (T)(((bx > (A)0 ? bx : (A)0) + log1p(exp(-fabs(bx)))) / (A)beta);""",
+                    "ndgrad_softplus")
+_softplus_backward = _kernel("T grad, T x, float64 beta, float64 threshold", "T dx", """
+    const A bx = (A)x * (A)beta;
+    dx = bx > (A)threshold ? grad : (T)((A)grad / ((A)1 + exp(-bx)));""", "ndgrad_softplus_backward")
+_elu = _kernel("T x, float64 alpha, float64 scale, float64 input_scale", "T y", """
+    const A v = (A)x;
+    y = (T)(v > (A)0 ? v * (A)scale : (exp(v * (A)input_scale) - (A)1) * (A)(alpha * scale));""", "ndgrad_elu")
+_elu_backward = _kernel("T grad, T x, float64 alpha, float64 scale, float64 input_scale", "T dx", """
+    const A v = (A)x;
+    dx = (T)(v > (A)0 ? (A)grad * (A)scale : (A)grad * exp(v * (A)input_scale) * (A)(alpha * scale * input_scale));""",
+                        "ndgrad_elu_backward")
+_leaky_relu = _kernel("T x, float64 slope", "T y", "y = (A)x > (A)0 ? x : (T)((A)x * (A)slope);", "ndgrad_leaky_relu")
+_leaky_relu_backward = _kernel("T grad, T x, float64 slope", "T dx", "dx = (A)x > (A)0 ? grad : (T)((A)grad * (A)slope);",
+                               "ndgrad_leaky_relu_backward")
+
+
+@CupyBackend.register_kernel("gelu")
+def gelu(ctx, x, approximate):
+    ctx.approximate = approximate
+    ctx.save_for_backward(x)
+    return (_gelu_tanh if approximate == "tanh" else _gelu)(x)
+
+
+@CupyBackend.register_kernel("gelu_backward")
+def gelu_backward(ctx, grad, x, approximate):
+    ctx.approximate = approximate
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+    return (_gelu_tanh_backward if approximate == "tanh" else _gelu_backward)(grad, x)
+
+
+@CupyBackend.register_kernel("silu")
+def silu(ctx, x):
+    ctx.save_for_backward(x)
+    return _silu(x)
+
+
+@CupyBackend.register_kernel("silu_backward")
+def silu_backward(ctx, grad, x):
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+    return _silu_backward(grad, x)
+
+
+@CupyBackend.register_kernel("softplus")
+def softplus(ctx, x, beta, threshold):
+    ctx.beta, ctx.threshold = beta, threshold
+    ctx.save_for_backward(x)
+    return _softplus(x, float(beta), float(threshold))
+
+
+@CupyBackend.register_kernel("softplus_backward")
+def softplus_backward(ctx, grad, x, beta, threshold):
+    ctx.beta, ctx.threshold = beta, threshold
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+    return _softplus_backward(grad, x, float(beta), float(threshold))
+
+
+@CupyBackend.register_kernel("elu")
+def elu(ctx, x, alpha, scale, input_scale):
+    ctx.params = alpha, scale, input_scale
+    ctx.save_for_backward(x)
+    return _elu(x, float(alpha), float(scale), float(input_scale))
+
+
+@CupyBackend.register_kernel("elu_backward")
+def elu_backward(ctx, grad, x, alpha, scale, input_scale):
+    ctx.params = alpha, scale, input_scale
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+    return _elu_backward(grad, x, float(alpha), float(scale), float(input_scale))
+
+
+@CupyBackend.register_kernel("leaky_relu")
+def leaky_relu(ctx, x, negative_slope):
+    ctx.negative_slope = negative_slope
+    ctx.save_for_backward(x)
+    return _leaky_relu(x, float(negative_slope))
+
+
+@CupyBackend.register_kernel("leaky_relu_backward")
+def leaky_relu_backward(ctx, grad, x, negative_slope):
+    ctx.negative_slope = negative_slope
+    ctx.save_for_backward(x)
+    return _leaky_relu_backward(grad, x, float(negative_slope))
+
+
+# --- softmax and log_softmax: CuPy's reductions (max, sum) around fused elementwise passes -------------------
+
+_exp_shifted = _kernel("T x, T m", "T e", "e = (T)exp((A)x - (A)m);", "ndgrad_exp_shifted")
+_log_softmax_out = _kernel("T x, T m, T s", "T y", "y = (T)((A)x - (A)m - log((A)s));", "ndgrad_log_softmax_out")
+_product = _kernel("T a, T b", "T y", "y = (T)((A)a * (A)b);", "ndgrad_product")
+_softmax_backward = _kernel("T grad, T out, T s", "T dx", "dx = (T)((A)out * ((A)grad - (A)s));",
+                            "ndgrad_softmax_backward")
+_log_softmax_backward = _kernel("T grad, T out, T s", "T dx", "dx = (T)((A)grad - exp((A)out) * (A)s);",
+                                "ndgrad_log_softmax_backward")
+
+
+@CupyBackend.register_kernel("softmax")
+def softmax(ctx, x, dim):
+    """max, exp(x - max), sum, divide: four launches and one buffer where the generic kernel takes five and two."""
+    if x.size == 0:
+        return type(ctx).forward(ctx, x, dim)
+    e = _exp_shifted(x, x.max(axis=dim, keepdims=True))
+    out = cupy.divide(e, e.sum(axis=dim, keepdims=True), out=e)
+    ctx.dim = dim
+    ctx.save_for_backward(out)
+    return out
+
+
+@CupyBackend.register_kernel("log_softmax")
+def log_softmax(ctx, x, dim):
+    if x.size == 0:
+        return type(ctx).forward(ctx, x, dim)
+    m = x.max(axis=dim, keepdims=True)
+    out = _log_softmax_out(x, m, _exp_shifted(x, m).sum(axis=dim, keepdims=True))
+    ctx.dim = dim
+    ctx.save_for_backward(out)
+    return out
+
+
+@CupyBackend.register_kernel("softmax_backward")
+def softmax_backward(ctx, grad, out, dim):
+    ctx.dim = dim
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
+    return _softmax_backward(grad, out, _product(grad, out).sum(axis=dim, keepdims=True))
+
+
+@CupyBackend.register_kernel("log_softmax_backward")
+def log_softmax_backward(ctx, grad, out, dim):
+    ctx.dim = dim
+    ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
+    return _log_softmax_backward(grad, out, grad.sum(axis=dim, keepdims=True))
+
+
+# --- dropout: the mask applied and the scale multiplied in one pass ---------------------------------------------
+
+_dropout = _kernel("T x, bool mask, float64 scale", "T y", "y = (T)((A)x * ((A)mask * (A)scale));", "ndgrad_dropout")
+
+
+@CupyBackend.register_kernel("dropout")
+def dropout(ctx, x, mask, scale):
+    ctx.scale = scale
+    ctx.save_for_backward(mask)
+    return _dropout(x, mask, float(scale))

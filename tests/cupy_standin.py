@@ -802,6 +802,80 @@ def _set_allocator(allocator=None):
     _allocator[0] = _pool.malloc if allocator is None else allocator
 
 
+# NumPy references of the fused kernels in backends/cupy_kernels.py, computed as the CUDA C computes them: in
+# float32 for float16/bfloat16/float32 (the kernels' A), in float64 for float64, rounded once to the output.
+def _acc(x):
+    return np.asarray(x).astype(np.float64 if np.asarray(x).dtype == np.float64 else np.float32)
+
+
+def _gelu_ref(x):
+    from scipy.special import erf
+    v = _acc(x)
+    return 0.5 * v * (1 + erf(v * v.dtype.type(np.sqrt(0.5))))
+
+
+def _gelu_tanh_ref(x):
+    v = _acc(x)
+    return 0.5 * v * (1 + np.tanh(v.dtype.type(np.sqrt(2 / np.pi)) * (v + v.dtype.type(0.044715) * v * v * v)))
+
+
+def _gelu_backward_ref(grad, x):
+    from scipy.special import erf
+    v = _acc(x)
+    return _acc(grad) * (0.5 * (1 + erf(v * v.dtype.type(np.sqrt(0.5))))
+                         + v * np.exp(-0.5 * v * v) * v.dtype.type(1 / np.sqrt(2 * np.pi)))
+
+
+def _gelu_tanh_backward_ref(grad, x):
+    v = _acc(x)
+    k, c = v.dtype.type(np.sqrt(2 / np.pi)), v.dtype.type(0.044715)
+    t = np.tanh(k * (v + c * v * v * v))
+    return _acc(grad) * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * (k * (1 + 3 * c * v * v)))
+
+
+def _sigmoid_acc(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _softplus_ref(x, beta, threshold):
+    v = _acc(x)
+    bx = v * v.dtype.type(beta)
+    return np.where(bx > threshold, v, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / v.dtype.type(beta))
+
+
+def _elu_ref(x, alpha, scale, input_scale):
+    v, t = _acc(x), _acc(x).dtype.type
+    return np.where(v > 0, v * t(scale), (np.exp(np.minimum(v, 0) * t(input_scale)) - 1) * t(alpha * scale))
+
+
+def _elu_backward_ref(grad, x, alpha, scale, input_scale):
+    v, g, t = _acc(x), _acc(grad), _acc(x).dtype.type
+    return np.where(v > 0, g * t(scale), g * np.exp(np.minimum(v, 0) * t(input_scale)) * t(alpha * scale * input_scale))
+
+
+REFERENCES.update({
+    "ndgrad_gelu": _gelu_ref,
+    "ndgrad_gelu_tanh": _gelu_tanh_ref,
+    "ndgrad_gelu_backward": _gelu_backward_ref,
+    "ndgrad_gelu_tanh_backward": _gelu_tanh_backward_ref,
+    "ndgrad_silu": lambda x: _acc(x) * _sigmoid_acc(_acc(x)),
+    "ndgrad_silu_backward": lambda g, x: _acc(g) * _sigmoid_acc(_acc(x)) * (1 + _acc(x) * (1 - _sigmoid_acc(_acc(x)))),
+    "ndgrad_softplus": _softplus_ref,
+    "ndgrad_softplus_backward": lambda g, x, beta, threshold: np.where(
+        _acc(x) * _acc(x).dtype.type(beta) > threshold, _acc(g), _acc(g) * _sigmoid_acc(_acc(x) * _acc(x).dtype.type(beta))),
+    "ndgrad_elu": _elu_ref,
+    "ndgrad_elu_backward": _elu_backward_ref,
+    "ndgrad_leaky_relu": lambda x, slope: np.where(_acc(x) > 0, _acc(x), _acc(x) * _acc(x).dtype.type(slope)),
+    "ndgrad_leaky_relu_backward": lambda g, x, slope: np.where(_acc(x) > 0, _acc(g), _acc(g) * _acc(g).dtype.type(slope)),
+    "ndgrad_exp_shifted": lambda x, m: np.exp(_acc(x) - _acc(m)),
+    "ndgrad_log_softmax_out": lambda x, m, s: _acc(x) - _acc(m) - np.log(_acc(s)),
+    "ndgrad_product": lambda a, b: _acc(a) * _acc(b),
+    "ndgrad_softmax_backward": lambda g, out, s: _acc(out) * (_acc(g) - _acc(s)),
+    "ndgrad_log_softmax_backward": lambda g, out, s: _acc(g) - np.exp(_acc(out)) * _acc(s),
+    "ndgrad_dropout": lambda x, mask, scale: _acc(x) * (mask.astype(_acc(x).dtype) * _acc(x).dtype.type(scale)),
+})
+
+
 def _cudafast(cupy):
     """Puts this block's pieces into the fake module (called by _build)."""
     cupy.take_along_axis = _take_along_axis

@@ -88,29 +88,75 @@ def _kernel_calls_in_source():
             and n.func.attr in KERNEL_TYPES]
 
 
+KERNEL_HELPERS = ("_kernel",)  # module-level helpers of backends/cupy_kernels.py that build one kernel per call
+
+
+def _helper_calls_at_module_level():
+    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+    return [n for stmt in tree.body if not isinstance(stmt, (ast.FunctionDef, ast.ClassDef))
+            for n in ast.walk(stmt) if isinstance(n, ast.Call) and getattr(n.func, "id", None) in KERNEL_HELPERS]
+
+
 def test_every_kernel_is_built_at_import_so_it_is_checked():
-    """A kernel made inside a function would escape the compile check below."""
-    assert len(_kernel_calls_in_source()) == len(_custom_kernels()), (
+    """A kernel made inside a function (other than a helper called at import) would escape the compile check."""
+    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+    helpers = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in KERNEL_HELPERS]
+    in_helpers = sum(1 for f in helpers for n in ast.walk(f)
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in KERNEL_TYPES)
+    built = len(_kernel_calls_in_source()) - in_helpers + len(_helper_calls_at_module_level())
+    assert built == len(_custom_kernels()), (
         "backends/cupy_kernels.py builds a CuPy kernel that is not a module-level object; build it at import "
         "so that tests/test_cuda_check.py compiles it")
+
+
+def _kernel_source(kernel, dtype, ndim, contiguous):
+    """CuPy's source for ``kernel`` with its T parameters of ``dtype`` (the fixed ones, a bool mask or a float64
+    scalar, keep their own type); only the ElementwiseKernel is taught here."""
+    if type(kernel).__name__ != "ElementwiseKernel":
+        pytest.fail(f"{kernel.name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
+    return elementwise_source(kernel, tuple(dtype if p.dtype is None else p.dtype for p in kernel.in_params),
+                              ndim, contiguous)
+
+
+def _one_unit(sources):
+    """The kernels' sources as one translation unit (one NVRTC run instead of one per kernel): the shared
+    #includes once, each kernel's typedefs, preamble and extern "C" entry point in a namespace of its own."""
+    includes, bodies = [], []
+    for k, source in enumerate(sources):
+        lines = source.splitlines()
+        includes += [line.strip() for line in lines if line.strip().startswith("#include")
+                     and line.strip() not in includes]
+        bodies.append(f"namespace ndgrad_unit_{k} {{\n" + "\n".join(
+            line for line in lines if not line.strip().startswith("#include")) + "\n}")
+    return "\n".join(includes + bodies)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("ndim, contiguous", LAYOUTS, ids=["contiguous", "strided"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name", sorted(_custom_kernels()))
-def test_kernel_compiles(name, dtype, ndim, contiguous, arch):
-    kernel = _custom_kernels()[name]
-    if type(kernel).__name__ != "ElementwiseKernel":
-        pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
-    typed = [p for p in kernel.in_params if p.dtype is None]
-    source = elementwise_source(kernel, (dtype,) * len(typed), ndim, contiguous)
+def test_every_kernel_compiles(dtype, ndim, contiguous, arch):
+    kernels = _custom_kernels()
+    sources = {name: _kernel_source(k, dtype, ndim, contiguous) for name, k in sorted(kernels.items())}
     try:
-        cubin = compile_cuda(source, kernel.name, arch, kernel.kwargs.get("options", ()))
-    except Exception as e:  # CuPy's CompileException carries NVRTC's log
-        pytest.fail(f"{name} ({kernel.name}) does not compile for {np.dtype(dtype).name}, "
-                    f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
+        cubin = compile_cuda(_one_unit(list(sources.values())), "ndgrad_kernels", arch)
+    except Exception:  # say which kernel: compile them one by one (CuPy's CompileException carries NVRTC's log)
+        for name, source in sources.items():
+            try:
+                compile_cuda(source, kernels[name].name, arch, kernels[name].kwargs.get("options", ()))
+            except Exception as e:
+                pytest.fail(f"{name} ({kernels[name].name}) does not compile for {np.dtype(dtype).name}, "
+                            f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
+        raise
     assert cubin[:4] == b"\x7fELF"
+
+
+def test_one_unit_holds_every_kernel():
+    """The joined unit really contains each kernel's entry point (so the compile above checks them all)."""
+    kernels = _custom_kernels()
+    assert all(not k.kwargs.get("options") for k in kernels.values()), "a kernel with options: compile it alone"
+    unit = _one_unit([_kernel_source(k, np.float32, 1, True) for k in kernels.values()])
+    for k in kernels.values():
+        assert f'extern "C" __global__ void {k.name}(' in unit
 
 
 # --- every CuPy name and keyword the library uses ------------------------------------------------------------

@@ -63,7 +63,81 @@ def _index_add_arrays(rng, dtype, variant):
     return [rng.standard_normal(values.shape).astype(dtype)]
 
 
+def _one(rng, dtype, variant=None):
+    return [signed_with_zeros(rng, (4, 7)).astype(dtype)]
+
+
+def _grad_and_x(rng, dtype, variant=None):
+    """An incoming gradient and the op's input; "transposed": both strided."""
+    grad, x = signed_with_zeros(rng, (4, 7)).astype(dtype), signed_with_zeros(rng, (4, 7)).astype(dtype)
+    if variant == "transposed":
+        grad, x = np.ascontiguousarray(grad.T).T, np.ascontiguousarray(x.T).T
+    return [grad, x]
+
+
+def _softmax_out(rng, dtype, variant, log):
+    """An incoming gradient and a softmax (or log_softmax) output along ``variant`` (the dim)."""
+    x = rng.standard_normal((4, 7)) * 3
+    logp = x - np.log(np.exp(x).sum(axis=variant, keepdims=True))
+    return [rng.standard_normal((4, 7)).astype(dtype), (logp if log else np.exp(logp)).astype(dtype)]
+
+
+def _dropout_arrays(rng, dtype, variant):
+    x = signed_with_zeros(rng, (4, 6, 3)).astype(dtype)
+    mask_shape = {"elementwise": (4, 6, 3), "feature": (4, 6, 1), "all_dropped": (1, 1, 1)}[variant]
+    return [x, rng.random(mask_shape) >= (1.0 if variant == "all_dropped" else 0.4)]
+
+
+def _seeded(trigger):
+    """A trigger that draws random numbers: the same ones on every run."""
+    def run(x):
+        ag.manual_seed(0)
+        return trigger(x)
+    return run
+
+
+def _activation(fn, attrs=lambda rng, variant: {}, variants=(None,), backward=False):
+    """The case of an activation's kernel (or, with ``backward``, of its backward's)."""
+    return KernelCase(arrays=_grad_and_x if backward else _one, attrs=attrs, trigger=lambda x: (fn(x) * x).sum(),
+                      variants=list(variants) + (["transposed"] if backward and variants == (None,) else []))
+
+
+import nn.functional as F  # noqa: E402
+
+_GELU = dict(attrs=lambda rng, variant: {"approximate": variant}, variants=("none", "tanh"))
+_SOFTPLUS = dict(attrs=lambda rng, variant: {"beta": 1.5, "threshold": 4.0})
+_ELU = dict(attrs=lambda rng, variant: {"elu": {"alpha": 1.0, "scale": 1.0, "input_scale": 1.0},
+                                        "selu": {"alpha": 1.6732632423543772, "scale": 1.0507009873554805,
+                                                 "input_scale": 1.0},
+                                        "celu": {"alpha": 2.0, "scale": 1.0, "input_scale": 0.5}}[variant],
+            variants=("elu", "selu", "celu"))
+_LEAKY = dict(attrs=lambda rng, variant: {"negative_slope": 0.2})
+_DIM = dict(attrs=lambda rng, variant: {"dim": variant}, variants=(0, 1))
+
 CASES = {
+    "gelu": _activation(lambda x: F.gelu(x, approximate="tanh") + F.gelu(x), **_GELU),
+    "gelu_backward": _activation(lambda x: F.gelu(x, approximate="tanh") + F.gelu(x), backward=True, **_GELU),
+    "silu": _activation(F.silu),
+    "silu_backward": _activation(F.silu, backward=True),
+    "softplus": _activation(lambda x: F.softplus(x, beta=1.5, threshold=4.0), **_SOFTPLUS),
+    "softplus_backward": _activation(lambda x: F.softplus(x, beta=1.5, threshold=4.0), backward=True, **_SOFTPLUS),
+    "elu": _activation(lambda x: F.elu(x) + F.selu(x) + F.celu(x, 2.0), **_ELU),
+    "elu_backward": _activation(lambda x: F.elu(x) + F.selu(x) + F.celu(x, 2.0), backward=True, **_ELU),
+    "leaky_relu": _activation(lambda x: F.leaky_relu(x, 0.2), **_LEAKY),
+    "leaky_relu_backward": _activation(lambda x: F.leaky_relu(x, 0.2), backward=True, **_LEAKY),
+    "softmax": KernelCase(arrays=lambda rng, dtype, variant: [(rng.standard_normal((4, 7)) * 5).astype(dtype)],
+                          trigger=lambda x: (F.softmax(x, 0) * x).sum(), **_DIM),
+    "log_softmax": KernelCase(arrays=lambda rng, dtype, variant: [(rng.standard_normal((4, 7)) * 5).astype(dtype)],
+                              trigger=lambda x: (F.log_softmax(x, 1) * x).sum(), **_DIM),
+    "softmax_backward": KernelCase(arrays=lambda rng, dtype, variant: _softmax_out(rng, dtype, variant, log=False),
+                                   trigger=lambda x: (F.softmax(x, 1) * x).sum(), **_DIM),
+    "log_softmax_backward": KernelCase(arrays=lambda rng, dtype, variant: _softmax_out(rng, dtype, variant, log=True),
+                                       trigger=lambda x: (F.log_softmax(x, 0) * x).sum(), **_DIM),
+    "dropout": KernelCase(
+        arrays=_dropout_arrays, attrs=lambda rng, variant: {"scale": 0.0 if variant == "all_dropped" else 1 / 0.6},
+        trigger=_seeded(lambda x: (F.dropout(x, 0.4) * x).sum() + F.dropout2d(x.reshape(1, 5, 6, 1), 0.5).sum()),
+        variants=["elementwise", "feature", "all_dropped"]),
+
     "sigmoid": KernelCase(
         arrays=lambda rng, dtype, variant: [signed_with_zeros(rng, (4, 7)).astype(dtype)],
         attrs=lambda rng, variant: {},
@@ -100,10 +174,14 @@ def _on(backend, value):
     return backend.asarray(value) if isinstance(value, np.ndarray) else value
 
 
+_CTX = ("xp", "_to_save", "backend", "needs_input_grad")  # what Op.apply gives every ctx before the kernel runs
+
+
 def _run_kernel(kernel, cls, backend, arrays, attrs):
-    """One kernel call with a fresh ctx: (output, ctx)."""
+    """One kernel call with a fresh ctx, set up as Op.apply does (every input needing a gradient): (output, ctx)."""
     ctx = object.__new__(cls)
-    ctx.xp = backend.xp
+    ctx.xp, ctx.backend = backend.xp, backend
+    ctx.needs_input_grad = (True,) * len(arrays)
     ctx._to_save = ()
     return kernel(ctx, *arrays, **attrs), ctx
 
@@ -147,8 +225,13 @@ def check_override_matches_generic(backend, name, dtype, variant, seed=0):
     for r, e in zip(roles, expected_roles):
         if not isinstance(r, str):
             assert_close(r[1], e[1], rtol=tol, atol=tol, msg=f"{name} saved helper:")
-    extra = {k for k in vars(generic_ctx) if k not in ("xp", "_to_save")}
-    assert extra == {k for k in vars(ctx) if k not in ("xp", "_to_save")}, f"{name}: ctx attributes differ"
+    extra = {k for k in vars(generic_ctx) if k not in _CTX}
+    assert extra == {k for k in vars(ctx) if k not in _CTX}, f"{name}: ctx attributes differ"
+    plain = (int, float, str, type(None))
+    for k in extra:  # the attributes backward reads (dims, scales): the same values (arrays were compared above)
+        expected = getattr(generic_ctx, k)
+        if isinstance(expected, plain) or (isinstance(expected, tuple) and all(isinstance(v, plain) for v in expected)):
+            assert getattr(ctx, k) == expected, f"{name}: ctx.{k} differs"
 
 
 def _gradients(name, device, dtype):
