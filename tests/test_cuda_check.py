@@ -266,3 +266,84 @@ def test_every_cupy_name_and_keyword_the_library_uses_exists():
         if wrong:
             problems.append(f"{where}: {name}() takes no keyword(s) {wrong} in CuPy (it takes {sorted(accepted)})")
     assert not problems, "CuPy would fail these calls on a GPU:\n" + "\n".join(problems)
+
+
+# --- every kernel's CUDA C body, run on the host ---------------------------------------------------------------
+# The stand-in runs a NumPy reference of each kernel (cupy_standin.REFERENCES), and test_kernels.py holds those
+# references to the generic kernels. Here the kernels' own C bodies (the operation and preamble CuPy compiles)
+# are compiled for the CPU by a host C++ compiler, run on float32 and float64 data and held to the references:
+# together, the CUDA C computes what the generic kernels compute (float16/bfloat16 bodies are compiled by NVRTC
+# above but run here only through CuPy's own half types, which need a GPU).
+
+HOST_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(bool): "bool"}
+
+
+def _host_unit(kernels):
+    """One C++ file: each kernel, for T = float and T = double, as a loop over flat arrays."""
+    parts = ["#include <cmath>", "using namespace std;"]
+    for k, kernel in enumerate(kernels):
+        parts.append(f"namespace ndgrad_host_{k} {{\n{kernel.preamble}")
+        for ctype in ("float", "double"):
+            params = list(kernel.in_params) + list(kernel.out_params)
+            args = ", ".join(f"{'const ' if p in kernel.in_params else ''}"
+                             f"{ctype if p.dtype is None else HOST_CTYPES[np.dtype(p.dtype)]}* _raw_{p.name}"
+                             for p in params)
+            refs = " ".join(f"{'const ' if p in kernel.in_params else ''}T& {p.name} = _raw_{p.name}[i];"
+                            if p.dtype is None else
+                            f"{'const ' if p in kernel.in_params else ''}{HOST_CTYPES[np.dtype(p.dtype)]}& "
+                            f"{p.name} = _raw_{p.name}[i];" for p in params)
+            parts.append(f'extern "C" void {kernel.name}_{ctype}(long n, {args}) {{\n  typedef {ctype} T;\n'
+                         f"  for (long i = 0; i < n; ++i) {{ {refs}\n{kernel.operation};\n  }}\n}}")
+        parts.append("}")
+    return "\n".join(parts)
+
+
+def _host_inputs(kernel, dtype, rng):
+    """Arguments for the C loop and for the NumPy reference: T arrays, bool masks, float64 scalars (1.5)."""
+    c_args, ref_args = [], []
+    for p in kernel.in_params:
+        if p.dtype is None:
+            a = (rng.standard_normal(64) * 3).astype(dtype)
+            a[::9] = 0
+            c_args.append(a)
+            ref_args.append(a)
+        elif np.dtype(p.dtype) == bool:
+            a = rng.random(64) < 0.5
+            c_args.append(a)
+            ref_args.append(a)
+        else:
+            c_args.append(np.full(64, 1.5))
+            ref_args.append(1.5)
+    return c_args, ref_args
+
+
+def test_every_kernel_body_computes_its_reference_on_the_host(tmp_path):
+    import ctypes
+    import shutil
+    import subprocess
+    from cupy_standin import REFERENCES
+    compiler = shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        pytest.skip("no host C++ compiler (g++ or clang++) to run the kernels' C bodies")
+    kernels = [k for _, k in sorted(_custom_kernels().items())]
+    (tmp_path / "kernels.cpp").write_text(_host_unit(kernels))
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "kernels.so"),
+                    str(tmp_path / "kernels.cpp")], check=True, capture_output=True, text=True)
+    library = ctypes.CDLL(str(tmp_path / "kernels.so"))
+    rng = np.random.default_rng(0)
+    for kernel in kernels:
+        for dtype, ctype in ((np.float32, "float"), (np.float64, "double")):
+            c_args, ref_args = _host_inputs(kernel, dtype, rng)
+            outs = [np.empty(64, dtype if p.dtype is None else p.dtype) for p in kernel.out_params]
+            getattr(library, f"{kernel.name}_{ctype}")(
+                ctypes.c_long(64), *[ctypes.c_void_p(a.ctypes.data) for a in c_args + outs])
+            with np.errstate(all="ignore"):  # inf and nan as the C body makes them
+                expected = REFERENCES[kernel.name](*ref_args)
+            expected = expected if isinstance(expected, tuple) else (expected,)
+            eps = np.finfo(dtype).eps
+            for got, want in zip(outs, expected):
+                want = np.asarray(want).astype(got.dtype)
+                scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isinf(want), 0, want)))))  # cancellation
+                np.testing.assert_allclose(got, want, rtol=16 * eps, atol=64 * eps * scale,
+                                           err_msg=f"{kernel.name} ({ctype}): the C body and the stand-in's "
+                                                   f"reference disagree")
