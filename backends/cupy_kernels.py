@@ -8,6 +8,8 @@ as float64 and are rounded to ``A`` where they are used, as the generic kernels 
 a Python float to the array's dtype.
 """
 
+import math
+
 import cupy
 
 from .cupy_backend import CupyBackend
@@ -232,3 +234,65 @@ def dropout(ctx, x, mask, scale):
     ctx.scale = scale
     ctx.save_for_backward(mask)
     return _dropout(x, mask, float(scale))
+
+
+# --- normalization (batch, layer, group, instance norm): fused statistics and output passes ----------------------
+
+_squared_deviation = _kernel("T x, T mean", "T y", "const A d = (A)x - (A)mean; y = (T)(d * d);",
+                             "ndgrad_squared_deviation")
+_inverse_std = _kernel("T ssd, float64 count, float64 eps", "T invstd",
+                       "invstd = (T)((A)1 / sqrt((A)ssd / (A)count + (A)eps));", "ndgrad_inverse_std")
+_normalized = _kernel("T x, T mean, T invstd", "T y", "y = (T)(((A)x - (A)mean) * (A)invstd);", "ndgrad_normalized")
+_normalized_affine = _kernel("T x, T mean, T invstd, T weight, T bias", "T y",
+                             "y = (T)(((A)x - (A)mean) * (A)invstd * (A)weight + (A)bias);", "ndgrad_normalized_affine")
+_running_update = _kernel("T batch, T old, float64 momentum, float64 factor", "T running",
+                          "running = (T)((A)old * (A)(1 - momentum) + (A)momentum * ((A)batch * (A)factor));",
+                          "ndgrad_running_update")
+_grad_terms = _kernel("T grad, T x, T mean, T invstd, T weight", "T g, T g_xhat", """
+    const A gw = (A)grad * (A)weight;
+    g = (T)gw;
+    g_xhat = (T)(gw * ((A)x - (A)mean) * (A)invstd);""", "ndgrad_grad_terms")
+_grad_input = _kernel("T grad, T x, T mean, T invstd, T weight, T sum_g, T sum_g_xhat, float64 count", "T gx", """
+    const A xhat = ((A)x - (A)mean) * (A)invstd;
+    const A g = (A)grad * (A)weight - (A)sum_g / (A)count - xhat * ((A)sum_g_xhat / (A)count);
+    gx = (T)(g * (A)invstd);""", "ndgrad_grad_input")
+
+
+def _plain(x, weight):
+    """What a fused normalization pass covers: float32/float64 data, a weight and bias both given or both absent
+    (the generic kernel does the rest: low precision computed in float32, a weight without a bias ...)."""
+    return x.dtype in (cupy.float32, cupy.float64) and x.size > 0
+
+
+@CupyBackend.register_kernel("normalize")
+def normalize(ctx, x, weight, bias, running_mean, running_var, dims, eps, training, momentum, stats_shape):
+    """mean (a reduction), the squared deviations and their sum, 1/std, and one pass for the output (with the
+    weight and bias): five launches where the generic kernel takes a dozen; the running statistics move in one
+    pass each."""
+    count = math.prod(x.shape[d] for d in dims)
+    rows = 1 if running_mean is None else math.prod(x.shape) // count // running_mean.size  # instance norm: > 1
+    if not (training and _plain(x, weight) and (weight is None) == (bias is None) and rows == 1):
+        return type(ctx).forward(ctx, x, weight, bias, running_mean, running_var, dims, eps, training, momentum,
+                                 stats_shape)
+    ctx.dims, ctx.eps, ctx.training = dims, eps, training
+    mean = x.mean(axis=dims, keepdims=True)
+    ssd = _squared_deviation(x, mean).sum(axis=dims, keepdims=True)
+    invstd = _inverse_std(ssd, float(count), float(eps))
+    if running_mean is not None:
+        _running_update(mean.reshape(running_mean.shape), running_mean, float(momentum), 1.0, running_mean)
+        _running_update(ssd.reshape(running_var.shape), running_var, float(momentum),  # unbiased: ssd / (count - 1)
+                        1.0 / (count - 1) if count > 1 else math.nan, running_var)
+    ctx.save_for_backward(x, mean, invstd, weight if ctx.needs_input_grad[0] else None)
+    return _normalized(x, mean, invstd) if weight is None else _normalized_affine(x, mean, invstd, weight, bias)
+
+
+@CupyBackend.register_kernel("normalize_backward")
+def normalize_backward(ctx, grad, x, mean, invstd, weight, dims, training):
+    """The two statistics sum(g) and sum(g * xhat) from one pass and two reductions, then one pass for gx."""
+    if not (training and _plain(x, weight) and grad.dtype == x.dtype):
+        return type(ctx).forward(ctx, grad, x, mean, invstd, weight, dims, training)
+    weight = cupy.ones((), x.dtype) if weight is None else weight
+    g, g_xhat = _grad_terms(grad, x, mean, invstd, weight)
+    count = math.prod(x.shape[d] for d in dims)
+    return _grad_input(grad, x, mean, invstd, weight, g.sum(axis=dims, keepdims=True),
+                       g_xhat.sum(axis=dims, keepdims=True), float(count))

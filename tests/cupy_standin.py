@@ -873,6 +873,19 @@ REFERENCES.update({
     "ndgrad_softmax_backward": lambda g, out, s: _acc(out) * (_acc(g) - _acc(s)),
     "ndgrad_log_softmax_backward": lambda g, out, s: _acc(g) - np.exp(_acc(out)) * _acc(s),
     "ndgrad_dropout": lambda x, mask, scale: _acc(x) * (mask.astype(_acc(x).dtype) * _acc(x).dtype.type(scale)),
+    "ndgrad_squared_deviation": lambda x, mean: (_acc(x) - _acc(mean)) ** 2,
+    "ndgrad_inverse_std": lambda ssd, count, eps: 1 / np.sqrt(_acc(ssd) / _acc(ssd).dtype.type(count)
+                                                             + _acc(ssd).dtype.type(eps)),
+    "ndgrad_normalized": lambda x, mean, invstd: (_acc(x) - _acc(mean)) * _acc(invstd),
+    "ndgrad_normalized_affine": lambda x, mean, invstd, w, b: (_acc(x) - _acc(mean)) * _acc(invstd) * _acc(w) + _acc(b),
+    "ndgrad_running_update": lambda batch, old, momentum, factor: (
+        _acc(old) * _acc(old).dtype.type(1 - momentum)
+        + _acc(old).dtype.type(momentum) * (_acc(batch) * _acc(batch).dtype.type(factor))),
+    "ndgrad_grad_terms": lambda grad, x, mean, invstd, w: (
+        _acc(grad) * _acc(w), _acc(grad) * _acc(w) * (_acc(x) - _acc(mean)) * _acc(invstd)),
+    "ndgrad_grad_input": lambda grad, x, mean, invstd, w, sum_g, sum_g_xhat, count: _acc(invstd) * (
+        _acc(grad) * _acc(w) - _acc(sum_g) / _acc(x).dtype.type(count)
+        - (_acc(x) - _acc(mean)) * _acc(invstd) * (_acc(sum_g_xhat) / _acc(x).dtype.type(count))),
 })
 
 

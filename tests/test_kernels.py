@@ -104,6 +104,45 @@ def _activation(fn, attrs=lambda rng, variant: {}, variants=(None,), backward=Fa
 
 import nn.functional as F  # noqa: E402
 
+_NORMS = {  # variant -> (statistics dims, weight/bias shape or None, training, running statistics)
+    "layer": ((1, 2), (6, 3), True, False),
+    "batch": ((0, 2), (1, 6, 1), True, True),
+    "plain": ((0, 2), None, True, False),
+    "eval": ((0, 2), (1, 6, 1), False, True),
+}
+
+
+def _norm_attrs(rng, variant, backward=False):
+    dims, shape, training, running = _NORMS[variant]
+    attrs = {"dims": dims, "training": training}
+    attrs["weight"] = None if shape is None else (rng.random(shape) + 0.5).astype(np.float64)
+    if not backward:
+        attrs.update(bias=None if shape is None else rng.standard_normal(shape), eps=1e-5, momentum=0.1,
+                     running_mean=rng.standard_normal(6) if running else None,
+                     running_var=rng.random(6) + 0.5 if running else None,
+                     stats_shape=(1, 6, 1) if running else None)
+    return attrs
+
+
+def _norm_case(backward):
+    """Attributes are made in float64 and cast with the arrays' dtype by _cast_attrs (the test's data)."""
+    def arrays(rng, dtype, variant):
+        x = (rng.standard_normal((4, 6, 3)) * 3 + 1).astype(dtype)
+        if not backward:
+            return [x]
+        dims = _NORMS[variant][0]
+        mean = x.mean(axis=dims, keepdims=True)
+        invstd = 1 / np.sqrt(x.var(axis=dims, keepdims=True) + 1e-5)
+        return [rng.standard_normal((4, 6, 3)).astype(dtype), x, mean.astype(dtype), invstd.astype(dtype)]
+    return arrays
+
+
+def _batch_and_layer_norm(x):
+    w = ag.linspace(0.5, 1.5, 6, dtype=x.dtype, device=x.device)
+    y = F.batch_norm(x.reshape(1, 5, 6), ag.zeros(5, dtype=x.dtype, device=x.device),
+                     ag.ones(5, dtype=x.dtype, device=x.device), training=True)
+    return (y.reshape(5, 6) * x).sum() + (F.layer_norm(x, (6,), w, w * 0.1) * x).sum()
+
 _GELU = dict(attrs=lambda rng, variant: {"approximate": variant}, variants=("none", "tanh"))
 _SOFTPLUS = dict(attrs=lambda rng, variant: {"beta": 1.5, "threshold": 4.0})
 _ELU = dict(attrs=lambda rng, variant: {"elu": {"alpha": 1.0, "scale": 1.0, "input_scale": 1.0},
@@ -133,6 +172,11 @@ CASES = {
                                    trigger=lambda x: (F.softmax(x, 1) * x).sum(), **_DIM),
     "log_softmax_backward": KernelCase(arrays=lambda rng, dtype, variant: _softmax_out(rng, dtype, variant, log=True),
                                        trigger=lambda x: (F.log_softmax(x, 0) * x).sum(), **_DIM),
+    "normalize": KernelCase(arrays=_norm_case(backward=False), attrs=_norm_attrs, trigger=_batch_and_layer_norm,
+                            variants=list(_NORMS)),
+    "normalize_backward": KernelCase(arrays=_norm_case(backward=True),
+                                     attrs=lambda rng, variant: _norm_attrs(rng, variant, backward=True),
+                                     trigger=_batch_and_layer_norm, variants=list(_NORMS)),
     "dropout": KernelCase(
         arrays=_dropout_arrays, attrs=lambda rng, variant: {"scale": 0.0 if variant == "all_dropped" else 1 / 0.6},
         trigger=_seeded(lambda x: (F.dropout(x, 0.4) * x).sum() + F.dropout2d(x.reshape(1, 5, 6, 1), 0.5).sum()),
@@ -190,7 +234,9 @@ def _saved_roles(ctx, arrays, out):
     """What ctx saved, by role: the output, input k, or a helper array (by value)."""
     roles = []
     for a in ctx._to_save:
-        if a is out:
+        if a is None:
+            roles.append("nothing")
+        elif a is out:
             roles.append("output")
         elif any(a is x for x in arrays):
             roles.append(f"input {next(i for i, x in enumerate(arrays) if a is x)}")
@@ -208,7 +254,8 @@ def check_override_matches_generic(backend, name, dtype, variant, seed=0):
     case, cls = CASES[name], registry[name]
     rng = np.random.default_rng(seed)
     host_arrays = case.arrays(rng, dtype, variant)
-    host_attrs = case.attrs(rng, variant)
+    host_attrs = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype == np.float64 else v
+                  for k, v in case.attrs(rng, variant).items()}  # float attributes (weights) in the data's dtype
     arrays = [backend.asarray(a) for a in host_arrays]
     attrs = {k: _on(backend, v) for k, v in host_attrs.items()}
     before = [to_numpy(a).copy() for a in arrays]
@@ -326,3 +373,25 @@ def test_cuda_matches_cpu(name):
         tol = 4 * _tolerance(dtype)
         for got, expected in zip(_gradients(name, "cuda", dtype), _gradients(name, "cpu", dtype)):
             assert_close(got, expected, rtol=tol, atol=tol, msg=f"{name} cuda vs cpu:")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_normalization_matches_cpu_first_order_and_running_statistics(dtype):
+    """The fused statistics passes: first-order gradients (NormalizeBackward; double backward takes the Tensor
+    ops) and the running statistics batch norm moves, on both devices."""
+    _cuda_backend()
+    rng = np.random.default_rng(3)
+    data = {k: rng.standard_normal(shape).astype(dtype) for k, shape in
+            (("x", (4, 6, 5)), ("w", (6,)), ("b", (6,)), ("g", (4, 6, 5)), ("rm", (6,)))}
+    results = {}
+    for device in ("cpu", "cuda"):
+        t = {k: ag.tensor(v, device=device, requires_grad=k in ("x", "w", "b")) for k, v in data.items()}
+        running_mean, running_var = t["rm"].detach(), (t["rm"].detach() * 0 + 2)
+        y = F.batch_norm(t["x"], running_mean, running_var, t["w"], t["b"], training=True, momentum=0.3)
+        y = F.layer_norm(y, (5,)) + F.layer_norm(t["x"], (6, 5))
+        y.backward(t["g"])
+        results[device] = [y, t["x"].grad, t["w"].grad, t["b"].grad, running_mean, running_var]
+    tol = 64 * _tolerance(dtype)
+    for got, expected in zip(results["cuda"], results["cpu"]):
+        assert_close(got, expected, rtol=tol, atol=tol, msg="normalization cuda vs cpu:")
