@@ -48,7 +48,7 @@ def import_cupy(device):
     return cupy
 
 
-_tf32 = {"allowed": False, "cupy": None}  # autograd.backends.cuda.matmul.allow_tf32 (off, as in PyTorch); CuPy once used
+_tf32 = {"allowed": False, "cupy": None}  # autograd.backends.cuda.matmul.allow_tf32 (off: PyTorch's); CuPy once used
 
 
 def set_allow_tf32(allowed):

@@ -104,8 +104,8 @@ _elu_backward = _kernel("T grad, T x, float64 alpha, float64 scale, float64 inpu
     dx = (T)(v > (A)0 ? (A)grad * (A)scale : (A)grad * exp(v * (A)input_scale) * (A)(alpha * scale * input_scale));""",
                         "ndgrad_elu_backward")
 _leaky_relu = _kernel("T x, float64 slope", "T y", "y = (A)x > (A)0 ? x : (T)((A)x * (A)slope);", "ndgrad_leaky_relu")
-_leaky_relu_backward = _kernel("T grad, T x, float64 slope", "T dx", "dx = (A)x > (A)0 ? grad : (T)((A)grad * (A)slope);",
-                               "ndgrad_leaky_relu_backward")
+_leaky_relu_backward = _kernel("T grad, T x, float64 slope", "T dx",
+                               "dx = (A)x > (A)0 ? grad : (T)((A)grad * (A)slope);", "ndgrad_leaky_relu_backward")
 
 
 @CupyBackend.register_kernel("gelu")
