@@ -853,7 +853,7 @@ def _elu_backward_ref(grad, x, alpha, scale, input_scale):
     return np.where(v > 0, g * t(scale), g * np.exp(np.minimum(v, 0) * t(input_scale)) * t(alpha * scale * input_scale))
 
 
-REFERENCES.update({
+_FUSED_REFERENCES = {
     "ndgrad_gelu": _gelu_ref,
     "ndgrad_gelu_tanh": _gelu_tanh_ref,
     "ndgrad_gelu_backward": _gelu_backward_ref,
@@ -888,7 +888,66 @@ REFERENCES.update({
     "ndgrad_grad_input": lambda grad, x, mean, invstd, w, sum_g, sum_g_xhat, count: _acc(invstd) * (
         _acc(grad) * _acc(w) - _acc(sum_g) / _acc(x).dtype.type(count)
         - (_acc(x) - _acc(mean)) * _acc(invstd) * (_acc(sum_g_xhat) / _acc(x).dtype.type(count))),
-})
+}
+REFERENCES.update(_FUSED_REFERENCES)
+_FUSED = frozenset(_FUSED_REFERENCES)
+
+
+# The fused kernels are many (one per activation, backward, softmax and normalization pass), and NVRTC spends
+# most of a compile on CuPy's headers: the first time one of them is called, every fused kernel is compiled for
+# float32/float64 in the layouts calls take (contiguous; strided 2-d and 3-d) in one NVRTC unit, each from the
+# source CuPy generates for it, and those cubins serve the calls; any other call compiles on its own as before.
+FUSED_PREFILL = {"dtypes": (np.float32, np.float64), "layouts": ((1, True), (2, False), (3, False)), "done": False}
+
+
+def one_unit(sources):
+    """Kernels' sources as one translation unit: the shared #includes once, each kernel's typedefs, preamble and
+    extern "C" entry point (renamed unit<k>_<name>: one kernel may come in several variants) in a namespace of its
+    own, so that one NVRTC run compiles them all."""
+    includes, bodies = [], []
+    for k, source in enumerate(sources):
+        lines = source.splitlines()
+        includes += [line.strip() for line in lines if line.strip().startswith("#include")
+                     and line.strip() not in includes]
+        body = "\n".join(line for line in lines if not line.strip().startswith("#include"))
+        body = body.replace('extern "C" __global__ void ', f'extern "C" __global__ void unit{k}_', 1)  # unique
+        bodies.append(f"namespace ndgrad_unit_{k} {{\n{body}\n}}")
+    return "\n".join(includes + bodies)
+
+
+def _fused_kernels():
+    module = sys.modules.get("backends.cupy_kernels")
+    return [] if module is None else [k for k in vars(module).values()
+                                      if isinstance(k, ElementwiseKernel) and k._real is not None
+                                      and k.name in _FUSED and not k.kwargs.get("options")]
+
+
+def _prefill(arch):
+    keys, sources = [], []
+    for kernel in _fused_kernels():
+        for dtype in FUSED_PREFILL["dtypes"]:
+            ins = tuple(np.dtype(dtype if p.dtype is None else p.dtype) for p in kernel._real.in_params)
+            _, outs, _ = kernel._real._decide_params_type(ins, ())
+            dtypes = ins + tuple(np.dtype(t) for t in outs)
+            for ndim, contiguous in FUSED_PREFILL["layouts"]:
+                keys.append((kernel.name, dtypes, ndim, contiguous, arch))
+                sources.append(elementwise_source(kernel._real, dtypes, ndim, contiguous))
+    if sources:
+        cubin = compile_cuda(one_unit(sources), "ndgrad_fused", arch)
+        _cubins.update((key, cubin) for key in keys if key not in _cubins)
+
+
+_compile_one = ElementwiseKernel._compile
+
+
+def _compile_fused_first(self, in_dtypes, out_types, args):
+    if self.name in _FUSED and not FUSED_PREFILL["done"] and nvrtc_version(real_cupy()) is not None:
+        FUSED_PREFILL["done"] = True
+        _prefill(self.arch)
+    _compile_one(self, in_dtypes, out_types, args)
+
+
+ElementwiseKernel._compile = _compile_fused_first
 
 
 def _cudafast(cupy):

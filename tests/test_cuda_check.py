@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from cupy_standin import CUPY_VERSION, compile_cuda, elementwise_source, nvrtc_version, real_cupy
+from cupy_standin import CUPY_VERSION, compile_cuda, elementwise_source, nvrtc_version, one_unit, real_cupy
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HINT = "pip install -e '.[cuda-check]' (CuPy pinned to %s and the NVRTC wheel)" % CUPY_VERSION
@@ -118,33 +118,20 @@ def _kernel_source(kernel, dtype, ndim, contiguous):
                               ndim, contiguous)
 
 
-def _one_unit(sources):
-    """The kernels' sources as one translation unit (one NVRTC run instead of one per kernel): the shared
-    #includes once, each kernel's typedefs, preamble and extern "C" entry point in a namespace of its own."""
-    includes, bodies = [], []
-    for k, source in enumerate(sources):
-        lines = source.splitlines()
-        includes += [line.strip() for line in lines if line.strip().startswith("#include")
-                     and line.strip() not in includes]
-        bodies.append(f"namespace ndgrad_unit_{k} {{\n" + "\n".join(
-            line for line in lines if not line.strip().startswith("#include")) + "\n}")
-    return "\n".join(includes + bodies)
-
-
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("ndim, contiguous", LAYOUTS, ids=["contiguous", "strided"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_every_kernel_compiles(dtype, ndim, contiguous, arch):
+def test_every_kernel_compiles(arch):
+    """Every kernel for every dtype and layout, in one NVRTC unit per architecture; on a failure, one by one."""
     kernels = _custom_kernels()
-    sources = {name: _kernel_source(k, dtype, ndim, contiguous) for name, k in sorted(kernels.items())}
+    variants = {(name, np.dtype(dtype).name, ndim, contiguous): _kernel_source(k, dtype, ndim, contiguous)
+                for name, k in sorted(kernels.items()) for dtype in DTYPES for ndim, contiguous in LAYOUTS}
     try:
-        cubin = compile_cuda(_one_unit(list(sources.values())), "ndgrad_kernels", arch)
+        cubin = compile_cuda(one_unit(list(variants.values())), "ndgrad_kernels", arch)
     except Exception:  # say which kernel: compile them one by one (CuPy's CompileException carries NVRTC's log)
-        for name, source in sources.items():
+        for (name, dtype, ndim, contiguous), source in variants.items():
             try:
                 compile_cuda(source, kernels[name].name, arch, kernels[name].kwargs.get("options", ()))
             except Exception as e:
-                pytest.fail(f"{name} ({kernels[name].name}) does not compile for {np.dtype(dtype).name}, "
+                pytest.fail(f"{name} ({kernels[name].name}) does not compile for {dtype}, "
                             f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
         raise
     assert cubin[:4] == b"\x7fELF"
@@ -154,9 +141,9 @@ def test_one_unit_holds_every_kernel():
     """The joined unit really contains each kernel's entry point (so the compile above checks them all)."""
     kernels = _custom_kernels()
     assert all(not k.kwargs.get("options") for k in kernels.values()), "a kernel with options: compile it alone"
-    unit = _one_unit([_kernel_source(k, np.float32, 1, True) for k in kernels.values()])
-    for k in kernels.values():
-        assert f'extern "C" __global__ void {k.name}(' in unit
+    unit = one_unit([_kernel_source(k, np.float32, 1, True) for k in kernels.values()])
+    for i, k in enumerate(kernels.values()):
+        assert f'extern "C" __global__ void unit{i}_{k.name}(' in unit
 
 
 # --- every CuPy name and keyword the library uses ------------------------------------------------------------
