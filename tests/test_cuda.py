@@ -271,3 +271,20 @@ def test_the_peak_of_a_training_step_is_counted_between_its_allocations():
     (x.exp() * 2).sum().backward()  # exp's output and the product live only during the step
     after = ag.cuda.memory_allocated()
     assert ag.cuda.max_memory_allocated() >= after + 2 * 256 * 256 * 4 > start
+
+
+@pytest.mark.parametrize("size", [1, 1 << 15], ids=["item", "large_copy"])
+def test_the_sync_after_a_step_reads_data_and_checks_together(size):
+    """A small copy (a loss's .item()) brings the pending check records along: still one transfer, the right
+    value; a large one reads them apart. Either way a good target raises nothing, a bad one raises."""
+    syncs = _count_syncs()
+    logits = ag.randn(3, 4, device="cuda")
+    data = ag.arange(size, dtype=ag.float64, device="cuda") * 0.5
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3, 1], device="cuda"))
+    with syncs as counted:
+        values = data.tolist() if size > 1 else data.item()
+    assert (values == 0.0 if size == 1 else values == [k * 0.5 for k in range(size)])
+    assert sum(counted.values()) == (1 if size == 1 else 2)
+    nn.functional.cross_entropy(logits, ag.tensor([0, 4, 1], device="cuda"))
+    with pytest.raises(IndexError, match=r"values in \[4, 4\]"):
+        data.tolist()
