@@ -296,3 +296,37 @@ def normalize_backward(ctx, grad, x, mean, invstd, weight, dims, training):
     count = math.prod(x.shape[d] for d in dims)
     return _grad_input(grad, x, mean, invstd, weight, g.sum(axis=dims, keepdims=True),
                        g_xhat.sum(axis=dims, keepdims=True), float(count))
+
+
+# --- cross_entropy with class indices: the log-softmax never materialised -----------------------------------------
+
+_safe_target = cupy.ElementwiseKernel("int64 t, float64 ignore", "int64 safe", "safe = (double)t != ignore ? t : 0",
+                                      "ndgrad_safe_target")
+_cross_entropy_terms = _kernel("int64 t, T picked, T m, T s, float64 ignore", "T loss, bool valid, T w", """
+    valid = (double)t != ignore;
+    w = (T)(valid ? 1 : 0);
+    loss = valid ? (T)(-(((A)picked - (A)m) - log((A)s))) : (T)0;""", "ndgrad_cross_entropy_terms")
+
+
+@CupyBackend.register_kernel("cross_entropy")
+def cross_entropy(ctx, logits, target, weight, reduction, ignore_index, label_smoothing, axis):
+    """-log_softmax(x)[t] from the max, the sum of exp(x - max) and the picked logit alone: about half the
+    generic kernel's launches and no (N, C) temporaries. Class weights, label smoothing, low precision and
+    other target dtypes take the generic kernel."""
+    if weight is not None or label_smoothing or logits.size == 0 or target.dtype != cupy.int64 \
+            or logits.dtype not in (cupy.float32, cupy.float64):
+        return type(ctx).forward(ctx, logits, target, weight, reduction, ignore_index, label_smoothing, axis)
+    m = logits.max(axis=axis, keepdims=True)
+    s = _exp_shifted(logits, m).sum(axis=axis, keepdims=True)
+    safe_target = _safe_target(target, float(ignore_index))
+    picked = cupy.take_along_axis(logits, cupy.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
+    losses, valid, target_weight = _cross_entropy_terms(target, picked, m.squeeze(axis), s.squeeze(axis),
+                                                        float(ignore_index))
+    ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
+    total_weight = target_weight.sum()
+    ctx.save_for_backward(logits, safe_target, valid, target_weight, weight,
+                          cupy.where(total_weight == 0, 1, total_weight) if reduction == "mean" else None)
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / total_weight if reduction == "mean" else total

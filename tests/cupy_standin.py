@@ -888,6 +888,10 @@ _FUSED_REFERENCES = {
     "ndgrad_grad_input": lambda grad, x, mean, invstd, w, sum_g, sum_g_xhat, count: _acc(invstd) * (
         _acc(grad) * _acc(w) - _acc(sum_g) / _acc(x).dtype.type(count)
         - (_acc(x) - _acc(mean)) * _acc(invstd) * (_acc(sum_g_xhat) / _acc(x).dtype.type(count))),
+    "ndgrad_safe_target": lambda t, ignore: np.where(t.astype(np.float64) != ignore, t, 0),
+    "ndgrad_cross_entropy_terms": lambda t, picked, m, s, ignore: (
+        np.where(t.astype(np.float64) != ignore, -((_acc(picked) - _acc(m)) - np.log(_acc(s))), 0),
+        t.astype(np.float64) != ignore, (t.astype(np.float64) != ignore).astype(_acc(picked).dtype)),
 }
 REFERENCES.update(_FUSED_REFERENCES)
 _FUSED = frozenset(_FUSED_REFERENCES)

@@ -262,7 +262,8 @@ def test_every_cupy_name_and_keyword_the_library_uses_exists():
 # together, the CUDA C computes what the generic kernels compute (float16/bfloat16 bodies are compiled by NVRTC
 # above but run here only through CuPy's own half types, which need a GPU).
 
-HOST_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(bool): "bool"}
+HOST_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(bool): "bool",
+               np.dtype(np.int64): "long long"}
 
 
 def _host_unit(kernels):
@@ -292,6 +293,10 @@ def _host_inputs(kernel, dtype, rng):
         if p.dtype is None:
             a = (rng.standard_normal(64) * 3).astype(dtype)
             a[::9] = 0
+            c_args.append(a)
+            ref_args.append(a)
+        elif np.dtype(p.dtype) == np.int64:  # class indices, some equal to the ignore_index (scalars: 1.5 -> -1)
+            a = rng.integers(-1, 5, 64)
             c_args.append(a)
             ref_args.append(a)
         elif np.dtype(p.dtype) == bool:

@@ -88,6 +88,15 @@ def _dropout_arrays(rng, dtype, variant):
     return [x, rng.random(mask_shape) >= (1.0 if variant == "all_dropped" else 0.4)]
 
 
+def _cross_entropy_arrays(rng, dtype, variant):
+    """Logits (N, C) or (N, C, d) and class indices; "ignored": some equal to the ignore_index, -100."""
+    logits = (rng.standard_normal((2, 5, 3) if variant == "3d" else (6, 5)) * 4).astype(dtype)
+    target = rng.integers(0, 5, (2, 3) if variant == "3d" else (6,))
+    if variant == "ignored":
+        target[::3] = -100
+    return [logits, target]
+
+
 def _seeded(trigger):
     """A trigger that draws random numbers: the same ones on every run."""
     def run(x):
@@ -177,6 +186,13 @@ CASES = {
     "normalize_backward": KernelCase(arrays=_norm_case(backward=True),
                                      attrs=lambda rng, variant: _norm_attrs(rng, variant, backward=True),
                                      trigger=_batch_and_layer_norm, variants=list(_NORMS)),
+    "cross_entropy": KernelCase(
+        arrays=_cross_entropy_arrays,
+        attrs=lambda rng, variant: {"weight": None, "reduction": variant if variant in ("sum", "none") else "mean",
+                                    "ignore_index": -100, "label_smoothing": 0.1 if variant == "smoothing" else 0.0,
+                                    "axis": 1},
+        trigger=lambda x: F.cross_entropy(x, ag.tensor([0, 5, 2, 2, 1], device=x.device)) * x.sum(),
+        variants=["mean", "sum", "none", "ignored", "smoothing", "3d"]),
     "dropout": KernelCase(
         arrays=_dropout_arrays, attrs=lambda rng, variant: {"scale": 0.0 if variant == "all_dropped" else 1 / 0.6},
         trigger=_seeded(lambda x: (F.dropout(x, 0.4) * x).sum() + F.dropout2d(x.reshape(1, 5, 6, 1), 0.5).sum()),
