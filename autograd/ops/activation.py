@@ -65,7 +65,7 @@ class GeluBackward(Op):
         return same_dtype(grad * (cdf + x * pdf), x)
     def backward(ctx, grad_grad):
         grad, x = ctx.saved_tensors
-        gg = GeluBackward.apply(grad_grad, x, approximate=ctx.approximate)
+        gg = GeluBackward.apply(grad_grad, x, approximate=ctx.approximate) if ctx.needs_input_grad[0] else None
         if not ctx.needs_input_grad[1]:
             return gg, None
         if ctx.approximate == "tanh":  # gelu'' = (1 - t^2) (u' + 0.5 x (u'' - 2 t u'^2)), u'' = 6 k c x
@@ -94,7 +94,7 @@ class SiluBackward(Op):
         return same_dtype(grad * s * (1 + x * (1 - s)), x)
     def backward(ctx, grad_grad):
         grad, x = ctx.saved_tensors
-        gg = SiluBackward.apply(grad_grad, x)
+        gg = SiluBackward.apply(grad_grad, x) if ctx.needs_input_grad[0] else None
         if not ctx.needs_input_grad[1]:
             return gg, None
         s = x.sigmoid()  # silu'' = s (1 - s) (2 + x (1 - 2 s))
@@ -123,7 +123,8 @@ class SoftplusBackward(Op):
         return same_dtype(ctx.xp.where(bx > threshold, grad, grad / (1 + ctx.xp.exp(-bx))), x)
     def backward(ctx, grad_grad):
         grad, x = ctx.saved_tensors
-        gg = SoftplusBackward.apply(grad_grad, x, beta=ctx.beta, threshold=ctx.threshold)
+        gg = SoftplusBackward.apply(grad_grad, x, beta=ctx.beta, threshold=ctx.threshold) \
+            if ctx.needs_input_grad[0] else None
         if not ctx.needs_input_grad[1]:
             return gg, None
         bx = x * ctx.beta
@@ -166,7 +167,8 @@ class EluBackward(Op):
     def backward(ctx, grad_grad):
         grad, x = ctx.saved_tensors
         alpha, scale, input_scale = ctx.params
-        gg = EluBackward.apply(grad_grad, x, alpha=alpha, scale=scale, input_scale=input_scale)
+        gg = EluBackward.apply(grad_grad, x, alpha=alpha, scale=scale, input_scale=input_scale) \
+            if ctx.needs_input_grad[0] else None
         if not ctx.needs_input_grad[1]:
             return gg, None
         return gg, where(x > 0, 0.0, grad_grad * grad * (x * input_scale).exp() * (alpha * scale * input_scale ** 2))
@@ -190,7 +192,8 @@ class LeakyReluBackward(Op):
         return same_dtype(ctx.xp.where(x > 0, grad, grad * negative_slope), x)
     def backward(ctx, grad_grad):
         x, = ctx.saved_tensors
-        return LeakyReluBackward.apply(grad_grad, x, negative_slope=ctx.negative_slope), None
+        return (LeakyReluBackward.apply(grad_grad, x, negative_slope=ctx.negative_slope)
+                if ctx.needs_input_grad[0] else None), None
 
 
 class Hardtanh(Op):

@@ -49,7 +49,7 @@ class SoftmaxBackward(Op):
         return out * (grad - (grad * out).sum(axis=dim, keepdims=True))
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
-        gg = SoftmaxBackward.apply(grad_grad, out, dim=ctx.dim)
+        gg = SoftmaxBackward.apply(grad_grad, out, dim=ctx.dim) if ctx.needs_input_grad[0] else None
         if not ctx.needs_input_grad[1]:
             return gg, None
         s = (grad * out).sum(ctx.dim, keepdim=True)
@@ -77,7 +77,7 @@ class LogSoftmaxBackward(Op):
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
         e = out.exp()
-        gg = grad_grad - (grad_grad * e).sum(ctx.dim, keepdim=True)
+        gg = grad_grad - (grad_grad * e).sum(ctx.dim, keepdim=True) if ctx.needs_input_grad[0] else None
         return gg, (-grad_grad * e * grad.sum(ctx.dim, keepdim=True) if ctx.needs_input_grad[1] else None)
 
 
