@@ -11,7 +11,6 @@ from .device import Device
 
 INSTALL_HINT = ("install CuPy and the CUDA libraries it loads (NVRTC, cuRAND, cuBLAS) for your CUDA version with the "
                 "ndgrad extra: pip install 'ndgrad[cuda13]' (CUDA 13) or 'ndgrad[cuda12]' (CUDA 12)")
-_INT64_MAX, _INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 _CURAND_FLOATS = (np.float32, np.float64)  # all cupy.random makes; float16/bfloat16 are rounded from float32
 
 
@@ -108,7 +107,7 @@ class CupyBackend(Backend):
             _tf32["cupy"] = cp
             _apply_tf32(cp)
             _peaks.append(_PeakTracker(cp))
-        self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_values
+        self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_range
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
 
     def asarray(self, data, dtype=None):
@@ -120,7 +119,7 @@ class CupyBackend(Backend):
             return self.xp.array(array, copy=True)
 
     def to_numpy(self, array):
-        """A host copy: the host sync where the deferred checks (check_values) are read and reported. Their
+        """A host copy: the host sync where the deferred checks (check_range) are read and reported. Their
         records ride in the same transfer as a small array (a loss's .item()), so the sync stays one copy."""
         if not self._deferred:
             return self.xp.asnumpy(array)
@@ -176,23 +175,21 @@ class CupyBackend(Backend):
                 return self.generator.randint(low, high, size=shape, dtype=np.int8).astype(np.bool_)
             return self.generator.randint(low, high, size=shape, dtype=dtype)
 
-    def check_values(self, key, bad, values, error):
-        """Deferred, as CUDA's device asserts are in PyTorch: the count and range of the bad values are folded
-        into a small record on this GPU without waiting for it, and the error is raised at the next host
-        synchronisation (to_numpy: item, tolist, numpy, bool, a copy to the CPU; synchronize). Reading the
-        answer now would stall every training step on a device-to-host copy."""
-        if bad.size == 0:
+    def check_range(self, key, values, low, high, error, ignore=None):
+        """Deferred, as CUDA's device asserts are in PyTorch: one pass marks the bad values, three reductions fold
+        their count and range into a small record on this GPU without waiting for it, and the error is raised at
+        the next host synchronisation (to_numpy: item, tolist, numpy, bool, a copy to the CPU; synchronize).
+        Reading the answer now would stall every training step on a device-to-host copy."""
+        if values.size == 0:
             return
+        from .cupy_kernels import out_of_range_record
         cp = self.xp
         with self._cuda_device:
-            values = values.astype(cp.int64, copy=False)
-            record = cp.stack((bad.sum(dtype=cp.int64), cp.where(bad, values, _INT64_MAX).min(),
-                               cp.where(bad, values, _INT64_MIN).max()))
+            record = out_of_range_record(values, low, high, ignore)
             old = self._deferred.get(key)
             if old is not None:
                 old = old[1]
-                record = cp.concatenate((old[:1] + record[:1], cp.minimum(old[1:2], record[1:2]),
-                                         cp.maximum(old[2:], record[2:])))
+                record = cp.stack((old[0] + record[0], cp.minimum(old[1], record[1]), cp.maximum(old[2], record[2])))
         self._deferred[key] = (error, record)
 
     def raise_deferred_errors(self):

@@ -330,3 +330,21 @@ def cross_entropy(ctx, logits, target, weight, reduction, ignore_index, label_sm
         return losses
     total = losses.sum()
     return total / total_weight if reduction == "mean" else total
+
+
+# --- deferred range checks (CupyBackend.check_range): the bad values marked in one pass ---------------------------
+
+_out_of_range = cupy.ElementwiseKernel(
+    "int64 v, float64 low, float64 high, float64 ignore", "int64 bad, int64 lo, int64 hi", """
+    const bool out = ((double)v < low || (double)v > high) && (double)v != ignore;
+    bad = out;
+    lo = out ? v : 0x7fffffffffffffffLL;
+    hi = out ? v : -0x7fffffffffffffffLL - 1;""", "ndgrad_out_of_range")
+
+
+def out_of_range_record(values, low, high, ignore=None):
+    """[count, lowest, highest] of the entries of ``values`` outside [low, high] (``ignore`` excepted), on the device:
+    one pass and three reductions, nothing read back."""
+    bad, lo, hi = _out_of_range(values.astype(cupy.int64, copy=False), float(low), float(high),
+                                math.nan if ignore is None else float(ignore))
+    return cupy.stack((bad.sum(), lo.min(), hi.max()))

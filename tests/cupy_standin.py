@@ -853,6 +853,12 @@ def _elu_backward_ref(grad, x, alpha, scale, input_scale):
     return np.where(v > 0, g * t(scale), g * np.exp(np.minimum(v, 0) * t(input_scale)) * t(alpha * scale * input_scale))
 
 
+def _out_of_range_ref(v, low, high, ignore):
+    out = ((v < low) | (v > high)) & (v != ignore)
+    info = np.iinfo(np.int64)
+    return out.astype(np.int64), np.where(out, v, info.max), np.where(out, v, info.min)
+
+
 _FUSED_REFERENCES = {
     "ndgrad_gelu": _gelu_ref,
     "ndgrad_gelu_tanh": _gelu_tanh_ref,
@@ -892,6 +898,7 @@ _FUSED_REFERENCES = {
     "ndgrad_cross_entropy_terms": lambda t, picked, m, s, ignore: (
         np.where(t.astype(np.float64) != ignore, -((_acc(picked) - _acc(m)) - np.log(_acc(s))), 0),
         t.astype(np.float64) != ignore, (t.astype(np.float64) != ignore).astype(_acc(picked).dtype)),
+    "ndgrad_out_of_range": lambda v, low, high, ignore: _out_of_range_ref(v, low, high, ignore),
 }
 REFERENCES.update(_FUSED_REFERENCES)
 _FUSED = frozenset(_FUSED_REFERENCES)
