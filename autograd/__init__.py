@@ -78,3 +78,6 @@ from .serialization import load, save  # noqa: E402
 from .numerical import gradcheck  # noqa: E402
 from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)
 from . import linalg, special  # noqa: E402,F401
+from . import amp  # noqa: E402  (mixed precision: autograd.amp.autocast, autograd.amp.GradScaler)
+from .amp import (autocast, clear_autocast_cache, get_autocast_dtype, is_autocast_cache_enabled,  # noqa: E402
+                  is_autocast_enabled, set_autocast_cache_enabled)

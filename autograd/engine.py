@@ -8,9 +8,13 @@
    dtype matched) and added to the next node's buffer; leaves accumulate into .grad.
 """
 
+import contextlib
+
 from .function import AccumulateGrad
 from .grad_mode import _set_enabled, is_grad_enabled
 from .tensor import Tensor
+
+_NOTHING = contextlib.nullcontext()  # no roots, no kernels: nothing to silence
 
 
 def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, inputs=None, allow_unused=False):
@@ -31,6 +35,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
 
     capture = None  # autograd.grad: (node, output_nr) -> the gradient that reached it
     if inputs is not None:
+        if not inputs:
+            raise RuntimeError("autograd.grad: inputs is empty; pass the tensors to differentiate with respect to")
         for t in inputs:
             if not t.requires_grad:
                 raise RuntimeError(f"autograd.grad: one of the inputs (shape {tuple(t.shape)}) does not require "
@@ -49,7 +55,7 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     previous_mode = is_grad_enabled()
     _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
     try:
-        with roots[0]._backend.errstate():  # gradient sums overflow to inf silently, as in kernels
+        with roots[0]._backend.errstate() if roots else _NOTHING:  # sums overflow to inf silently, as in kernels
             while ready:
                 node = ready.pop()
                 slots = buffers.pop(node, None)

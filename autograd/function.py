@@ -31,6 +31,7 @@ import weakref
 from .grad_mode import is_grad_enabled, no_grad
 
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
+autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
 _accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
 
 
@@ -163,6 +164,8 @@ class Op(Node):
     # --- running an op ----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):
+        if autocast_hook is not None:  # mixed precision (autograd.amp.autocast); off, this check is all it costs
+            inputs = autocast_hook(cls, inputs, attrs)
         backend = None
         arrays, needs = [], []
         recording = is_grad_enabled()

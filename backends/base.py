@@ -46,10 +46,16 @@ class Backend:
         silences that here; a GPU backend makes its device current, so what a kernel allocates lands there."""
         return _NOTHING_TO_SILENCE
 
-    # special functions the array namespace lacks (NumPy has no erf)
+    # special functions the array namespace lacks (NumPy has no erf): SciPy's, by name
+    def special(self, name):
+        """``scipy.special``'s function ``name`` (erf, digamma, polygamma, i0, ndtri ...) for this backend's
+        arrays, elementwise; it returns an array in the dtype of its last argument (SciPy widens float16
+        and bfloat16, PyTorch keeps them)."""
+        raise NotImplementedError
+
     def erf(self, array):
         """The error function, elementwise, in ``array``'s dtype."""
-        raise NotImplementedError
+        return self.special("erf")(array)
 
     # random numbers
     def seed(self, seed):

@@ -109,6 +109,7 @@ class CupyBackend(Backend):
             _peaks.append(_PeakTracker(cp))
         self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_range
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
+        from . import cupy_optim_kernels  # noqa: F401  registers the fused optimizer updates
 
     def asarray(self, data, dtype=None):
         with self._cuda_device:
@@ -138,10 +139,14 @@ class CupyBackend(Backend):
     def is_array(self, obj):
         return isinstance(obj, self.xp.ndarray)
 
-    def erf(self, array):
-        from cupyx.scipy.special import erf
-        with self._cuda_device:
-            return erf(array).astype(array.dtype, copy=False)
+    def special(self, name):
+        import cupyx.scipy.special
+        fn = getattr(cupyx.scipy.special, name)
+
+        def run(*args):
+            with self._cuda_device:
+                return fn(*args).astype(args[-1].dtype, copy=False)
+        return run
 
     def errstate(self):
         """This GPU, current while a kernel runs: CuPy allocates and launches on the current device, so

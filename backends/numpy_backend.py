@@ -1,5 +1,6 @@
 """The CPU backend: NumPy arrays, a NumPy Generator, and a few in-place kernels."""
 
+import functools
 import os
 import platform
 import tracemalloc
@@ -49,9 +50,8 @@ class NumpyBackend(Backend):
     def errstate(self):
         return _IgnoreFloatErrors() if _extobj_contextvar is not None else np.errstate(all="ignore")
 
-    def erf(self, array):
-        from scipy.special import erf  # imported on first use: only gelu needs SciPy
-        return np.asarray(erf(array)).astype(array.dtype, copy=False)  # asarray: 0-d stays an array
+    def special(self, name):
+        return _scipy_special(name)
 
     def seed(self, seed):
         self.generator = np.random.default_rng(seed)
@@ -107,3 +107,14 @@ def _threshold_backward(ctx, grad, out):
     result = np.greater(out, 0, out=np.empty_like(grad))
     result *= grad
     return result
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_special(name):
+    """SciPy's special function ``name``, giving arrays in its last argument's dtype."""
+    import scipy.special  # imported on first use: only special functions need SciPy
+    fn = getattr(scipy.special, name)
+
+    def run(*args):  # asarray: a 0-d result stays an array
+        return np.asarray(fn(*args)).astype(args[-1].dtype, copy=False)
+    return run

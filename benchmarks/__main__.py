@@ -1,7 +1,7 @@
 """Time ndgrad and PyTorch on the same work, each framework in fresh processes of its own, and report
 medians and ratios.
 
-    python -m benchmarks --device cpu              # every case; or --device cuda
+    python -m benchmarks --device cpu              # every case meant for the device; or --device cuda
     python -m benchmarks --device cpu --only conv  # one group of cases
     python -m benchmarks --cases overhead --quick  # named cases; --quick: 2 rounds of short blocks, a smoke test
 
@@ -12,8 +12,9 @@ other one down, and which one suffers depends on the order. The ratio reported i
 over pairs of ndgrad's time / PyTorch's (the two of a pair ran seconds apart, so drift in the
 machine's speed hits both alike), beside each framework's median time per step.
 
-The cases live in benchmarks/core.py and benchmarks/conv.py (see benchmarks/registry.py to add
-one). Results go to benchmarks/results/<device>.json and a bar plot <device>.png; with --only
+The cases live in benchmarks/core.py, conv.py and sequence.py (see benchmarks/registry.py to add
+one; a case's ``devices`` say where it runs by default: the wide MLP is a GPU case). The GPU check
+(python -m benchmarks.gpu_check) times the GPU cases with this harness. Results go to benchmarks/results/<device>.json and a bar plot <device>.png; with --only
 GROUP to <device>_GROUP.json and .png beside them, leaving the full run's results alone.
 """
 
@@ -66,20 +67,25 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=10, help="process pairs per case (medians are reported)")
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per process (its median counts)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1 short block: a smoke test")
-    parser.add_argument("--cases", nargs="*", default=list(cases), choices=list(cases))
-    parser.add_argument("--only", choices=groups, help="run one group of cases, saved to <device>_GROUP.json")
+    parser.add_argument("--cases", nargs="*", default=None, choices=list(cases),
+                        help="default: every case meant for the device's type (the wide MLP is a GPU case)")
+    parser.add_argument("--only", "--suite", dest="only", choices=groups,
+                        help="run one group (suite) of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("torch") is None:
         sys.exit("benchmarks: PyTorch is needed for the comparison: pip install 'ndgrad[bench]' "
                  "(CPU build: pip install torch==2.13.0)")
-    selected = [c for c in cases.values() if c.group == args.only] if args.only else [cases[n] for n in args.cases]
+    if args.only or args.cases is None:
+        selected = [c for c in cases.values() if c.runs_on(args.device) and args.only in (None, c.group)]
+    else:
+        selected = [cases[n] for n in args.cases]
     rounds, blocks = (2, 1) if args.quick else (args.rounds, args.blocks)
 
     print(f"device: {args.device}; {rounds} rounds of one ndgrad and one PyTorch process per case, "
           f"{blocks} timed block(s) each; times are medians per step")
-    print(f"{'case':<12} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7}   (ratio: median over process pairs of "
-          f"ndgrad/pytorch)")
+    print(f"{'case':<22} {'ndgrad':>12} {'pytorch':>12} {'ratio':>7} {'spread':>13}   (ratio: median over process "
+          f"pairs of ndgrad/pytorch; spread: their min-max)")
     results, about = [], {}
     for case in selected:
         iterations = max(1, case.iterations // 10) if args.quick else case.iterations
@@ -90,11 +96,14 @@ def main(argv=None):
         result = {"case": case.name, "group": case.group, "description": case.description,
                   "ndgrad_s": statistics.median(a), "pytorch_s": statistics.median(b),
                   "ratio": statistics.median(x / y for x, y in zip(a, b)),
+                  "ratio_spread": [min(x / y for x, y in zip(a, b)), max(x / y for x, y in zip(a, b))],
                   "ndgrad_all_s": a, "pytorch_all_s": b, "iterations_per_block": iterations}
         if case.breakdown is not None and not args.quick:
             result["ndgrad_pieces_s"] = run_process("ndgrad", case.name, args.device, breakdown=True)["pieces_s"]
         results.append(result)
-        print(f"{case.name:<12} {fmt(result['ndgrad_s']):>12} {fmt(result['pytorch_s']):>12} {result['ratio']:>7.2f}")
+        low, high = result["ratio_spread"]
+        print(f"{case.name:<22} {fmt(result['ndgrad_s']):>12} {fmt(result['pytorch_s']):>12} {result['ratio']:>7.2f} "
+              f"{low:>6.2f}-{high:<6.2f}")
         for piece, seconds in result.get("ndgrad_pieces_s", {}).items():
             print(f"    {piece:<55} {fmt(seconds):>10}")
 

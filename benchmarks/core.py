@@ -39,3 +39,10 @@ def mlp_step(fw, device, batch=256, sizes=(784, 512, 512, 10)):
         opt.step()
 
     return step
+
+
+@case("mlp_wide", group="core", iterations=20, devices=("cuda",))
+def mlp_wide(fw, device):
+    """one training step of an MLP 4096-4096-4096-10 at batch 256, float32, SGD with momentum: GEMM-bound on a GPU
+    (a GPU case only: a step takes seconds on a CPU)"""
+    return mlp_step(fw, device, batch=256, sizes=(4096, 4096, 4096, 10))

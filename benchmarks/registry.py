@@ -19,14 +19,16 @@ of cases registers itself by being named in MODULES.
 ``iterations`` is how many steps one timed block runs: enough that a block takes a few
 milliseconds at least. ``group`` names the results file of ``python -m benchmarks --only GROUP``.
 ``breakdown``, if given, is a function ``breakdown(device) -> {piece: seconds}`` that says where
-ndgrad's time goes in the case; it runs in an ndgrad process of its own.
+ndgrad's time goes in the case; it runs in an ndgrad process of its own. ``devices`` names the device
+types a case is meant for (``python -m benchmarks --device D`` runs those of D's type): the wide MLP,
+say, is a GPU case, too slow to time on a CPU.
 """
 
 import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-MODULES = ["benchmarks.core", "benchmarks.conv", "benchmarks.sequence"]  # each registers its cases on import
+MODULES = ["benchmarks.core", "benchmarks.conv", "benchmarks.sequence", "benchmarks.ops"]  # each registers its cases on import
 
 
 @dataclass
@@ -37,18 +39,23 @@ class Case:
     iterations: int
     breakdown: Optional[Callable] = None
     description: str = ""
+    devices: tuple = ("cpu", "cuda")
+
+    def runs_on(self, device):
+        """Whether this case is meant for ``device`` ("cpu", "cuda", "cuda:1" ...)."""
+        return device.split(":")[0] in self.devices
 
 
 CASES = {}
 
 
-def case(name, group, iterations, breakdown=None):
+def case(name, group, iterations, breakdown=None, devices=("cpu", "cuda")):
     """Register ``build(fw, device) -> step`` under ``name``; its docstring's first line describes the case."""
     def register(build):
         if name in CASES:
             raise ValueError(f"benchmark case {name!r} is registered twice")
         doc = (build.__doc__ or "").strip().splitlines()
-        CASES[name] = Case(name, build, group, iterations, breakdown, doc[0] if doc else "")
+        CASES[name] = Case(name, build, group, iterations, breakdown, doc[0] if doc else "", tuple(devices))
         return build
     return register
 

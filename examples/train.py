@@ -3,6 +3,8 @@
     python examples/train.py --device cpu                      # scikit-learn's bundled digits, an MLP
     python examples/train.py --model cnn                       # the same digits as 1x8x8 images, a small CNN
     python examples/train.py --device cuda --epochs 30 --scheduler cosine --clip 1.0
+    python examples/train.py --device cuda --amp               # mixed precision: float16 autocast + GradScaler
+    python examples/train.py --amp                             # on the CPU: bfloat16 autocast, no scaler
     python examples/train.py --data mnist --data-dir ~/mnist   # MNIST IDX files you downloaded
     python examples/train.py --plot curves.png --save model.npz
     python examples/train.py --checkpoint ckpt.pt              # saved after every epoch; after a crash:
@@ -166,6 +168,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (the peak one for onecycle)")
     parser.add_argument("--scheduler", default="cosine", choices=["none", "cosine", "step", "onecycle"],
                         help="cosine and step change the lr every epoch, onecycle every batch")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: autocast to float16 with a GradScaler on CUDA, to bfloat16 on the CPU")
     parser.add_argument("--clip", type=float, default=None, metavar="MAX_NORM", help="clip the gradient norm")
     parser.add_argument("--hidden", type=int, nargs="*", default=None,
                         help="hidden linear layer widths (for cnn: those after the convolutions)")
@@ -180,6 +184,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     dtype = getattr(ag, args.dtype)
+    if args.amp and dtype != ag.float32:
+        parser.error("--amp needs --dtype float32: autocast leaves float64 as it is")
     images = args.model == "cnn"
     if args.data == "mnist":
         if not args.data_dir:
@@ -205,8 +211,14 @@ def main(argv=None):
     model = model.to(device=args.device, dtype=dtype)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = build_scheduler(args.scheduler, optimizer, args, len(train_loader))
+    # mixed precision: the weights stay float32, autocast runs the forward pass in float16 (CUDA) or bfloat16
+    # (CPU); float16 gradients underflow, so on CUDA the loss is scaled (disabled, the scaler passes through)
+    device_type = ag.Device(args.device).type
+    amp_dtype = ag.float16 if device_type == "cuda" else ag.bfloat16
+    scaler = ag.amp.GradScaler(device_type, enabled=args.amp and device_type == "cuda")
     print(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples of shape {sample_shape}, "
-          f"{n_classes} classes; device {args.device}, {args.dtype}")
+          f"{n_classes} classes; device {args.device}, {args.dtype}"
+          + (f", autocast to {amp_dtype}" + (" with a GradScaler" if scaler.is_enabled() else "") if args.amp else ""))
     print(model)
 
     history, start_epoch = [], 1
@@ -214,6 +226,8 @@ def main(argv=None):
         checkpoint = ag.load(args.resume, map_location="cpu")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
         if scheduler is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
         ag.set_rng_state(checkpoint["rng_state"])
@@ -233,12 +247,15 @@ def main(argv=None):
             batches = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
         for xb, yb in batches:
             xb, yb = xb.to(args.device), yb.to(args.device)
-            loss = F.cross_entropy(model(xb), yb)
+            with ag.autocast(device_type, dtype=amp_dtype, enabled=args.amp):
+                loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad()
-            loss.backward()
+            scaler.scale(loss).backward()  # backward outside autocast, as PyTorch recommends
             if args.clip is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            optimizer.step()
+            scaler.step(optimizer)  # skipped when a gradient is inf/NaN
+            scaler.update()
             if args.scheduler == "onecycle":
                 scheduler.step()
         if scheduler is not None and args.scheduler != "onecycle":
@@ -255,6 +272,7 @@ def main(argv=None):
         if args.checkpoint:
             ag.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                     "scaler": scaler.state_dict(),
                      "rng_state": ag.get_rng_state(), "loader_rng_state": generator.get_state(),
                      "history": history}, args.checkpoint)
 

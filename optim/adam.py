@@ -27,34 +27,46 @@ class Adam(Optimizer):
                                       differentiable=differentiable, fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def _update(self, param, grad, state, group):
-        p, xp = param.array, param._backend.xp
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = ag.zeros_like(param)
-            state["exp_avg_sq"] = ag.zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = ag.zeros_like(param)
+    _kernel_name = "adam_update"
+
+    def _state_names(self, group):
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
+
+    def _prepare(self, param, state, group):
+        """Key: the step count (the bias corrections depend on it)."""
+        state.setdefault("step", 0)
+        for name in self._state_names(group):
+            if state.get(name) is None:
+                state[name] = ag.zeros_like(param)
         state["step"] += 1
-        step = state["step"]
-        grad = self._decayed_grad(p, grad, group)
-        exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
+        return state["step"]
+
+    @staticmethod
+    def _rule(xp, p, g, scratch, work, bufs, step, group):
+        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
+        if decoupled and weight_decay != 0:
+            p *= 1 - lr * weight_decay
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group, coupled=not decoupled)
+        exp_avg, exp_avg_sq = bufs["exp_avg"], bufs["exp_avg_sq"]
         exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        xp.multiply(d, 1 - beta1, out=work)
+        exp_avg += work
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        xp.multiply(d, 1 - beta2, out=work)
+        work *= d
+        exp_avg_sq += work
         if group["amsgrad"]:
-            max_sq = state["max_exp_avg_sq"].array
+            max_sq = bufs["max_exp_avg_sq"]
             xp.maximum(max_sq, exp_avg_sq, out=max_sq)
-            denom = xp.sqrt(max_sq)
+            xp.sqrt(max_sq, out=work)
         else:
-            denom = xp.sqrt(exp_avg_sq)
-        denom /= math.sqrt(1 - beta2 ** step)
-        denom += eps
-        update = exp_avg / denom
-        update *= lr / (1 - beta1 ** step)
-        p -= update
+            xp.sqrt(exp_avg_sq, out=work)
+        work /= math.sqrt(1 - beta2 ** step)  # denominator: sqrt(v) / sqrt(1 - beta2**t) + eps
+        work += eps
+        xp.divide(exp_avg, work, out=work)
+        work *= lr / (1 - beta1 ** step)
+        p -= work
 
 
 class AdamW(Adam):

@@ -19,9 +19,23 @@ travel both ways. Other entries may be ndgrad Tensors, NumPy/CuPy arrays or torc
 tensors; each is copied onto its parameter's device (floating state cast to the
 parameter's dtype).
 
-``foreach``, ``capturable`` and ``fused`` are accepted where PyTorch accepts them and kept
-in the param groups so state dicts line up; they change nothing here, because every
-update already runs as whole-array operations without host synchronisation.
+Fused steps (SGD, Adam, AdamW, RMSprop; ``optim/_flat.py``): with ``fused`` or ``foreach``
+True, a group whose parameters share one device and one floating dtype is updated over flat
+buffers that its parameters' ``.data`` and their state tensors view: a handful of NumPy calls,
+or one CUDA kernel launch (the backend's kernel named by ``_kernel_name``), for the whole group,
+with the same per-element arithmetic as the per-parameter rule. With both None (the default)
+the fused path is chosen where it pays: always where the backend has the fused kernel (CUDA),
+and on the CPU for groups of small parameters (``_flat_pays``). ``fused=False`` or
+``foreach=False`` (and neither True) runs the per-parameter rule, as in PyTorch. A group that
+does not qualify (mixed devices or dtypes, a parameter whose array is a view of another array)
+runs the per-parameter rule whatever the flags say. Deviations: PyTorch's default (both None)
+is the per-parameter loop on the CPU and ``foreach`` on CUDA; here it is chosen by cost, as the
+numbers are the same either way. The first fused step moves each parameter's memory into the
+group's flat buffer (``p.data`` becomes a view of it), so a tensor that shared memory with a
+parameter (``t`` after ``p.data = t``) no longer sees the optimizer's updates; a tensor a user
+assigns later with ``p.data = t`` is copied in at the next step. ``capturable`` is accepted and
+kept in the param groups (updates never wait for the GPU anyway); ``differentiable=True`` is
+refused.
 """
 
 from collections import defaultdict
@@ -29,6 +43,8 @@ from collections import defaultdict
 import numpy as np
 
 import autograd as ag
+
+from ._flat import FlatGroup, eligible
 
 
 class _Required:
@@ -128,6 +144,7 @@ class Optimizer:
         # scheduler's business and must not travel with a pickled or deep-copied optimizer
         state = dict(self.__dict__)
         state.pop("step", None)
+        state.pop("_flat", None)  # the fused layout is rebuilt at the next step (copies would not view it)
         return state
 
     def zero_grad(self, set_to_none=True):
@@ -148,15 +165,104 @@ class Optimizer:
             with ag.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            flat = self._flat_group(group)
+            if flat is not None:
+                flat.step(self, group)
+                continue
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad.array, self.state[p], group)
+                    with p._backend.errstate():  # p's device current: what the update makes lands there
+                        self._update(p, p.grad.array, self.state[p], group)
                     p._version[0] += 1  # the parameter changed in place
         return loss
 
+    # --- the update rule ------------------------------------------------------------------------------
+    # An optimizer either overrides _update, or gives _prepare, _state_names and _rule, which both the
+    # per-parameter path (_update below) and the fused path (optim/_flat.py) run.
+    # _rule(xp, p, g, scratch, work, bufs, key, group) is a staticmethod that updates arrays p and bufs (the
+    # state named by _state_names) in place from the gradient g, which it leaves alone; ``scratch`` (where the
+    # decayed gradient may go: None to allocate it, or g itself when g may be overwritten) and ``work`` are
+    # scratch buffers shaped like p. Elementwise, so the same call on flat buffers updates every parameter.
+    _rule = None
+    _kernel_name = None  # the backend kernel (same signature) that replaces _rule on a group's flat buffers
+
     def _update(self, param, grad, state, group):
         """Change ``param.array`` in place from ``grad`` (an array); the subclass's update rule."""
+        if self._rule is None:
+            raise NotImplementedError
+        key = self._prepare(param, state, group)
+        bufs = {name: state[name].array for name in self._state_names(group)}
+        type(self)._rule(param._backend.xp, param.array, grad, None, param._backend.xp.empty_like(grad), bufs, key,
+                         group)
+
+    def _prepare(self, param, state, group):
+        """Create ``param``'s missing state and advance its step count; return the value the rule depends on
+        besides the group (e.g. the step count): parameters with equal keys are updated together."""
         raise NotImplementedError
+
+    def _state_names(self, group):
+        """The state entries (arrays shaped like the parameter) the rule updates, for this group's settings."""
+        raise NotImplementedError
+
+    def _flat_group(self, group):
+        """The FlatGroup that updates ``group`` in one go, or None to run the per-parameter rule."""
+        fused, foreach = group.get("fused"), group.get("foreach")
+        if self._rule is None or group.get("differentiable") or (
+                not (fused or foreach) and (fused is False or foreach is False)):
+            return None
+        params = group["params"]
+        if fused:  # checked for the parameters with a gradient, as PyTorch does
+            for p in params:
+                if p.grad is not None and not ag.dtypes.is_floating(p.dtype):
+                    raise RuntimeError(f"{type(self).__name__}: `fused=True` requires all the params to be floating "
+                                       f"point Tensors, but one is {p.dtype} on {p.device} (shape "
+                                       f"{tuple(p.shape)}); pass fused=None or give it its own group with "
+                                       f"fused=False")
+        if not params or all(p.grad is None for p in params):
+            return None
+        flats = self.__dict__.setdefault("_flat", {})  # id(group) -> (group, FlatGroup)
+        names = tuple(self._state_names(group))
+        entry = flats.get(id(group))
+        previous = entry[1] if entry is not None and entry[0] is group else None
+        if previous is not None and previous.matches(params, names):
+            return previous
+        flats.pop(id(group), None)
+        if not eligible(params):
+            return None
+        if fused is None and foreach is None and previous is None and not self._flat_pays(params):
+            return None
+        flat = FlatGroup(params, names)
+        flats[id(group)] = (group, flat)
+        return flat
+
+    # Without a fused kernel the flat path runs the generic rule over the flat buffers: it saves the per-call
+    # overhead of every parameter (~10-20 us each on NumPy) and pays one more pass over the gradients (the
+    # gather) and the cache locality of updating one parameter at a time. Timed on the CPU (fused/per-parameter
+    # step time, float32): 0.25-0.4x for 20 layers of 32x32, 0.7-0.9x for 20 of 128x128 (8K elements per
+    # parameter on average), 1.15-1.5x for 10 of 256x256 (33K) and for the 784-512-512-10 MLP (112K).
+    GENERIC_FLAT_MAX_MEAN_NUMEL = 16384
+
+    def _flat_pays(self, params):
+        """Whether, with neither flag given, the fused path is worth taking for ``params``: always with the
+        backend's fused kernel (one launch instead of a dozen per parameter), else for small parameters."""
+        if self._kernel_name in params[0]._backend.kernels:
+            return True
+        return sum(p.array.size for p in params) <= self.GENERIC_FLAT_MAX_MEAN_NUMEL * len(params)
+
+    @staticmethod
+    def _rule_grad(xp, p, g, scratch, work, group, coupled=True):
+        """The gradient the fused-capable rules start from: ``g`` itself, or (negated when ``maximize``, plus
+        ``weight_decay * p`` when ``coupled``) written into ``scratch`` (allocated when None); ``work`` is
+        overwritten. Same values, bit for bit, as _decayed_grad's ``-g + weight_decay * p``."""
+        weight_decay, maximize = group["weight_decay"] if coupled else 0, group["maximize"]
+        if weight_decay == 0 and not maximize:
+            return g
+        if scratch is None:
+            scratch = xp.empty_like(g)
+        if weight_decay == 0:
+            return xp.negative(g, out=scratch)
+        xp.multiply(p, weight_decay, out=work)
+        return (xp.subtract if maximize else xp.add)(work, g, out=scratch)
 
     @staticmethod
     def _decayed_grad(p, grad, group):

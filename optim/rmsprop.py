@@ -24,33 +24,47 @@ class RMSprop(Optimizer):
                                       weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable))
 
-    def _update(self, param, grad, state, group):
-        p, xp = param.array, param._backend.xp
-        alpha, momentum = group["alpha"], group["momentum"]
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = ag.zeros_like(param)
-            if momentum > 0:
-                state["momentum_buffer"] = ag.zeros_like(param)
-            if group["centered"]:
-                state["grad_avg"] = ag.zeros_like(param)
+    _kernel_name = "rmsprop_update"
+
+    def _state_names(self, group):
+        return ("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ()) + (
+            ("grad_avg",) if group["centered"] else ())
+
+    def _prepare(self, param, state, group):
+        """Key: None (the rule does not depend on the step count)."""
+        state.setdefault("step", 0)
+        for name in self._state_names(group):
+            if state.get(name) is None:
+                state[name] = ag.zeros_like(param)
         state["step"] += 1
-        grad = self._decayed_grad(p, grad, group)
-        square_avg = state["square_avg"].array
+        return None
+
+    @staticmethod
+    def _rule(xp, p, g, scratch, work, bufs, key, group):
+        alpha, momentum, eps = group["alpha"], group["momentum"], group["eps"]
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group)
+        square_avg = bufs["square_avg"]
         square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
+        xp.multiply(d, 1 - alpha, out=work)
+        work *= d
+        square_avg += work
         if group["centered"]:
-            grad_avg = state["grad_avg"].array
-            grad_avg += (1 - alpha) * (grad - grad_avg)
-            denom = square_avg - grad_avg * grad_avg
-            xp.sqrt(denom, out=denom)
+            grad_avg = bufs["grad_avg"]
+            xp.subtract(d, grad_avg, out=work)
+            work *= 1 - alpha
+            grad_avg += work
+            xp.multiply(grad_avg, grad_avg, out=work)
+            xp.subtract(square_avg, work, out=work)
+            xp.sqrt(work, out=work)
         else:
-            denom = xp.sqrt(square_avg)
-        denom += group["eps"]
+            xp.sqrt(square_avg, out=work)
+        work += eps
+        xp.divide(d, work, out=work)
         if momentum > 0:
-            buf = state["momentum_buffer"].array
+            buf = bufs["momentum_buffer"]
             buf *= momentum
-            buf += grad / denom
-            p -= group["lr"] * buf
+            buf += work
+            xp.multiply(buf, group["lr"], out=work)
         else:
-            p -= group["lr"] * (grad / denom)
+            work *= group["lr"]
+        p -= work

@@ -26,18 +26,41 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))
 
-    def _update(self, param, grad, state, group):
-        p = param.array
-        grad = self._decayed_grad(p, grad, group)
-        momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # the first step starts the buffer at the gradient, without dampening
-                state["momentum_buffer"] = ag.as_tensor(grad.copy(), device=param.device)
-                buf = state["momentum_buffer"].array
+    _kernel_name = "sgd_update"
+
+    def _state_names(self, group):
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _prepare(self, param, state, group):
+        """Key: whether this is the buffer's first step (it then starts at the gradient)."""
+        if group["momentum"] == 0:
+            return None
+        first = state.get("momentum_buffer") is None
+        if first:
+            state["momentum_buffer"] = ag.empty_like(param)
+        return first
+
+    @staticmethod
+    def _rule(xp, p, g, scratch, work, bufs, first, group):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        d = Optimizer._rule_grad(xp, p, g, scratch, work, group)
+        if momentum == 0:
+            xp.multiply(d, lr, out=work)
+        else:
+            buf = bufs["momentum_buffer"]
+            if first:  # the first step starts the buffer at the gradient, without dampening
+                buf[...] = d
             else:
-                buf = buf.array
                 buf *= momentum
-                buf += grad if group["dampening"] == 0 else (1 - group["dampening"]) * grad  # no temporary
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        p -= group["lr"] * grad
+                if dampening != 0:
+                    xp.multiply(d, 1 - dampening, out=work)
+                    buf += work
+                else:
+                    buf += d
+            if group["nesterov"]:  # p -= lr * (d + momentum * buf)
+                xp.multiply(buf, momentum, out=work)
+                work += d
+                work *= lr
+            else:
+                xp.multiply(buf, lr, out=work)
+        p -= work

@@ -9,10 +9,24 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import autograd as ag
 import backends
 from backends import Device, NumpyBackend
+
+# hypothesis: a quick profile by default (CI), a thorough one on demand (HYPOTHESIS_PROFILE=thorough python -m
+# pytest); tests size their example counts with examples(n), which the profile scales
+settings.register_profile("quick", deadline=None)
+settings.register_profile("thorough", deadline=None)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "quick")
+settings.load_profile(PROFILE)
+
+
+def examples(n):
+    """``n`` hypothesis examples in the quick profile, 20 times as many in the thorough one."""
+    return n * 20 if PROFILE == "thorough" else n
+
 
 # every test that takes ``device`` runs once per entry; the CUDA one carries the marker
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -33,6 +47,19 @@ def pytest_configure(config):
 def pytest_report_header(config):
     if config.getoption("--cuda-standin"):
         return "cuda: the CuPy stand-in (NumPy, CuPy's rules, NVRTC compiles when installed): plumbing, not numbers"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The op table's coverage, after any run that included it: how many public ops, rows and checks."""
+    outcomes = {kind: sum(1 for r in terminalreporter.stats.get(kind, ()) if "test_ops.py" in r.nodeid)
+                for kind in ("passed", "failed", "skipped", "xfailed")}
+    if not any(outcomes.values()):
+        return
+    from optable import public_ops
+    from test_ops import OPS
+    counts = ", ".join(f"{n} {kind}" for kind, n in outcomes.items() if n)
+    terminalreporter.write_line(f"op table: {len(public_ops())} public ops (functions and Tensor methods counted once), "
+                                f"{len(OPS)} rows; checks run: {counts}")
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,11 +12,17 @@ import torch
 import torch.nn.functional as TF
 
 from autograd import ops as agops
+import nn.functional as nnF
 
 
 def F(lib):
     """The functional namespace: autograd.ops or torch.nn.functional."""
     return TF if lib is torch else agops
+
+
+def NF(lib):
+    """nn.functional itself, for what lives only there (in-place activations, pools with indices, upsample)."""
+    return TF if lib is torch else nnF
 
 
 # --- input generators: each takes a NumPy Generator and returns one array -----------------------
@@ -212,3 +218,30 @@ class Op:
 
 def op(name, fn, *inputs, **flags):
     return Op(name, fn, inputs, **flags)
+
+
+def public_ops():
+    """Every public op name, counted once: the functions of autograd, autograd.nn.functional, autograd.linalg
+    and autograd.special that come from the op modules, and the Tensor methods (x.exp() and autograd.exp are
+    one op; linalg.* and special.* keep their prefix)."""
+    import inspect
+
+    import autograd as ag
+    import nn.functional as nnF
+
+    def functions(namespace, prefix=""):
+        return {prefix + name for name, obj in vars(namespace).items()
+                if not name.startswith("_") and inspect.isfunction(obj)
+                and obj.__module__.startswith(("autograd", "nn.functional"))}
+
+    names = functions(ag) | functions(nnF) | functions(ag.linalg, "linalg.") | functions(ag.special, "special.")
+    methods = {name for name, obj in vars(ag.Tensor).items() if not name.startswith("_") and callable(obj)}
+    return (names | methods) - NOT_OPS
+
+
+# public functions and methods that compute no tensor from tensors: autograd's machinery, settings, I/O, queries
+NOT_OPS = {"backward", "grad", "gradcheck", "once_differentiable", "is_grad_enabled", "is_tensor", "retain_grad",
+           "requires_grad_", "detach_", "get_default_device", "get_default_dtype", "set_default_device",
+           "set_default_dtype", "get_rng_state", "set_rng_state", "initial_seed", "seed", "manual_seed", "save", "load",
+           "numpy", "tolist", "item", "dim", "size", "numel", "is_floating_point", "cpu", "cuda", "to", "type",
+           "recurrent", "rnn_cell", "sum_to_shape"}

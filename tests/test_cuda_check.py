@@ -71,59 +71,76 @@ def test_cupy_imports_without_a_gpu_and_says_so():
 KERNEL_TYPES = ("ElementwiseKernel", "RawKernel", "ReductionKernel", "RawModule")
 
 
-def _custom_kernels():
-    """(name, real CuPy kernel) for every kernel object backends/cupy_kernels.py builds at import."""
-    module = importlib.import_module("backends.cupy_kernels")
+KERNEL_MODULES = ["cupy_kernels", "cupy_optim_kernels"]  # the backends/ modules that build CuPy kernels
+
+
+def _custom_kernels(modules=KERNEL_MODULES):
+    """(module.name, real CuPy kernel) for every kernel object the ``modules`` of backends/ build at import."""
     found = {}
-    for name, value in vars(module).items():
-        value = getattr(value, "_real", value)  # the stand-in's kernel wraps CuPy's
-        if type(value).__name__ in KERNEL_TYPES and type(value).__module__.startswith("cupy"):
-            found[name] = value
+    for module_name in modules:
+        module = importlib.import_module(f"backends.{module_name}")
+        for name, value in vars(module).items():
+            value = getattr(value, "_real", value)  # the stand-in's kernel wraps CuPy's
+            if type(value).__name__ in KERNEL_TYPES and type(value).__module__.startswith("cupy"):
+                found[f"{module_name}.{name}"] = value
     return found
 
 
-def _kernel_calls_in_source():
-    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+def _kernel_calls_in_source(module_name):
+    tree = ast.parse((ROOT / "backends" / f"{module_name}.py").read_text())
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
             and n.func.attr in KERNEL_TYPES]
 
 
-KERNEL_HELPERS = ("_kernel",)  # module-level helpers of backends/cupy_kernels.py that build one kernel per call
+KERNEL_HELPERS = ("_kernel",)  # module-level helpers of backends/ kernel modules that build one kernel per call
 
 
-def _helper_calls_at_module_level():
-    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+def _helper_calls_at_module_level(tree):
     return [n for stmt in tree.body if not isinstance(stmt, (ast.FunctionDef, ast.ClassDef))
             for n in ast.walk(stmt) if isinstance(n, ast.Call) and getattr(n.func, "id", None) in KERNEL_HELPERS]
 
 
-def test_every_kernel_is_built_at_import_so_it_is_checked():
+@pytest.mark.parametrize("module_name", KERNEL_MODULES)
+def test_every_kernel_is_built_at_import_so_it_is_checked(module_name):
     """A kernel made inside a function (other than a helper called at import) would escape the compile check."""
-    tree = ast.parse((ROOT / "backends" / "cupy_kernels.py").read_text())
+    tree = ast.parse((ROOT / "backends" / f"{module_name}.py").read_text())
     helpers = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in KERNEL_HELPERS]
     in_helpers = sum(1 for f in helpers for n in ast.walk(f)
                      if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in KERNEL_TYPES)
-    built = len(_kernel_calls_in_source()) - in_helpers + len(_helper_calls_at_module_level())
-    assert built == len(_custom_kernels()), (
-        "backends/cupy_kernels.py builds a CuPy kernel that is not a module-level object; build it at import "
-        "so that tests/test_cuda_check.py compiles it")
+    built = len(_kernel_calls_in_source(module_name)) - in_helpers + len(_helper_calls_at_module_level(tree))
+    assert built == len(_custom_kernels([module_name])), (
+        f"backends/{module_name}.py builds a CuPy kernel that is not a module-level object; build it at import "
+        f"so that tests/test_cuda_check.py compiles it")
 
 
-def _kernel_source(kernel, dtype, ndim, contiguous):
-    """CuPy's source for ``kernel`` with its T parameters of ``dtype`` (the fixed ones, a bool mask or a float64
-    scalar, keep their own type); only the ElementwiseKernel is taught here."""
+# kernels only ever launched on contiguous 1-D buffers (optim/_flat.py's flat slices): their strided variant
+# is never compiled on a GPU, so it is not compiled here either
+CONTIGUOUS_ONLY = ("cupy_optim_kernels.",)
+
+
+def _is_scalar(name, param):
+    """Whether a fixed-type input is passed as a Python scalar: every one of the optimizer kernels' (``float64 lr``,
+    ``bool maximize``); of the others only the float64 ones (slopes, scales), their bool masks and int64 class
+    indices being arrays."""
+    return param.dtype is not None and (name.startswith("cupy_optim_kernels.") or np.dtype(param.dtype) == np.float64)
+
+
+def _kernel_source(name, kernel, dtype, ndim, contiguous):
+    """CuPy's source for ``kernel`` with its T inputs of ``dtype``, its scalars declared as CuPy declares them and
+    its other fixed-type inputs arrays of their type; only the ElementwiseKernel is taught here."""
     if type(kernel).__name__ != "ElementwiseKernel":
-        pytest.fail(f"{kernel.name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
-    return elementwise_source(kernel, tuple(dtype if p.dtype is None else p.dtype for p in kernel.in_params),
-                              ndim, contiguous)
+        pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
+    return elementwise_source(kernel, tuple(None if _is_scalar(name, p) else dtype if p.dtype is None else p.dtype
+                                            for p in kernel.in_params), ndim, contiguous)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_kernel_compiles(arch):
     """Every kernel for every dtype and layout, in one NVRTC unit per architecture; on a failure, one by one."""
     kernels = _custom_kernels()
-    variants = {(name, np.dtype(dtype).name, ndim, contiguous): _kernel_source(k, dtype, ndim, contiguous)
-                for name, k in sorted(kernels.items()) for dtype in DTYPES for ndim, contiguous in LAYOUTS}
+    variants = {(name, np.dtype(dtype).name, ndim, contiguous): _kernel_source(name, k, dtype, ndim, contiguous)
+                for name, k in sorted(kernels.items()) for dtype in DTYPES for ndim, contiguous in LAYOUTS
+                if contiguous or not name.startswith(CONTIGUOUS_ONLY)}
     try:
         cubin = compile_cuda(one_unit(list(variants.values())), "ndgrad_kernels", arch)
     except Exception:  # say which kernel: compile them one by one (CuPy's CompileException carries NVRTC's log)
@@ -141,7 +158,7 @@ def test_one_unit_holds_every_kernel():
     """The joined unit really contains each kernel's entry point (so the compile above checks them all)."""
     kernels = _custom_kernels()
     assert all(not k.kwargs.get("options") for k in kernels.values()), "a kernel with options: compile it alone"
-    unit = one_unit([_kernel_source(k, np.float32, 1, True) for k in kernels.values()])
+    unit = one_unit([_kernel_source(name, k, np.float32, 1, True) for name, k in kernels.items()])
     for i, k in enumerate(kernels.values()):
         assert f'extern "C" __global__ void unit{i}_{k.name}(' in unit
 
@@ -317,7 +334,7 @@ def test_every_kernel_body_computes_its_reference_on_the_host(tmp_path):
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no host C++ compiler (g++ or clang++) to run the kernels' C bodies")
-    kernels = [k for _, k in sorted(_custom_kernels().items())]
+    kernels = [k for _, k in sorted(_custom_kernels(["cupy_kernels"]).items())]  # (the optimizer kernels: their own)
     (tmp_path / "kernels.cpp").write_text(_host_unit(kernels))
     subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "kernels.so"),
                     str(tmp_path / "kernels.cpp")], check=True, capture_output=True, text=True)

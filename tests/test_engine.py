@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import autograd as ag
+from conftest import examples
 
 torch = pytest.importorskip("torch")
 
@@ -674,7 +675,7 @@ def run_program(program, lib):
     return leaves, total
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_expression_dags_match_torch(program):
     t_leaves, t_total = run_program(program, "torch")
@@ -725,3 +726,14 @@ def test_two_threads_backward_into_shared_leaves_lose_nothing():
     assert not errors and not any(t.is_alive() for t in threads)
     close(w.grad, np.full(64, rounds * 2 * (1.0 + 3.0)))
     close(b.grad, np.full(64, rounds * 2 * 2.0))
+
+
+def test_empty_outputs_and_inputs_as_torch():
+    """No outputs: backward does nothing and grad gives None per input, as torch; no inputs: both refuse."""
+    for lib in (ag, torch):
+        x = lib.ones(2, requires_grad=True)
+        assert lib.autograd.grad([], [x], allow_unused=True) == (None,) if lib is torch else \
+            ag.grad([], [x], allow_unused=True) == (None,)
+        (torch.autograd.backward if lib is torch else ag.backward)([])
+        with pytest.raises(RuntimeError, match="empty"):
+            (torch.autograd.grad if lib is torch else ag.grad)([x.sum()], [])

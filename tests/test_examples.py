@@ -277,4 +277,28 @@ def test_benchmark_case_registry_builds_steps_for_both_frameworks():
         fw = load_framework(framework, "cpu")
         for case in cases.values():
             assert case.description and case.iterations >= 1
-            case.build(fw, "cpu")()
+            if case.runs_on("cpu"):  # the GPU-only cases run on the stand-in: tests/test_gpu_check.py
+                case.build(fw, "cpu")()
+
+
+def test_amp_on_cpu_learns_like_float32(tmp_path, capsys):
+    """--amp on the CPU: the forward pass in bfloat16 (autocast), no GradScaler; an epoch ends with the float32
+    run's loss and accuracy (within bfloat16's precision), and the checkpoint carries the (empty) scaler state."""
+    pytest.importorskip("sklearn")
+    ckpt = str(tmp_path / "amp.pt")
+    args = ["--epochs", "1", "--hidden", "32", "--scheduler", "none", "--no-progress"]
+    amp = train.main(args + ["--amp", "--checkpoint", ckpt])
+    assert "autocast to bfloat16" in capsys.readouterr().out
+    full = train.main(args)
+    assert abs(amp[-1]["test_acc"] - full[-1]["test_acc"]) <= 0.05
+    assert amp[-1]["train_loss"] == pytest.approx(full[-1]["train_loss"], rel=0.05)
+    assert ag.load(ckpt)["scaler"] == {}
+
+
+@pytest.mark.cuda
+def test_amp_on_cuda_uses_float16_and_a_grad_scaler(capsys):
+    """--device cuda --amp: float16 autocast with a GradScaler, one epoch end to end."""
+    pytest.importorskip("sklearn")
+    history = train.main(["--device", "cuda", "--amp", "--epochs", "1", "--no-progress", "--hidden", "32"])
+    assert "autocast to float16 with a GradScaler" in capsys.readouterr().out
+    assert len(history) == 1 and 0.0 <= history[0]["test_acc"] <= 1.0

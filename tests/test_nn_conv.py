@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import autograd as ag
 import nn
 from autograd.ops import conv as conv_ops
-from conftest import assert_close
+from conftest import assert_close, examples
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
@@ -247,7 +247,7 @@ def conv2d_geometry(draw):
                 bias=draw(st.booleans()))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(g=conv2d_geometry(), seed=st.integers(0, 2 ** 16))
 def test_conv2d_geometries_match_torch(g, seed):
     """conv2d with stride, padding (ints, "same", "valid"), dilation and groups drawn together: the

@@ -164,8 +164,7 @@ def test_legacy_size_average_and_reduce(size_average, reduce):
 
 def test_mse_loss_broadcasts_with_torchs_warning():
     x, y = np.arange(6.0).reshape(2, 3), np.array([1.0, 0.0, 2.0])
-    with pytest.warns(UserWarning, match=r"Using a target size \(torch.Size\(\[3\]\)\) that is different to the "
-                                         r"input size \(torch.Size\(\[2, 3\]\)\)"):
+    with pytest.warns(UserWarning, match=r"mse_loss: target of shape \(3,\) and input of shape \(2, 3\) differ"):
         ours = nn.functional.mse_loss(ag.tensor(x), ag.tensor(y))
     with pytest.warns(UserWarning, match="different to the input size"):
         theirs = torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(y))
@@ -178,7 +177,7 @@ def test_mse_loss_broadcasts_with_torchs_warning():
 
 
 def test_kl_div_mean_warns_as_torch():
-    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+    with pytest.warns(UserWarning, match="reduction='batchmean'"):
         nn.functional.kl_div(ag.zeros(2, 3), ag.ones(2, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -211,9 +210,9 @@ REFUSALS = [
     ("bce_out_of_range", lambda lib, F: F.binary_cross_entropy(lib.tensor([0.5, 1.5]), lib.tensor([0.0, 1.0])),
      RuntimeError, "all elements of input should be between 0 and 1"),
     ("bce_shape", lambda lib, F: F.binary_cross_entropy(lib.full((2, 3), 0.5), lib.ones(3)), ValueError,
-     r"Using a target size \(torch.Size\(\[3\]\)\)"),
+     r"binary_cross_entropy: target of shape \(3,\) and input of shape \(2, 3\) differ"),
     ("bce_logits_shape", lambda lib, F: F.binary_cross_entropy_with_logits(lib.zeros(3), lib.ones(4)), ValueError,
-     "must be the same as input size"),
+     "must have the input's shape"),
     ("pos_weight_grad", lambda lib, F: F.binary_cross_entropy_with_logits(
         lib.zeros(3), lib.ones(3), pos_weight=lib.ones(3, requires_grad=True)), RuntimeError,
      "not differentiable with respect to argument 'pos_weight'"),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import autograd as ag
 import nn
 import nn.functional as F
-from conftest import assert_close, to_numpy
+from conftest import assert_close, to_numpy, examples
 
 
 def _distinct(rng, shape):
@@ -256,7 +256,7 @@ def pool_args(draw, with_dilation):
     return kernel, stride, padding, dilation, size, draw(st.booleans())
 
 
-HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+HYPOTHESIS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _pool_both(fn, x, **kwargs):

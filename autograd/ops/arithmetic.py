@@ -131,8 +131,39 @@ class Clamp(Op):
         return where(inside, grad, 0.0) if inside is not None else grad
 
 
+class ClampTensor(Op):
+    """clamp with tensor bounds (one may be None). PyTorch's gradients: x's passes where
+    min <= x <= max; min's where x < min (unless min >= max); max's where x > max or max < min (then
+    the output is max everywhere)."""
+    shape_hint = BROADCAST_HINT
+    def forward(ctx, x, min, max):
+        ctx.save_for_backward(x, min, max)
+        out = x if min is None else ctx.xp.maximum(x, min)
+        return out if max is None else ctx.xp.minimum(out, max)
+    def backward(ctx, grad):
+        x, lo, hi = ctx.saved_tensors
+        if hi is None:
+            return where(x >= lo, grad, 0.0), where(x < lo, grad, 0.0), None
+        if lo is None:
+            return where(x <= hi, grad, 0.0), None, where(x > hi, grad, 0.0)
+        return (where((x >= lo) & (x <= hi), grad, 0.0), where((x < lo) & (lo < hi), grad, 0.0),
+                where((x > hi) | (hi < lo), grad, 0.0))
+
+
+class PiecewiseConstant:
+    """Mixin for ops whose derivative is zero wherever it exists (sign, floor, round): their outputs
+    require grad and their gradient is zeros, as in PyTorch."""
+    def backward(ctx, grad):
+        return zeros_like(grad)
+
+
+class Sign(PiecewiseConstant, Op):
+    def forward(ctx, x):
+        return ctx.xp.sign(x)
+
+
 class NonDifferentiable(Op):
-    """Any array function with no gradient: comparisons, logic, sign, argmax, any/all."""
+    """Any array function with no gradient: comparisons, logic, bitwise ops, argmax, any/all."""
     differentiable = False
     shape_hint = BROADCAST_HINT
     def forward(ctx, *arrays, fn, **kwargs):
@@ -304,8 +335,14 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        x = maximum(x, min) if min is not None else x
-        return minimum(x, max) if max is not None else x
+        if not all(v is None or isinstance(v, Tensor) for v in (min, max)):
+            raise TypeError(f"clamp: min and max must both be tensors or both be numbers, got "
+                            f"{type(min).__name__} and {type(max).__name__}, as in PyTorch; make the number a "
+                            f"tensor, e.g. torch.tensor(0.5, device=x.device)")
+        bounds = [v for v in (min, max) if v is not None]
+        dtype = dtypes.result_type(x, *bounds)
+        x, min, max = (v if v is None or v.dtype == dtype else v.to(dtype) for v in (x, min, max))
+        return ClampTensor.apply(x, min, max)
     if not dtypes.is_floating(x.dtype) and any(isinstance(v, float) for v in (min, max)):
         x = x.to(dtypes.default_float())
     return Clamp.apply(x, min=min, max=max)
@@ -318,10 +355,23 @@ def compare(fn, a, b):
 
 
 def logical(fn, *xs):
+    """The Tensor operators & | ^ ~ (tensor.py passes "logical_and" ...): bitwise, as in PyTorch, which on
+    bools is the logical op; floats are refused."""
+    return bitwise(fn.replace("logical_", "bitwise_"), *xs)
+
+
+def bitwise(fn, *xs):
+    """``fn`` is a NumPy bitwise name ("bitwise_and", "bitwise_not"...): integer and bool tensors only."""
+    xs = operands(*xs) if len(xs) == 2 else xs
+    dtype = _tensor_of(xs[0], xs[-1]).array.dtype
+    if dtypes.is_floating(dtype):
+        raise TypeError(f"{fn}: only integer and bool tensors have bits to combine, got {dtype} (inputs: "
+                        f"{', '.join(str(tuple(x.shape)) for x in xs if isinstance(x, Tensor))}); use logical_"
+                        f"{fn[8:]} for truth values, or convert with .long()")
     return NonDifferentiable.apply(*xs, fn=fn)
 
 
 def sign(x):
     if x.dtype == dtypes.bool_:  # PyTorch: sign(True) is True; neither NumPy nor CuPy has a bool loop
         return NonDifferentiable.apply(x, fn="copy")
-    return NonDifferentiable.apply(x, fn="sign")
+    return Sign.apply(x)

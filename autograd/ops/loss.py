@@ -185,9 +185,9 @@ def _broadcast_pair(op, input, target, warn=True):
     if tuple(target.shape) == tuple(input.shape):
         return input, target
     if warn:
-        warnings.warn(f"Using a target size ({_size(target)}) that is different to the input size ({_size(input)}). "
-                      f"This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                      f"the same size.", UserWarning, stacklevel=3)
+        warnings.warn(f"{op}: target of shape {_size(target)} and input of shape {_size(input)} differ, so they are "
+                      f"broadcast against each other, which is rarely what a loss should do; give the target the "
+                      f"input's shape", UserWarning, stacklevel=3)
     shape = _broadcast_shape(op, input.shape, target.shape, "input", "target")
     return input.expand(*shape), target.expand(*shape)
 
@@ -204,7 +204,7 @@ def _broadcast_shape(op, a, b, name_a, name_b):
 
 
 def _size(t):
-    return f"torch.Size([{', '.join(str(s) for s in t.shape)}])"
+    return str(tuple(t.shape))
 
 
 def _check_in_place_broadcast(op, input, other, name):
@@ -348,8 +348,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
     target = _tensor_like("binary_cross_entropy", target, input, "target")
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"binary_cross_entropy: Using a target size ({_size(target)}) that is different to the "
-                         f"input size ({_size(input)}) is deprecated. Please ensure they have the same size.")
+        raise ValueError(f"binary_cross_entropy: target of shape {_size(target)} and input of shape {_size(input)} "
+                         f"differ; this loss does not broadcast, so give the target the input's shape")
     _check_float("binary_cross_entropy", input)
     if input.numel() and not ((input >= 0) & (input <= 1)).all().item():  # one host read, as PyTorch's CPU check
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1; pass logits "
@@ -370,7 +370,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _reduction(op, reduction, size_average, reduce)
     target = _tensor_like(op, target, input, "target")
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"{op}: Target size ({_size(target)}) must be the same as input size ({_size(input)})")
+        raise ValueError(f"{op}: target of shape {_size(target)} must have the input's shape {_size(input)}")
     _check_float(op, input)
     if pos_weight is not None:
         pos_weight = _tensor_like(op, pos_weight, input, "pos_weight")
@@ -437,10 +437,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """target * (log(target) - input) (input holds log-probabilities); 'batchmean' divides the sum by N."""
     if size_average is None and reduce is None and reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
-                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
-                      UserWarning, stacklevel=2)
+        warnings.warn("kl_div: reduction='mean' averages over every element, not over the batch, so it is not the "
+                      "KL divergence per sample; pass reduction='batchmean' for that (PyTorch plans to make 'mean' "
+                      "mean 'batchmean')", UserWarning, stacklevel=2)
     batchmean = reduction == "batchmean" and size_average is None and reduce is None
     reduction = "sum" if batchmean else _reduction("kl_div", reduction, size_average, reduce,
                                                    allowed=_REDUCTIONS)

@@ -12,6 +12,11 @@ MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
 
 
+def all_if_empty(dim):
+    """An empty list of dims reduces over all of them, as in PyTorch (sum(x, dim=[]) is x.sum())."""
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def kept_shape(shape, dims):
     """``shape`` with the reduced ``dims`` set to 1 (what keepdim=True gives)."""
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
@@ -127,7 +132,7 @@ def max_or_zero(x, axis):
 
 @numpy_keywords
 def sum(x, dim=None, keepdim=False, dtype=None):
-    dims = normalize_dims("sum", dim, x.shape)
+    dims = normalize_dims("sum", all_if_empty(dim), x.shape)
     dtype = dtypes.to_dtype(dtype)
     if dtype is None and not dtypes.is_floating(x.dtype):
         dtype = dtypes.int64  # PyTorch sums integers and bools into int64
@@ -138,18 +143,18 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 def mean(x, dim=None, keepdim=False):
     if not dtypes.is_floating(x.dtype):
         raise RuntimeError(f"mean: input dtype should be floating point, got {x.dtype}; call .float() first")
-    return Mean.apply(x, dims=normalize_dims("mean", dim, x.shape), keepdim=keepdim)
+    return Mean.apply(x, dims=normalize_dims("mean", all_if_empty(dim), x.shape), keepdim=keepdim)
 
 
 @numpy_keywords
 def amax(x, dim=None, keepdim=False):
-    dims = _reducible("amax", x, dim)
+    dims = _reducible("amax", x, all_if_empty(dim))
     return Amax.apply(x, dims=dims, keepdim=keepdim)
 
 
 @numpy_keywords
 def amin(x, dim=None, keepdim=False):
-    dims = _reducible("amin", x, dim)
+    dims = _reducible("amin", x, all_if_empty(dim))
     return Amin.apply(x, dims=dims, keepdim=keepdim)
 
 
