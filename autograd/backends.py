@@ -2,9 +2,12 @@
 
 Not to be confused with the top-level ``backends`` package (devices and their array libraries):
 absolute imports (``import backends``) always find that one, this module is ``autograd.backends``.
-The flags are stored only: ndgrad has no MPS backend and does not use cuDNN, and CuPy's matmul
-precision is not switched by ``allow_tf32``.
+``cuda.matmul.allow_tf32`` (False, as in PyTorch) switches CuPy's float32 matmuls to TF32 tensor cores on
+every GPU; it rules the convolutions too, which are matmuls here (no cuDNN). The other flags are stored only:
+ndgrad has no MPS backend and does not use cuDNN.
 """
+
+from backends import cupy_backend  # no CuPy import: that happens when a GPU is first used
 
 
 class mps:
@@ -19,10 +22,20 @@ class mps:
         return False
 
 
+class _Matmul:
+    allow_fp16_reduced_precision_reduction = True
+
+    @property
+    def allow_tf32(self):
+        return cupy_backend._tf32["allowed"]
+
+    @allow_tf32.setter
+    def allow_tf32(self, allowed):
+        cupy_backend.set_allow_tf32(allowed)
+
+
 class cuda:
-    class matmul:
-        allow_tf32 = False
-        allow_fp16_reduced_precision_reduction = True
+    matmul = _Matmul()
 
 
 class cudnn:

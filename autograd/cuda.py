@@ -47,28 +47,32 @@ def _memory(fn, stat, device):
 
 
 def memory_allocated(device=None):
-    """Bytes held by live arrays (CuPy's pool, all GPUs); 0 without a GPU, as in PyTorch."""
+    """Bytes held by live tensors on ``device`` (an index, a name, a Device or a tensor's ``.device``; None:
+    cuda:0); 0 without a GPU, as in PyTorch."""
     return _memory("memory_allocated", "allocated_bytes", device)
 
 
 def max_memory_allocated(device=None):
-    """CuPy keeps no peak: this is what its pool holds, which bounds the peak since empty_cache()
-    or reset_peak_memory_stats() (PyTorch counts the exact peak)."""
+    """The peak of memory_allocated(device) since the GPU was first used or reset_peak_memory_stats(device)."""
     return _memory("max_memory_allocated", "peak_bytes", device)
 
 
 def memory_reserved(device=None):
+    """Bytes CuPy's memory pool holds on ``device``: in use, or cached for reuse until empty_cache()."""
     return _memory("memory_reserved", "reserved_bytes", device)
 
 
 def empty_cache():
+    """Give the pool's cached, unused blocks back to the driver on every GPU in use (tensors keep theirs)."""
     if is_available():
-        _gpu("empty_cache").empty_cache()
+        for backend in set(backends._backends.values()):
+            if backend.device.type == "cuda":
+                backend.empty_cache()
 
 
 def reset_peak_memory_stats(device=None):
-    """Restart max_memory_allocated() from what is in use now (by emptying the pool's cache)."""
-    _gpu("reset_peak_memory_stats", device).empty_cache()
+    """Restart max_memory_allocated(device) from what is in use now."""
+    _gpu("reset_peak_memory_stats", device).reset_peak_memory_stats()
 
 
 def manual_seed(seed):

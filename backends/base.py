@@ -76,6 +76,23 @@ class Backend:
     def randint(self, low, high, shape, dtype):
         raise NotImplementedError
 
+    # checks of values on the device
+    def check_range(self, key, values, low, high, error, ignore=None):
+        """Raise ``error(count, lo, hi)`` when the integer array ``values`` holds entries outside [low, high]
+        (entries equal to ``ignore`` excepted): ``count`` of them, with values in [lo, hi]. Here, at once (it
+        reads the data on the host). A GPU backend overrides it to record the check on the device without
+        waiting and raise at the next host synchronisation instead, as CUDA's device asserts do; checks with
+        the same ``key`` share one record there."""
+        bad = (values < low) | (values > high)
+        if ignore is not None:
+            bad &= values != ignore
+        if bad.any():
+            found = values[bad]
+            raise error(int(found.size), int(found.min()), int(found.max()))
+
+    def raise_deferred_errors(self):
+        """Raise the first error a deferred ``check_range`` recorded (a no-op where checks are immediate)."""
+
     # device control
     def synchronize(self):
         raise NotImplementedError

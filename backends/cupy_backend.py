@@ -47,6 +47,52 @@ def import_cupy(device):
     return cupy
 
 
+_tf32 = {"allowed": False, "cupy": None}  # autograd.backends.cuda.matmul.allow_tf32 (off: PyTorch's); CuPy once used
+
+
+def set_allow_tf32(allowed):
+    """TF32 tensor cores for float32 matmuls on every GPU, or not. CuPy keeps the float32 GEMM compute type
+    process-wide (what its CUPY_TF32 variable sets), so it is set once here, when the flag changes or CuPy
+    starts, and a matmul pays nothing for it."""
+    _tf32["allowed"] = bool(allowed)
+    if _tf32["cupy"] is not None:
+        _apply_tf32(_tf32["cupy"])
+
+
+def _apply_tf32(cp):
+    linalg = cp._core._routines_linalg
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if _tf32["allowed"] else linalg.COMPUTE_TYPE_DEFAULT)
+
+
+class _PeakTracker:
+    """CuPy's allocator, wrapped to keep each GPU's high-water mark of the pool's bytes in use (CuPy records
+    none). Use only grows at an allocation, so one comparison there gives the exact peak; frees cost nothing."""
+
+    def __init__(self, cp):
+        self.pool, self.allocate, self.peak = cp.get_default_memory_pool(), cp.cuda.get_allocator(), {}
+        cp.cuda.set_allocator(self.malloc)
+
+    def malloc(self, size):
+        pointer = self.allocate(size)
+        used = self.pool.used_bytes()  # the pool of the current device, where the block was just taken
+        if used > self.peak.get(pointer.device_id, 0):
+            self.peak[pointer.device_id] = used
+        return pointer
+
+
+_peaks = []  # the one _PeakTracker, made when the first GPU is used
+
+
+_PIGGYBACK_BYTES = 1 << 16  # host copies up to this size bring the deferred checks' records along
+
+
+def _raise_first(pending, records):
+    """The first failed check of ``pending`` (key -> (error, record)) as its error, given the records on the host."""
+    for (error, _), (count, low, high) in zip(pending.values(), records.tolist()):
+        if count:
+            raise error(count, low, high)
+
+
 class CupyBackend(Backend):
     kernels = {}
 
@@ -57,6 +103,11 @@ class CupyBackend(Backend):
         self._cuda_device = cp.cuda.Device(self.device.index)
         with self._cuda_device:
             self.generator = cp.random.RandomState()
+        if _tf32["cupy"] is None:  # off unless asked for, whatever CUPY_TF32 says
+            _tf32["cupy"] = cp
+            _apply_tf32(cp)
+            _peaks.append(_PeakTracker(cp))
+        self._deferred = {}  # check key -> (error, device record [count, low, high]): see check_range
         from . import cupy_kernels  # noqa: F401  registers the fused kernels below
         from . import cupy_optim_kernels  # noqa: F401  registers the fused optimizer updates
 
@@ -69,7 +120,21 @@ class CupyBackend(Backend):
             return self.xp.array(array, copy=True)
 
     def to_numpy(self, array):
-        return self.xp.asnumpy(array)
+        """A host copy: the host sync where the deferred checks (check_range) are read and reported. Their
+        records ride in the same transfer as a small array (a loss's .item()), so the sync stays one copy."""
+        if not self._deferred:
+            return self.xp.asnumpy(array)
+        if array.nbytes > _PIGGYBACK_BYTES:
+            self.raise_deferred_errors()
+            return self.xp.asnumpy(array)
+        pending, self._deferred = self._deferred, {}
+        cp = self.xp
+        with self._cuda_device:
+            records = cp.stack([record for _, record in pending.values()]).reshape(-1)
+            data = cp.ascontiguousarray(array).reshape(-1).view(cp.uint8)
+            host = cp.asnumpy(cp.concatenate((records.view(cp.uint8), data)))
+        _raise_first(pending, host[:records.nbytes].view(np.int64).reshape(-1, 3))
+        return host[records.nbytes:].view(array.dtype).reshape(array.shape)
 
     def is_array(self, obj):
         return isinstance(obj, self.xp.ndarray)
@@ -119,21 +184,50 @@ class CupyBackend(Backend):
                 return self.generator.randint(low, high, size=shape, dtype=np.int8).astype(np.bool_)
             return self.generator.randint(low, high, size=shape, dtype=dtype)
 
+    def check_range(self, key, values, low, high, error, ignore=None):
+        """Deferred, as CUDA's device asserts are in PyTorch: one pass marks the bad values, three reductions fold
+        their count and range into a small record on this GPU without waiting for it, and the error is raised at
+        the next host synchronisation (to_numpy: item, tolist, numpy, bool, a copy to the CPU; synchronize).
+        Reading the answer now would stall every training step on a device-to-host copy."""
+        if values.size == 0:
+            return
+        from .cupy_kernels import out_of_range_record
+        cp = self.xp
+        with self._cuda_device:
+            record = out_of_range_record(values, low, high, ignore)
+            old = self._deferred.get(key)
+            if old is not None:
+                old = old[1]
+                record = cp.stack((old[0] + record[0], cp.minimum(old[1], record[1]), cp.maximum(old[2], record[2])))
+        self._deferred[key] = (error, record)
+
+    def raise_deferred_errors(self):
+        if not self._deferred:
+            return
+        pending, self._deferred = self._deferred, {}
+        with self._cuda_device:  # one copy to the host for all pending checks
+            _raise_first(pending, self.xp.asnumpy(self.xp.stack([record for _, record in pending.values()])))
+
     def synchronize(self):
         self._cuda_device.synchronize()
+        self.raise_deferred_errors()
 
     def device_name(self):
         name = self.xp.cuda.runtime.getDeviceProperties(self.device.index)["name"]
         return name.decode() if isinstance(name, bytes) else name
 
     def memory_stats(self):
-        """Bytes in use and held by CuPy's default memory pool on this GPU (the pool answers for the current
-        device, so this one is made current). CuPy records no peak; the pool keeps every block it was given
-        until empty_cache(), so what it holds bounds the peak since."""
+        """Bytes in use, their peak since the last reset_peak_memory_stats() and what CuPy's pool holds on this GPU
+        (the pool answers for the current device, so this one is made current)."""
         with self._cuda_device:
             pool = self.xp.get_default_memory_pool()
-            held, used = pool.total_bytes(), pool.used_bytes()
-        return {"allocated_bytes": used, "peak_bytes": held, "reserved_bytes": held}
+            used, held = pool.used_bytes(), pool.total_bytes()
+        return {"allocated_bytes": used, "peak_bytes": max(used, _peaks[0].peak.get(self.device.index, 0)),
+                "reserved_bytes": held}
+
+    def reset_peak_memory_stats(self):
+        with self._cuda_device:
+            _peaks[0].peak[self.device.index] = self.xp.get_default_memory_pool().used_bytes()
 
     def empty_cache(self):
         with self._cuda_device:

@@ -869,6 +869,244 @@ def _call_counted(self, *args, **kwargs):
 
 
 ElementwiseKernel.__call__ = _call_counted
+# --- cudafast (issue 9, section 3): what the fast GPU path needs of the stand-in -----------------------------
+# CuPy's behaviours the deferred checks, TF32 switch, memory counters and fused kernels rely on, kept in
+# this one block: out-of-range integer indices wrap (CuPy does not check them on the host); the float32
+# matmul compute type (cupy._core._routines_linalg, what CUPY_TF32 sets) is recorded at every matmul.
+
+
+def _take_along_axis(a, indices, axis):
+    """cupy.take_along_axis: a[fancy index], where CuPy wraps out-of-range indices instead of raising."""
+    _peer_check([a, indices])
+    n = a.shape[axis]
+    return _wrap(np.take_along_axis(a._a, indices._a % n if n else indices._a, axis=axis))
+
+
+MATMUL_COMPUTE_TYPES = []  # the float32 compute type in force at each cupy.matmul call, in order
+_compute_types = {}  # numpy dtype -> compute type, as cupy._core._routines_linalg keeps them
+COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32 = 1, 7  # CuPy's values (cupy/_core/_routines_linalg.pxd)
+
+
+def _routines_linalg():
+    def set_compute_type(dtype, compute_type):
+        _compute_types[np.dtype(dtype)] = compute_type
+
+    def get_compute_type(dtype):
+        return _compute_types.get(np.dtype(dtype), COMPUTE_TYPE_DEFAULT)
+    return types.SimpleNamespace(set_compute_type=set_compute_type, get_compute_type=get_compute_type,
+                                 COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32)
+
+
+# Device memory comes from the current allocator (cupy.cuda.set_allocator), by default the memory pool's
+# malloc, which returns a pointer that knows its device: each new device array is allocated through it. The
+# pool's bytes in use are kept as a running total per device (the redefinition of _track below replaces the
+# one in "device arrays"), so asking for them at every allocation stays cheap.
+_live_bytes = collections.Counter()  # device -> bytes of live arrays owning their buffer
+
+
+def _track(array):  # noqa: F811  (replaces the one above: the same bookkeeping, plus bytes and the allocator)
+    dev, key, nbytes, live = array._dev, id(array), array._a.nbytes, _live[array._dev]
+
+    def gone(_):
+        live.pop(key, None)
+        _live_bytes[dev] -= nbytes
+    live[key] = weakref.ref(array, gone)
+    _live_bytes[dev] += nbytes
+    here = _current()
+    _state.device = dev  # the allocator works on the current device, as CuPy's does
+    try:
+        _allocator[0](nbytes)
+    finally:
+        _state.device = here
+
+
+class MemoryPointer:
+    def __init__(self, size):
+        self.device_id, self.size = _current(), size
+
+
+MemoryPool.used_bytes = lambda self: _live_bytes[_current()]
+MemoryPool.malloc = lambda self, size: MemoryPointer(size)
+_allocator = [_pool.malloc]
+
+
+def _set_allocator(allocator=None):
+    _allocator[0] = _pool.malloc if allocator is None else allocator
+
+
+# NumPy references of the fused kernels in backends/cupy_kernels.py, computed as the CUDA C computes them: in
+# float32 for float16/bfloat16/float32 (the kernels' A), in float64 for float64, rounded once to the output.
+def _acc(x):
+    return np.asarray(x).astype(np.float64 if np.asarray(x).dtype == np.float64 else np.float32)
+
+
+def _gelu_ref(x):
+    from scipy.special import erf
+    v = _acc(x)
+    return 0.5 * v * (1 + erf(v * v.dtype.type(np.sqrt(0.5))))
+
+
+def _gelu_tanh_ref(x):
+    v = _acc(x)
+    return 0.5 * v * (1 + np.tanh(v.dtype.type(np.sqrt(2 / np.pi)) * (v + v.dtype.type(0.044715) * v * v * v)))
+
+
+def _gelu_backward_ref(grad, x):
+    from scipy.special import erf
+    v = _acc(x)
+    return _acc(grad) * (0.5 * (1 + erf(v * v.dtype.type(np.sqrt(0.5))))
+                         + v * np.exp(-0.5 * v * v) * v.dtype.type(1 / np.sqrt(2 * np.pi)))
+
+
+def _gelu_tanh_backward_ref(grad, x):
+    v = _acc(x)
+    k, c = v.dtype.type(np.sqrt(2 / np.pi)), v.dtype.type(0.044715)
+    t = np.tanh(k * (v + c * v * v * v))
+    return _acc(grad) * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * (k * (1 + 3 * c * v * v)))
+
+
+def _sigmoid_acc(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _softplus_ref(x, beta, threshold):
+    v = _acc(x)
+    bx = v * v.dtype.type(beta)
+    return np.where(bx > threshold, v, (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / v.dtype.type(beta))
+
+
+def _elu_ref(x, alpha, scale, input_scale):
+    v, t = _acc(x), _acc(x).dtype.type
+    return np.where(v > 0, v * t(scale), (np.exp(np.minimum(v, 0) * t(input_scale)) - 1) * t(alpha * scale))
+
+
+def _elu_backward_ref(grad, x, alpha, scale, input_scale):
+    v, g, t = _acc(x), _acc(grad), _acc(x).dtype.type
+    return np.where(v > 0, g * t(scale), g * np.exp(np.minimum(v, 0) * t(input_scale)) * t(alpha * scale * input_scale))
+
+
+def _out_of_range_ref(v, low, high, ignore):
+    out = ((v < low) | (v > high)) & (v != ignore)
+    info = np.iinfo(np.int64)
+    return out.astype(np.int64), np.where(out, v, info.max), np.where(out, v, info.min)
+
+
+_FUSED_REFERENCES = {
+    "ndgrad_gelu": _gelu_ref,
+    "ndgrad_gelu_tanh": _gelu_tanh_ref,
+    "ndgrad_gelu_backward": _gelu_backward_ref,
+    "ndgrad_gelu_tanh_backward": _gelu_tanh_backward_ref,
+    "ndgrad_silu": lambda x: _acc(x) * _sigmoid_acc(_acc(x)),
+    "ndgrad_silu_backward": lambda g, x: _acc(g) * _sigmoid_acc(_acc(x)) * (1 + _acc(x) * (1 - _sigmoid_acc(_acc(x)))),
+    "ndgrad_softplus": _softplus_ref,
+    "ndgrad_softplus_backward": lambda g, x, beta, threshold: np.where(
+        _acc(x) * _acc(x).dtype.type(beta) > threshold, _acc(g),
+        _acc(g) * _sigmoid_acc(_acc(x) * _acc(x).dtype.type(beta))),
+    "ndgrad_elu": _elu_ref,
+    "ndgrad_elu_backward": _elu_backward_ref,
+    "ndgrad_leaky_relu": lambda x, slope: np.where(_acc(x) > 0, _acc(x), _acc(x) * _acc(x).dtype.type(slope)),
+    "ndgrad_leaky_relu_backward": lambda g, x, slope: np.where(_acc(x) > 0, _acc(g),
+                                                               _acc(g) * _acc(g).dtype.type(slope)),
+    "ndgrad_exp_shifted": lambda x, m: np.exp(_acc(x) - _acc(m)),
+    "ndgrad_log_softmax_out": lambda x, m, s: _acc(x) - _acc(m) - np.log(_acc(s)),
+    "ndgrad_product": lambda a, b: _acc(a) * _acc(b),
+    "ndgrad_softmax_backward": lambda g, out, s: _acc(out) * (_acc(g) - _acc(s)),
+    "ndgrad_log_softmax_backward": lambda g, out, s: _acc(g) - np.exp(_acc(out)) * _acc(s),
+    "ndgrad_dropout": lambda x, mask, scale: _acc(x) * (mask.astype(_acc(x).dtype) * _acc(x).dtype.type(scale)),
+    "ndgrad_squared_deviation": lambda x, mean: (_acc(x) - _acc(mean)) ** 2,
+    "ndgrad_inverse_std": lambda ssd, count, eps: 1 / np.sqrt(_acc(ssd) / _acc(ssd).dtype.type(count)
+                                                             + _acc(ssd).dtype.type(eps)),
+    "ndgrad_normalized": lambda x, mean, invstd: (_acc(x) - _acc(mean)) * _acc(invstd),
+    "ndgrad_normalized_affine": lambda x, mean, invstd, w, b: (_acc(x) - _acc(mean)) * _acc(invstd) * _acc(w) + _acc(b),
+    "ndgrad_running_update": lambda batch, old, momentum, factor: (
+        _acc(old) * _acc(old).dtype.type(1 - momentum)
+        + _acc(old).dtype.type(momentum) * (_acc(batch) * _acc(batch).dtype.type(factor))),
+    "ndgrad_grad_terms": lambda grad, x, mean, invstd, w: (
+        _acc(grad) * _acc(w), _acc(grad) * _acc(w) * (_acc(x) - _acc(mean)) * _acc(invstd)),
+    "ndgrad_grad_input": lambda grad, x, mean, invstd, w, sum_g, sum_g_xhat, count: _acc(invstd) * (
+        _acc(grad) * _acc(w) - _acc(sum_g) / _acc(x).dtype.type(count)
+        - (_acc(x) - _acc(mean)) * _acc(invstd) * (_acc(sum_g_xhat) / _acc(x).dtype.type(count))),
+    "ndgrad_safe_target": lambda t, ignore: np.where(t.astype(np.float64) != ignore, t, 0),
+    "ndgrad_cross_entropy_terms": lambda t, picked, m, s, ignore: (
+        np.where(t.astype(np.float64) != ignore, -((_acc(picked) - _acc(m)) - np.log(_acc(s))), 0),
+        t.astype(np.float64) != ignore, (t.astype(np.float64) != ignore).astype(_acc(picked).dtype)),
+    "ndgrad_out_of_range": lambda v, low, high, ignore: _out_of_range_ref(v, low, high, ignore),
+}
+REFERENCES.update(_FUSED_REFERENCES)
+_FUSED = frozenset(_FUSED_REFERENCES)
+
+
+# The fused kernels are many (one per activation, backward, softmax and normalization pass), and NVRTC spends
+# most of a compile on CuPy's headers: the first time one of them is called, every fused kernel is compiled for
+# float32/float64 in the layouts calls take (contiguous; strided 2-d and 3-d) in one NVRTC unit, each from the
+# source CuPy generates for it, and those cubins serve the calls; any other call compiles on its own as before.
+FUSED_PREFILL = {"dtypes": (np.float32, np.float64), "layouts": ((1, True), (2, False), (3, False)), "done": False}
+
+
+def one_unit(sources):
+    """Kernels' sources as one translation unit: the shared #includes once, each kernel's typedefs, preamble and
+    extern "C" entry point (renamed unit<k>_<name>: one kernel may come in several variants) in a namespace of its
+    own, so that one NVRTC run compiles them all."""
+    includes, bodies = [], []
+    for k, source in enumerate(sources):
+        lines = source.splitlines()
+        includes += [line.strip() for line in lines if line.strip().startswith("#include")
+                     and line.strip() not in includes]
+        body = "\n".join(line for line in lines if not line.strip().startswith("#include"))
+        body = body.replace('extern "C" __global__ void ', f'extern "C" __global__ void unit{k}_', 1)  # unique
+        bodies.append(f"namespace ndgrad_unit_{k} {{\n{body}\n}}")
+    return "\n".join(includes + bodies)
+
+
+def _fused_kernels():
+    module = sys.modules.get("backends.cupy_kernels")
+    return [] if module is None else [k for k in vars(module).values()
+                                      if isinstance(k, ElementwiseKernel) and k._real is not None
+                                      and k.name in _FUSED and not k.kwargs.get("options")]
+
+
+def _prefill(arch):
+    keys, sources = [], []
+    for kernel in _fused_kernels():
+        for dtype in FUSED_PREFILL["dtypes"]:
+            # T inputs of dtype; the float64 ones are Python scalars (None, as _compile keys them); bool masks and
+            # int64 class indices are arrays
+            ins = tuple(np.dtype(dtype) if p.dtype is None else None if np.dtype(p.dtype) == np.float64
+                        else np.dtype(p.dtype) for p in kernel._real.in_params)
+            _, outs, _ = kernel._real._decide_params_type(ins, ())
+            dtypes = ins + tuple(np.dtype(t) for t in outs)
+            for ndim, contiguous in FUSED_PREFILL["layouts"]:
+                keys.append((kernel.name, dtypes, ndim, contiguous, arch))
+                sources.append(elementwise_source(kernel._real, dtypes, ndim, contiguous))
+    if sources:
+        cubin = compile_cuda(one_unit(sources), "ndgrad_fused", arch)
+        _cubins.update((key, cubin) for key in keys if key not in _cubins)
+
+
+_compile_one = ElementwiseKernel._compile
+
+
+def _compile_fused_first(self, in_dtypes, out_types, args):
+    if self.name in _FUSED and not FUSED_PREFILL["done"] and nvrtc_version(real_cupy()) is not None:
+        FUSED_PREFILL["done"] = True
+        _prefill(self.arch)
+    _compile_one(self, in_dtypes, out_types, args)
+
+
+ElementwiseKernel._compile = _compile_fused_first
+
+
+def _cudafast(cupy):
+    """Puts this block's pieces into the fake module (called by _build)."""
+    cupy.take_along_axis = _take_along_axis
+    cupy.cuda.set_allocator, cupy.cuda.get_allocator = _set_allocator, lambda: _allocator[0]
+    cupy._core = types.SimpleNamespace(_routines_linalg=_routines_linalg())
+    matmul = cupy.matmul
+
+    def recording_matmul(*args, **kwargs):
+        MATMUL_COMPUTE_TYPES.append(cupy._core._routines_linalg.get_compute_type(np.float32))
+        return matmul(*args, **kwargs)
+    cupy.matmul = recording_matmul
 
 
 # --- assembling the module ----------------------------------------------------------------------------------
@@ -923,6 +1161,7 @@ def _build(real, devices):
         cuda.nvrtc = real.cuda.nvrtc if nvrtc_version(real) is not None else libs
     cuda.Stream = type("Stream", (), {"synchronize": lambda self: SYNCS.update(["synchronize"])})
     cupy.cuda = cuda
+    _cudafast(cupy)  # the cudafast block above
 
     # cupy.lib.stride_tricks: as_strided gives a view of the device array it is handed (a host array refuses)
     def as_strided(x, shape=None, strides=None):

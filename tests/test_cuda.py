@@ -147,3 +147,144 @@ def test_ops_and_backward_run_on_the_inputs_gpu():
     x.grad = None
     (x * x).backward(ag.ones(4, 3, device="cuda:1"))
     _on(x.grad, 1)
+
+
+# --- issue 9, section 3: fast by design on the GPU -----------------------------------------------------
+
+def _count_syncs():
+    """The stand-in's counter of host synchronisations (a real GPU has none to read: skipped there)."""
+    import cupy
+    if not hasattr(cupy, "_real"):
+        pytest.skip("counting host synchronisations needs the CuPy stand-in (--cuda-standin)")
+    import cupy_standin
+    return cupy_standin.count_syncs()
+
+
+def _examples():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import train
+    return train
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_training_step_never_waits_for_the_gpu(model):
+    """Forward, cross_entropy, backward, optimizer step and zero_grad of the examples' models: no host sync
+    (cross_entropy's target check used to read its answer back every step)."""
+    train = _examples()
+    ag.manual_seed(0)
+    if model == "mlp":
+        net, x = train.build_model(64, 10, [32]).to("cuda"), ag.randn(16, 64, device="cuda")
+    else:
+        net, x = train.LeNet(8, 10, [32]).to("cuda"), ag.randn(16, 1, 8, 8, device="cuda")
+    y = ag.randint(0, 10, (16,), device="cuda")
+    opt = __import__("optim").Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(2):  # the second step too: Adam's state exists by then
+        with _count_syncs() as syncs:
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        assert not syncs, f"a {model} training step synchronised with the host: {dict(syncs)}"
+        losses.append(loss.item())
+    assert losses[1] < losses[0]
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_a_bad_target_on_the_gpu_raises_at_the_next_sync(loss):
+    fn = getattr(nn.functional, loss)
+    logits = ag.randn(4, 3, device="cuda:0", requires_grad=True)
+    out = fn(logits, ag.tensor([0, 2, -1, 1], device="cuda:0"))  # fine: ignore_index is -100, -1 is not it
+    out = fn(logits, ag.tensor([0, 7, 5, -100], device="cuda:0"))  # 5 and 7 are bad, -100 is ignored
+    out.backward()  # no sync so far: the check waits on the device
+    with pytest.raises(IndexError, match=rf"{loss}: target values must be class indices in \[0, 2\] "
+                                         rf"\(n_classes=3.*found 3 outside it, with values in \[-1, 7\]"):
+        out.item()
+    assert np.isfinite(fn(logits, ag.tensor([0, 1, 2, 2], device="cuda:0")).item())  # reported once, then clear
+
+
+def test_a_bad_target_is_reported_by_synchronize_and_by_a_copy_to_the_cpu():
+    logits = ag.randn(2, 3, device="cuda")
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3], device="cuda"))
+    with pytest.raises(IndexError, match=r"cross_entropy: .*values in \[3, 3\]"):
+        ag.cuda.synchronize()
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3], device="cuda"))
+    with pytest.raises(IndexError, match="cross_entropy: target values"):
+        ag.ones(2, device="cuda").cpu()
+
+
+def test_a_bad_target_on_the_cpu_raises_at_once():
+    with pytest.raises(IndexError, match=r"cross_entropy: .*found 1 outside it, with values in \[3, 3\]"):
+        nn.functional.cross_entropy(ag.randn(2, 3), ag.tensor([0, 3]))
+
+
+def test_tf32_is_off_by_default_and_the_switch_reaches_the_matmul():
+    import cupy
+    if not hasattr(cupy, "_real"):
+        pytest.skip("reading the compute type at each matmul needs the CuPy stand-in (--cuda-standin)")
+    import cupy_standin
+    x, w = ag.randn(4, 3, device="cuda:1", requires_grad=True), ag.randn(3, 2, device="cuda:1")
+    assert ag.backends.cuda.matmul.allow_tf32 is False
+    (x @ w).sum().backward()
+    assert cupy_standin.MATMUL_COMPUTE_TYPES[-2:] == [cupy_standin.COMPUTE_TYPE_DEFAULT] * 2  # forward and backward
+    try:
+        ag.backends.cuda.matmul.allow_tf32 = True
+        assert ag.backends.cuda.matmul.allow_tf32 is True
+        nn.functional.linear(x, w.T).sum().backward()
+        assert cupy_standin.MATMUL_COMPUTE_TYPES[-2:] == [cupy_standin.COMPUTE_TYPE_TF32] * 2
+    finally:
+        ag.backends.cuda.matmul.allow_tf32 = False
+    x @ w
+    assert cupy_standin.MATMUL_COMPUTE_TYPES[-1] == cupy_standin.COMPUTE_TYPE_DEFAULT
+
+
+def test_memory_counters_and_peak_per_gpu():
+    _two_gpus()
+    import gc
+    for d in ("cuda:0", "cuda:1"):
+        ag.cuda.reset_peak_memory_stats(d)
+    base0, base1 = ag.cuda.memory_allocated(0), ag.cuda.memory_allocated("cuda:1")
+    assert ag.cuda.max_memory_allocated("cuda:1") == base1
+    big = ag.zeros(1 << 16, dtype=ag.float64, device="cuda:1")  # 512 KiB
+    held = ag.cuda.memory_allocated(big.device)
+    assert held - base1 >= big.numel() * 8
+    del big
+    gc.collect()
+    assert ag.cuda.memory_allocated("cuda:1") < held  # freed ...
+    assert ag.cuda.max_memory_allocated("cuda:1") >= held  # ... but the peak remembers it
+    assert ag.cuda.max_memory_allocated(0) - base0 < (1 << 16) * 8  # the other GPU's peak did not move
+    assert ag.cuda.memory_reserved("cuda:1") >= ag.cuda.memory_allocated("cuda:1")
+    ag.cuda.reset_peak_memory_stats(ag.device("cuda:1"))
+    assert ag.cuda.max_memory_allocated("cuda:1") == ag.cuda.memory_allocated("cuda:1")
+    ag.cuda.empty_cache()
+    assert ag.cuda.memory_reserved("cuda:1") >= ag.cuda.memory_allocated("cuda:1")
+
+
+def test_the_peak_of_a_training_step_is_counted_between_its_allocations():
+    """An intermediate freed before the step ends still counts toward the peak (the pool's own counters
+    at the end would miss it)."""
+    ag.cuda.reset_peak_memory_stats()
+    start = ag.cuda.memory_allocated()
+    x = ag.randn(256, 256, device="cuda", requires_grad=True)
+    (x.exp() * 2).sum().backward()  # exp's output and the product live only during the step
+    after = ag.cuda.memory_allocated()
+    assert ag.cuda.max_memory_allocated() >= after + 2 * 256 * 256 * 4 > start
+
+
+@pytest.mark.parametrize("size", [1, 1 << 15], ids=["item", "large_copy"])
+def test_the_sync_after_a_step_reads_data_and_checks_together(size):
+    """A small copy (a loss's .item()) brings the pending check records along: still one transfer, the right
+    value; a large one reads them apart. Either way a good target raises nothing, a bad one raises."""
+    syncs = _count_syncs()
+    logits = ag.randn(3, 4, device="cuda")
+    data = ag.arange(size, dtype=ag.float64, device="cuda") * 0.5
+    nn.functional.cross_entropy(logits, ag.tensor([0, 3, 1], device="cuda"))
+    with syncs as counted:
+        values = data.tolist() if size > 1 else data.item()
+    assert (values == 0.0 if size == 1 else values == [k * 0.5 for k in range(size)])
+    assert sum(counted.values()) == (1 if size == 1 else 2)
+    nn.functional.cross_entropy(logits, ag.tensor([0, 4, 1], device="cuda"))
+    with pytest.raises(IndexError, match=r"values in \[4, 4\]"):
+        data.tolist()

@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from cupy_standin import CUPY_VERSION, compile_cuda, elementwise_source, nvrtc_version, real_cupy
+from cupy_standin import CUPY_VERSION, compile_cuda, elementwise_source, nvrtc_version, one_unit, real_cupy
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HINT = "pip install -e '.[cuda-check]' (CuPy pinned to %s and the NVRTC wheel)" % CUPY_VERSION
@@ -92,10 +92,23 @@ def _kernel_calls_in_source(module_name):
             and n.func.attr in KERNEL_TYPES]
 
 
+KERNEL_HELPERS = ("_kernel",)  # module-level helpers of backends/ kernel modules that build one kernel per call
+
+
+def _helper_calls_at_module_level(tree):
+    return [n for stmt in tree.body if not isinstance(stmt, (ast.FunctionDef, ast.ClassDef))
+            for n in ast.walk(stmt) if isinstance(n, ast.Call) and getattr(n.func, "id", None) in KERNEL_HELPERS]
+
+
 @pytest.mark.parametrize("module_name", KERNEL_MODULES)
 def test_every_kernel_is_built_at_import_so_it_is_checked(module_name):
-    """A kernel made inside a function would escape the compile check below."""
-    assert len(_kernel_calls_in_source(module_name)) == len(_custom_kernels([module_name])), (
+    """A kernel made inside a function (other than a helper called at import) would escape the compile check."""
+    tree = ast.parse((ROOT / "backends" / f"{module_name}.py").read_text())
+    helpers = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in KERNEL_HELPERS]
+    in_helpers = sum(1 for f in helpers for n in ast.walk(f)
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in KERNEL_TYPES)
+    built = len(_kernel_calls_in_source(module_name)) - in_helpers + len(_helper_calls_at_module_level(tree))
+    assert built == len(_custom_kernels([module_name])), (
         f"backends/{module_name}.py builds a CuPy kernel that is not a module-level object; build it at import "
         f"so that tests/test_cuda_check.py compiles it")
 
@@ -103,27 +116,51 @@ def test_every_kernel_is_built_at_import_so_it_is_checked(module_name):
 # kernels only ever launched on contiguous 1-D buffers (optim/_flat.py's flat slices): their strided variant
 # is never compiled on a GPU, so it is not compiled here either
 CONTIGUOUS_ONLY = ("cupy_optim_kernels.",)
-KERNEL_LAYOUTS = [pytest.param(name, ndim, contiguous, id=f"{name}-{'contiguous' if contiguous else 'strided'}")
-                  for name in sorted(_custom_kernels()) for ndim, contiguous in LAYOUTS
-                  if contiguous or not name.startswith(CONTIGUOUS_ONLY)]
+
+
+def _is_scalar(name, param):
+    """Whether a fixed-type input is passed as a Python scalar: every one of the optimizer kernels' (``float64 lr``,
+    ``bool maximize``); of the others only the float64 ones (slopes, scales), their bool masks and int64 class
+    indices being arrays."""
+    return param.dtype is not None and (name.startswith("cupy_optim_kernels.") or np.dtype(param.dtype) == np.float64)
+
+
+def _kernel_source(name, kernel, dtype, ndim, contiguous):
+    """CuPy's source for ``kernel`` with its T inputs of ``dtype``, its scalars declared as CuPy declares them and
+    its other fixed-type inputs arrays of their type; only the ElementwiseKernel is taught here."""
+    if type(kernel).__name__ != "ElementwiseKernel":
+        pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
+    return elementwise_source(kernel, tuple(None if _is_scalar(name, p) else dtype if p.dtype is None else p.dtype
+                                            for p in kernel.in_params), ndim, contiguous)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name, ndim, contiguous", KERNEL_LAYOUTS)
-def test_kernel_compiles(name, dtype, ndim, contiguous, arch):
-    kernel = _custom_kernels()[name]
-    if type(kernel).__name__ != "ElementwiseKernel":
-        pytest.fail(f"{name}: a {type(kernel).__name__}; teach tests/test_cuda_check.py to build its source")
-    # the T inputs get ``dtype``; an input of a fixed type (the optimizer kernels' ``float64 lr``) is a scalar
-    source = elementwise_source(kernel, tuple(dtype if p.dtype is None else None for p in kernel.in_params), ndim,
-                                contiguous)
+def test_every_kernel_compiles(arch):
+    """Every kernel for every dtype and layout, in one NVRTC unit per architecture; on a failure, one by one."""
+    kernels = _custom_kernels()
+    variants = {(name, np.dtype(dtype).name, ndim, contiguous): _kernel_source(name, k, dtype, ndim, contiguous)
+                for name, k in sorted(kernels.items()) for dtype in DTYPES for ndim, contiguous in LAYOUTS
+                if contiguous or not name.startswith(CONTIGUOUS_ONLY)}
     try:
-        cubin = compile_cuda(source, kernel.name, arch, kernel.kwargs.get("options", ()))
-    except Exception as e:  # CuPy's CompileException carries NVRTC's log
-        pytest.fail(f"{name} ({kernel.name}) does not compile for {np.dtype(dtype).name}, "
-                    f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
+        cubin = compile_cuda(one_unit(list(variants.values())), "ndgrad_kernels", arch)
+    except Exception:  # say which kernel: compile them one by one (CuPy's CompileException carries NVRTC's log)
+        for (name, dtype, ndim, contiguous), source in variants.items():
+            try:
+                compile_cuda(source, kernels[name].name, arch, kernels[name].kwargs.get("options", ()))
+            except Exception as e:
+                pytest.fail(f"{name} ({kernels[name].name}) does not compile for {dtype}, "
+                            f"{'contiguous' if contiguous else 'strided'}, {arch}:\n{e}")
+        raise
     assert cubin[:4] == b"\x7fELF"
+
+
+def test_one_unit_holds_every_kernel():
+    """The joined unit really contains each kernel's entry point (so the compile above checks them all)."""
+    kernels = _custom_kernels()
+    assert all(not k.kwargs.get("options") for k in kernels.values()), "a kernel with options: compile it alone"
+    unit = one_unit([_kernel_source(name, k, np.float32, 1, True) for name, k in kernels.items()])
+    for i, k in enumerate(kernels.values()):
+        assert f'extern "C" __global__ void unit{i}_{k.name}(' in unit
 
 
 # --- every CuPy name and keyword the library uses ------------------------------------------------------------
@@ -233,3 +270,89 @@ def test_every_cupy_name_and_keyword_the_library_uses_exists():
         if wrong:
             problems.append(f"{where}: {name}() takes no keyword(s) {wrong} in CuPy (it takes {sorted(accepted)})")
     assert not problems, "CuPy would fail these calls on a GPU:\n" + "\n".join(problems)
+
+
+# --- every kernel's CUDA C body, run on the host ---------------------------------------------------------------
+# The stand-in runs a NumPy reference of each kernel (cupy_standin.REFERENCES), and test_kernels.py holds those
+# references to the generic kernels. Here the kernels' own C bodies (the operation and preamble CuPy compiles)
+# are compiled for the CPU by a host C++ compiler, run on float32 and float64 data and held to the references:
+# together, the CUDA C computes what the generic kernels compute (float16/bfloat16 bodies are compiled by NVRTC
+# above but run here only through CuPy's own half types, which need a GPU).
+
+HOST_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(bool): "bool",
+               np.dtype(np.int64): "long long"}
+
+
+def _host_unit(kernels):
+    """One C++ file: each kernel, for T = float and T = double, as a loop over flat arrays."""
+    parts = ["#include <cmath>", "using namespace std;"]
+    for k, kernel in enumerate(kernels):
+        parts.append(f"namespace ndgrad_host_{k} {{\n{kernel.preamble}")
+        for ctype in ("float", "double"):
+            params = list(kernel.in_params) + list(kernel.out_params)
+            args = ", ".join(f"{'const ' if p in kernel.in_params else ''}"
+                             f"{ctype if p.dtype is None else HOST_CTYPES[np.dtype(p.dtype)]}* _raw_{p.name}"
+                             for p in params)
+            refs = " ".join(f"{'const ' if p in kernel.in_params else ''}T& {p.name} = _raw_{p.name}[i];"
+                            if p.dtype is None else
+                            f"{'const ' if p in kernel.in_params else ''}{HOST_CTYPES[np.dtype(p.dtype)]}& "
+                            f"{p.name} = _raw_{p.name}[i];" for p in params)
+            parts.append(f'extern "C" void {kernel.name}_{ctype}(long n, {args}) {{\n  typedef {ctype} T;\n'
+                         f"  for (long i = 0; i < n; ++i) {{ {refs}\n{kernel.operation};\n  }}\n}}")
+        parts.append("}")
+    return "\n".join(parts)
+
+
+def _host_inputs(kernel, dtype, rng):
+    """Arguments for the C loop and for the NumPy reference: T arrays, bool masks, float64 scalars (1.5)."""
+    c_args, ref_args = [], []
+    for p in kernel.in_params:
+        if p.dtype is None:
+            a = (rng.standard_normal(64) * 3).astype(dtype)
+            a[::9] = 0
+            c_args.append(a)
+            ref_args.append(a)
+        elif np.dtype(p.dtype) == np.int64:  # class indices, some equal to the ignore_index (scalars: 1.5 -> -1)
+            a = rng.integers(-1, 5, 64)
+            c_args.append(a)
+            ref_args.append(a)
+        elif np.dtype(p.dtype) == bool:
+            a = rng.random(64) < 0.5
+            c_args.append(a)
+            ref_args.append(a)
+        else:
+            c_args.append(np.full(64, 1.5))
+            ref_args.append(1.5)
+    return c_args, ref_args
+
+
+def test_every_kernel_body_computes_its_reference_on_the_host(tmp_path):
+    import ctypes
+    import shutil
+    import subprocess
+    from cupy_standin import REFERENCES
+    compiler = shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        pytest.skip("no host C++ compiler (g++ or clang++) to run the kernels' C bodies")
+    kernels = [k for _, k in sorted(_custom_kernels(["cupy_kernels"]).items())]  # (the optimizer kernels: their own)
+    (tmp_path / "kernels.cpp").write_text(_host_unit(kernels))
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "kernels.so"),
+                    str(tmp_path / "kernels.cpp")], check=True, capture_output=True, text=True)
+    library = ctypes.CDLL(str(tmp_path / "kernels.so"))
+    rng = np.random.default_rng(0)
+    for kernel in kernels:
+        for dtype, ctype in ((np.float32, "float"), (np.float64, "double")):
+            c_args, ref_args = _host_inputs(kernel, dtype, rng)
+            outs = [np.empty(64, dtype if p.dtype is None else p.dtype) for p in kernel.out_params]
+            getattr(library, f"{kernel.name}_{ctype}")(
+                ctypes.c_long(64), *[ctypes.c_void_p(a.ctypes.data) for a in c_args + outs])
+            with np.errstate(all="ignore"):  # inf and nan as the C body makes them
+                expected = REFERENCES[kernel.name](*ref_args)
+            expected = expected if isinstance(expected, tuple) else (expected,)
+            eps = np.finfo(dtype).eps
+            for got, want in zip(outs, expected):
+                want = np.asarray(want).astype(got.dtype)
+                scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isinf(want), 0, want)))))  # cancellation
+                np.testing.assert_allclose(got, want, rtol=16 * eps, atol=64 * eps * scale,
+                                           err_msg=f"{kernel.name} ({ctype}): the C body and the stand-in's "
+                                                   f"reference disagree")

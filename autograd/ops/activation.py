@@ -46,13 +46,35 @@ class Gelu(Op):
         return same_dtype(0.5 * x * (1 + ctx.backend.erf(x * math.sqrt(0.5))), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        if ctx.approximate == "tanh":  # d/dx of 0.5 x (1 + tanh(u)), u = k (x + c x^3)
+        return GeluBackward.apply(grad, x, approximate=ctx.approximate)
+
+
+class GeluBackward(Op):
+    """grad * gelu'(x): gelu's backward as an op of its own, so backends can fuse it. With u = k (x + c x^3),
+    t = tanh(u): gelu' = 0.5 (1 + t) + 0.5 x (1 - t^2) u' (tanh), or Phi(x) + x phi(x) (exact)."""
+    def forward(ctx, grad, x, approximate):
+        ctx.approximate = approximate
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+        xp = ctx.xp
+        if approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x * x * x))
+            du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_C * x * x)
+            return same_dtype(grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du), x)
+        cdf = 0.5 * (1 + ctx.backend.erf(x * math.sqrt(0.5)))
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return same_dtype(grad * (cdf + x * pdf), x)
+    def backward(ctx, grad_grad):
+        grad, x = ctx.saved_tensors
+        gg = GeluBackward.apply(grad_grad, x, approximate=ctx.approximate) if ctx.needs_input_grad[0] else None
+        if not ctx.needs_input_grad[1]:
+            return gg, None
+        if ctx.approximate == "tanh":  # gelu'' = (1 - t^2) (u' + 0.5 x (u'' - 2 t u'^2)), u'' = 6 k c x
             t = ((x + _GELU_TANH_C * x * x * x) * _SQRT_2_OVER_PI).tanh()
             du = (x * x * (3 * _GELU_TANH_C) + 1) * _SQRT_2_OVER_PI
-            return grad * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du)
-        cdf = (Erf.apply(x * math.sqrt(0.5)) + 1) * 0.5
-        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
-        return grad * (cdf + x * pdf)
+            second = (1 - t * t) * (du + x * 0.5 * (x * (6 * _GELU_TANH_C * _SQRT_2_OVER_PI) - 2 * t * du * du))
+        else:  # gelu'' = phi(x) (2 - x^2)
+            second = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi)) * (2 - x * x)
+        return gg, grad_grad * grad * second
 
 
 class Silu(Op):
@@ -61,8 +83,22 @@ class Silu(Op):
         return x / (1 + ctx.xp.exp(-x))
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        s = x.sigmoid()
-        return grad * s * (x * (1 - s) + 1)
+        return SiluBackward.apply(grad, x)
+
+
+class SiluBackward(Op):
+    """grad * s (1 + x (1 - s)), s = sigmoid(x): silu's backward as an op of its own, so backends can fuse it."""
+    def forward(ctx, grad, x):
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+        s = 1 / (1 + ctx.xp.exp(-x))
+        return same_dtype(grad * s * (1 + x * (1 - s)), x)
+    def backward(ctx, grad_grad):
+        grad, x = ctx.saved_tensors
+        gg = SiluBackward.apply(grad_grad, x) if ctx.needs_input_grad[0] else None
+        if not ctx.needs_input_grad[1]:
+            return gg, None
+        s = x.sigmoid()  # silu'' = s (1 - s) (2 + x (1 - 2 s))
+        return gg, grad_grad * grad * s * (1 - s) * (x * (1 - 2 * s) + 2)
 
 
 class Softplus(Op):
@@ -75,8 +111,25 @@ class Softplus(Op):
         return xp.where(bx > threshold, x, xp.logaddexp(xp.zeros((), x.dtype), bx) / beta).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
+        return SoftplusBackward.apply(grad, x, beta=ctx.beta, threshold=ctx.threshold)
+
+
+class SoftplusBackward(Op):
+    """grad where beta x > threshold, else grad * sigmoid(beta x): softplus's backward as an op of its own."""
+    def forward(ctx, grad, x, beta, threshold):
+        ctx.beta, ctx.threshold = beta, threshold
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+        bx = x * beta
+        return same_dtype(ctx.xp.where(bx > threshold, grad, grad / (1 + ctx.xp.exp(-bx))), x)
+    def backward(ctx, grad_grad):
+        grad, x = ctx.saved_tensors
+        gg = SoftplusBackward.apply(grad_grad, x, beta=ctx.beta, threshold=ctx.threshold) \
+            if ctx.needs_input_grad[0] else None
+        if not ctx.needs_input_grad[1]:
+            return gg, None
         bx = x * ctx.beta
-        return where(bx > ctx.threshold, grad, grad * bx.sigmoid())
+        s = bx.sigmoid()
+        return gg, where(bx > ctx.threshold, 0.0, grad_grad * grad * s * (1 - s) * ctx.beta)
 
 
 class LogSigmoid(Op):
@@ -99,7 +152,26 @@ class Elu(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         alpha, scale, input_scale = ctx.params
-        return where(x > 0, grad * scale, grad * (x * input_scale).exp() * (alpha * scale * input_scale))
+        return EluBackward.apply(grad, x, alpha=alpha, scale=scale, input_scale=input_scale)
+
+
+class EluBackward(Op):
+    """grad * scale for x > 0, else grad * alpha * scale * input_scale * exp(input_scale * x): the elu
+    family's backward as an op of its own, so backends can fuse it."""
+    def forward(ctx, grad, x, alpha, scale, input_scale):
+        ctx.params = alpha, scale, input_scale
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, x)
+        xp = ctx.xp
+        negative = grad * xp.exp(xp.minimum(x, 0) * input_scale) * (alpha * scale * input_scale)
+        return same_dtype(xp.where(x > 0, grad * scale, negative), x)
+    def backward(ctx, grad_grad):
+        grad, x = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.params
+        gg = EluBackward.apply(grad_grad, x, alpha=alpha, scale=scale, input_scale=input_scale) \
+            if ctx.needs_input_grad[0] else None
+        if not ctx.needs_input_grad[1]:
+            return gg, None
+        return gg, where(x > 0, 0.0, grad_grad * grad * (x * input_scale).exp() * (alpha * scale * input_scale ** 2))
 
 
 class LeakyRelu(Op):
@@ -109,7 +181,19 @@ class LeakyRelu(Op):
         return same_dtype(ctx.xp.where(x > 0, x, x * negative_slope), x)
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        return where(x > 0, grad, grad * ctx.negative_slope)
+        return LeakyReluBackward.apply(grad, x, negative_slope=ctx.negative_slope)
+
+
+class LeakyReluBackward(Op):
+    """grad where x > 0, else grad * negative_slope: leaky_relu's backward as an op of its own."""
+    def forward(ctx, grad, x, negative_slope):
+        ctx.negative_slope = negative_slope
+        ctx.save_for_backward(x)
+        return same_dtype(ctx.xp.where(x > 0, grad, grad * negative_slope), x)
+    def backward(ctx, grad_grad):
+        x, = ctx.saved_tensors
+        return (LeakyReluBackward.apply(grad_grad, x, negative_slope=ctx.negative_slope)
+                if ctx.needs_input_grad[0] else None), None
 
 
 class Hardtanh(Op):

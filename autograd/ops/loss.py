@@ -269,11 +269,15 @@ def _not_differentiable(op, tensor, name):
 
 
 def _check_targets(op, target, classes, ignore_index, input_shape):
-    bad = ((target < 0) | (target >= classes)) & (target != ignore_index)
-    if bad.any().item():  # one host sync; a wrong class index must not pass silently
-        first = target.array[bad.array].ravel()[:5].tolist()
-        raise IndexError(f"{op}: target values must be class indices in [0, {classes - 1}] "
-                         f"(logits shape {tuple(input_shape)}), found {first}")
+    """A wrong class index must not pass silently. On the CPU the error comes at once; on a GPU the check
+    runs on the device and its error comes at the next host sync (item, tolist, numpy, .cpu(), synchronize),
+    deferred as CUDA's device-side asserts are in PyTorch, so a training step never waits for it."""
+    def error(count, low, high):
+        return IndexError(f"{op}: target values must be class indices in [0, {classes - 1}] (n_classes={classes}, "
+                          f"logits shape {tuple(input_shape)}), found {count} outside it, with values in "
+                          f"[{low}, {high}]; fix the labels or the number of classes")
+    target._backend.check_range((op, classes, ignore_index, tuple(input_shape)), target.array, 0, classes - 1, error,
+                                ignore=ignore_index)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

@@ -38,7 +38,22 @@ class Softmax(Op):
         return out
     def backward(ctx, grad):
         out, = ctx.saved_tensors
-        return out * (grad - (grad * out).sum(ctx.dim, keepdim=True))
+        return SoftmaxBackward.apply(grad, out, dim=ctx.dim)
+
+
+class SoftmaxBackward(Op):
+    """out * (grad - sum(grad * out)) over dim: softmax's backward as an op of its own, so backends can fuse it."""
+    def forward(ctx, grad, out, dim):
+        ctx.dim = dim
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
+        return out * (grad - (grad * out).sum(axis=dim, keepdims=True))
+    def backward(ctx, grad_grad):
+        grad, out = ctx.saved_tensors
+        gg = SoftmaxBackward.apply(grad_grad, out, dim=ctx.dim) if ctx.needs_input_grad[0] else None
+        if not ctx.needs_input_grad[1]:
+            return gg, None
+        s = (grad * out).sum(ctx.dim, keepdim=True)
+        return gg, grad_grad * (grad - s) - grad * (grad_grad * out).sum(ctx.dim, keepdim=True)
 
 
 class LogSoftmax(Op):
@@ -50,7 +65,20 @@ class LogSoftmax(Op):
         return out
     def backward(ctx, grad):
         out, = ctx.saved_tensors
-        return grad - out.exp() * grad.sum(ctx.dim, keepdim=True)
+        return LogSoftmaxBackward.apply(grad, out, dim=ctx.dim)
+
+
+class LogSoftmaxBackward(Op):
+    """grad - exp(out) * sum(grad) over dim: log_softmax's backward as an op of its own, so backends can fuse it."""
+    def forward(ctx, grad, out, dim):
+        ctx.dim = dim
+        ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
+        return grad - ctx.xp.exp(out) * grad.sum(axis=dim, keepdims=True)
+    def backward(ctx, grad_grad):
+        grad, out = ctx.saved_tensors
+        e = out.exp()
+        gg = grad_grad - (grad_grad * e).sum(ctx.dim, keepdim=True) if ctx.needs_input_grad[0] else None
+        return gg, (-grad_grad * e * grad.sum(ctx.dim, keepdim=True) if ctx.needs_input_grad[1] else None)
 
 
 def linear(x, weight, bias=None):

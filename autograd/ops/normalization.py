@@ -48,6 +48,12 @@ class Normalize(Op):
         return same_dtype(out, x)
     def backward(ctx, grad):
         x, mean, invstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if not is_grad_enabled() and not dtypes.is_low_precision(x.dtype) and x.numel():  # first order: one op
+            gx = NormalizeBackward.apply(grad, x, mean, invstd, weight, dims=ctx.dims, training=ctx.training) \
+                if need_x else None
+            gw = grad * ((x - mean) * invstd) if need_w else None
+            return gx, gw, (grad if need_b else None), None, None
         if dtypes.is_low_precision(x.dtype):  # op math: the cancelling sums below in float32 (the engine
             x, grad = x.float(), grad.float()  # rounds the gradients back to each input's dtype)
             weight = weight.float() if weight is not None else None
@@ -56,7 +62,6 @@ class Normalize(Op):
             mean = x.mean(dims, keepdim=True)
             var = ((x - mean) * (x - mean)).mean(dims, keepdim=True)
             invstd = 1 / (var + ctx.eps).sqrt()
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         xhat = (x - mean) * invstd if (need_w or (need_x and ctx.training)) else None
         gx = None
         if need_x:
@@ -65,6 +70,20 @@ class Normalize(Op):
                 g = g - g.mean(dims, keepdim=True) - xhat * (g * xhat).mean(dims, keepdim=True)
             gx = g * invstd
         return gx, (grad * xhat if need_w else None), (grad if need_b else None), None, None
+
+
+class NormalizeBackward(Op):
+    """The input's gradient of Normalize, first order (backward with create_graph takes the Tensor ops above):
+    its batch statistics, sum(g) and sum(g * xhat), in one op a backend can fuse. g = grad * weight;
+    gx = (g - mean(g) - xhat * mean(g * xhat)) * invstd in training, g * invstd with fixed statistics."""
+    differentiable = False
+    def forward(ctx, grad, x, mean, invstd, weight, dims, training):
+        g = grad * weight if weight is not None else grad
+        if training:
+            count = math.prod(x.shape[d] for d in dims)
+            xhat = (x - mean) * invstd
+            g = g - g.sum(axis=dims, keepdims=True) / count - xhat * ((g * xhat).sum(axis=dims, keepdims=True) / count)
+        return same_dtype(g * invstd, x)
 
 
 def _update(running, batch, momentum):
