@@ -24,6 +24,7 @@ Gradients do not have to match their input's shape: the engine sums broadcast
 dimensions away (``sum_to_shape``) in one place, so ``Add.backward`` is ``grad, grad``.
 """
 
+import functools
 import re
 import threading
 import weakref
@@ -32,7 +33,23 @@ from .grad_mode import is_grad_enabled, no_grad
 
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
 autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
+entry_hook = None     # likewise, for the public functions marked @autocast_entry
 _accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
+
+
+def autocast_entry(fn):
+    """Marks a public function whose autocast policy applies to its arguments before it runs: one that checks
+    its arguments' dtypes before its op does (linear: input and weight must match), or one composed of ops
+    that autocast would not see (the losses). PyTorch casts at dispatch, before any check; this is that
+    point here. Outside an autocast region it costs one global read."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def entry(*args, **kwargs):
+        if entry_hook is None:
+            return fn(*args, **kwargs)
+        return entry_hook(name, fn, args, kwargs)
+    return entry
 
 
 class _Output:

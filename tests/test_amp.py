@@ -126,18 +126,18 @@ def test_cpu_autocast_matches_torch(row, low):
 
 @pytest.mark.filterwarnings("ignore:reduction")
 @pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy"])
-def test_composite_losses_outside_the_lists(name):
-    """PyTorch runs these losses in float32 under CPU autocast. Here they are compositions of other ops, not
-    ops of their own, so autocast cannot see them: they keep the input's dtype. This test documents the
-    deviation and fails the day they return float32 (then move them into test_cpu_autocast_matches_torch)."""
+def test_composite_losses_run_in_float32_as_torch(name):
+    """PyTorch runs these losses in float32 under CPU autocast. Here they are compositions of other ops, so the
+    cast happens at the function (@autocast_entry): float32 out, the gradient back in the input's dtype."""
     ours, theirs = make_inputs([((3, 4), "low"), ((3, 4), "low")], "bfloat16")
     with ag.autocast("cpu"):
         out = getattr(F, name)(ours[0].sigmoid(), ours[1].sigmoid())
     with torch.autocast("cpu"):
         expected = getattr(TF, name)(theirs[0].sigmoid(), theirs[1].sigmoid())
-    assert expected.dtype == torch.float32
-    assert out.dtype == ag.bfloat16
-    np.testing.assert_allclose(as_float64(out), as_float64(expected), rtol=3e-2, atol=3e-2)
+    assert expected.dtype == torch.float32 and out.dtype == ag.float32
+    np.testing.assert_allclose(as_float64(out), as_float64(expected), rtol=1e-2, atol=1e-3)
+    out.backward()
+    assert ours[0].grad.dtype == ours[0].dtype
 
 
 @pytest.mark.parametrize("mode", ["RNN", "GRU"])
@@ -236,13 +236,12 @@ def test_state_nesting_and_enabled_false_like_torch():
 
 
 def test_regions_leave_nothing_behind():
-    """After the last region (also one left by an exception) the hook and the entry-point wrappers are gone."""
-    original = ag.ops.linear
+    """After the last region (also one left by an exception) both hooks are gone."""
     with pytest.raises(ZeroDivisionError):
         with ag.autocast("cpu"):
-            assert ag.ops.linear is not original and ag.ops.linear.autocast_original is original
+            assert function.autocast_hook is not None and function.entry_hook is not None
             1 / 0
-    assert function.autocast_hook is None and ag.ops.linear is original
+    assert function.autocast_hook is None and function.entry_hook is None
     assert F.linear(ag.ones(1, 2), ag.ones(3, 2)).dtype == ag.float32
     assert not ag.is_autocast_enabled("cpu")
 

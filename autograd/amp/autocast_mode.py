@@ -12,15 +12,13 @@ op lists; only tensors on the autocast device, floating and not float64, are cas
 an explicit ``dtype=`` keep it. The one hook is in ``Op.apply``: it reads ``function.autocast_hook``,
 which is None (nothing to do) unless some thread is inside an enabled autocast region.
 
-A few public functions refuse mixed dtypes before their op runs (``linear``: "input dtype bfloat16
-does not match weight dtype float32"), where PyTorch casts first. While a region is open, those
-functions (``ENTRY_POINTS``) are replaced in the modules that hold them by a wrapper that applies
-their policy to their arguments first; the originals are put back when the last region closes, so
-nothing outside a region pays for it. (The lasting fix is for those checks to let autocast decide.)
+Public functions that check their arguments' dtypes before their op runs (``linear``: input and
+weight must match) or that are compositions autocast would not see (the losses) are marked
+``@autocast_entry`` where they are defined: their policy, by the function's name, applies to their
+arguments first (``function.entry_hook``, also None outside a region), as PyTorch casts at dispatch.
 """
 
 import functools
-import sys
 import threading
 import warnings
 
@@ -66,9 +64,6 @@ POLICIES = {
         **dict.fromkeys(("cat", "stack", "index_copy"), PROMOTE),
     },
 }
-# the public functions that check their arguments' dtypes before their op runs: wrapped while a region is open
-ENTRY_POINTS = ("linear", "prelu", "scaled_dot_product_attention", "rnn_layer", "lstm_layer", "gru_layer") \
-    + _CONVS + _CELLS + _NORMS
 _LISTED = frozenset(name for table in POLICIES.values() for name in table)
 SUPPORTED_DTYPES = (dtypes.float16, dtypes.bfloat16)
 _DEFAULT_DTYPES = {"cuda": dtypes.float16, "cpu": dtypes.bfloat16}
@@ -156,8 +151,7 @@ class autocast:
             with _lock:
                 _regions += 1
                 if function.autocast_hook is None:
-                    function.autocast_hook = cast_inputs
-                    _wrap_entry_points(True)
+                    function.autocast_hook, function.entry_hook = cast_inputs, call_entry
         return self
 
     def __exit__(self, *exc):
@@ -175,8 +169,7 @@ class autocast:
             with _lock:
                 _regions -= 1
                 if _regions == 0:
-                    function.autocast_hook = None
-                    _wrap_entry_points(False)
+                    function.autocast_hook = function.entry_hook = None
         return False
 
     def __call__(self, fn):
@@ -250,46 +243,21 @@ def _cast(x, dtype, may_cache):
     return out
 
 
-# --- the functions that check dtypes before their op: wrapped while a region is open ------------------------------
+# --- the public functions marked @autocast_entry: their arguments cast by the function's policy --------------------
 
-_sites = None  # [(module, name, original, wrapper)], found again when modules were imported since
-_modules_seen = 0
-
-
-def _wrap_entry_points(on):
-    global _sites, _modules_seen
-    if on and (_sites is None or len(sys.modules) != _modules_seen):
-        from .. import ops
-        _modules_seen = len(sys.modules)
-        modules = [m for n, m in list(sys.modules.items()) if m is not None and n.split(".")[0] in ("autograd", "nn")]
-        _sites = []
-        for name in ENTRY_POINTS:
-            original = getattr(ops, name, None)
-            if original is None:
-                continue
-            wrapper = _entry_point(name, original)
-            _sites += [(m, name, original, wrapper) for m in modules if m.__dict__.get(name) is original]
-    for module, name, original, wrapper in _sites:
-        setattr(module, name, wrapper if on else original)
-
-
-def _entry_point(name, fn):
-    """``fn`` with its autocast policy applied to its arguments (Tensors, also inside tuples) first."""
-    @functools.wraps(fn)
-    def autocast_entry(*args, **kwargs):
-        dtype, policy = _policy(name, (*args, *kwargs.values()))
-        if policy == MIXED:  # PyTorch's norms take a low-precision input with float32 parameters as they are:
-            x = args[0] if args else None  # here run in float32, the output rounded to the input's dtype
-            if _eligible(x) and dtypes.is_low_precision(x.dtype) and any(
-                    _eligible(t) and t.dtype != x.dtype for t in _tensors((*args[1:], *kwargs.values()))):
-                return fn(x.float(), *args[1:], **kwargs).to(x.dtype)
-        elif policy is not None:
-            target = dtype if policy == LOWER else dtypes.float32
-            args = _cast_all(args, target, policy == LOWER)
-            kwargs = {k: _cast_all(v, target, policy == LOWER) for k, v in kwargs.items()}
-        return fn(*args, **kwargs)
-    autocast_entry.autocast_original = fn
-    return autocast_entry
+def call_entry(name, fn, args, kwargs):
+    """``fn(*args, **kwargs)`` with the policy of ``name`` applied to its arguments (Tensors, also in tuples)."""
+    dtype, policy = _policy(name, (*args, *kwargs.values()))
+    if policy == MIXED:  # PyTorch's norms take a low-precision input with float32 parameters as they are:
+        x = args[0] if args else None  # here run in float32, the output rounded to the input's dtype
+        if _eligible(x) and dtypes.is_low_precision(x.dtype) and any(
+                _eligible(t) and t.dtype != x.dtype for t in _tensors((*args[1:], *kwargs.values()))):
+            return fn(x.float(), *args[1:], **kwargs).to(x.dtype)
+    elif policy is not None:
+        target = dtype if policy == LOWER else dtypes.float32
+        args = _cast_all(args, target, policy == LOWER)
+        kwargs = {k: _cast_all(v, target, policy == LOWER) for k, v in kwargs.items()}
+    return fn(*args, **kwargs)
 
 
 def _cast_all(value, target, lower):

@@ -10,7 +10,7 @@ is as fast and gives their double backward for free.
 import math
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, autocast_entry, same_dtype
 from ..tensor import Tensor
 from ._dims import normalize_dim
 from .arithmetic import where
@@ -308,6 +308,7 @@ def relu_(input):
     return _maybe_inplace("relu", input, relu, True)
 
 
+@autocast_entry
 def prelu(input, weight):
     """x where x > 0, else weight * x; weight holds one slope, or one per channel (dim 1; a 1-d
     input has one channel)."""

@@ -16,7 +16,7 @@ import math
 import warnings
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, autocast_entry, same_dtype
 from ..tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -124,6 +124,7 @@ def attention_weights(q, k, bias=None, scale=None, safe=True):
     return AttentionWeights.apply(q, k, bias, scale=scale, safe=safe)
 
 
+@autocast_entry
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """softmax(query @ keyᵀ * scale + mask) @ value over the last two dims, as PyTorch's.

@@ -25,7 +25,7 @@ high) pair per spatial dim: "same" may pad one more on the high side) and ``grou
 import itertools
 import math
 
-from ..function import Op
+from ..function import Op, autocast_entry
 from ..tensor import Tensor
 from ._args import ntuple
 
@@ -334,17 +334,20 @@ def _conv(op, n, input, weight, bias, stride, padding, dilation, groups):
     return out if batched else out.squeeze(0)
 
 
+@autocast_entry
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d cross-correlation: input (N, C, W) or (C, W), weight (O, C/groups, kW), bias (O,)."""
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_entry
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d cross-correlation: input (N, C, H, W) or (C, H, W), weight (O, C/groups, kH, kW), bias (O,).
     ``padding`` is an int, a pair, "valid" (none) or "same" (output as large as the input; stride 1)."""
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_entry
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-d cross-correlation: input (N, C, D, H, W) or (C, D, H, W), weight (O, C/groups, kD, kH, kW)."""
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
@@ -384,6 +387,7 @@ def _conv_transpose(op, n, input, weight, bias, stride, padding, output_padding,
     return out if batched else out.squeeze(0)
 
 
+@autocast_entry
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The gradient of conv1d with respect to its input, as a layer: input (N, C_in, W), weight
     (C_in, C_out/groups, kW); ``output_padding`` adds to one side of the output size."""
@@ -391,6 +395,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            dilation)
 
 
+@autocast_entry
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The gradient of conv2d with respect to its input, as a layer: input (N, C_in, H, W), weight
     (C_in, C_out/groups, kH, kW)."""
@@ -398,6 +403,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            dilation)
 
 
+@autocast_entry
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The gradient of conv3d with respect to its input: input (N, C_in, D, H, W), weight (C_in, C_out/groups, kD,
     kH, kW)."""

@@ -11,7 +11,7 @@ import math
 import warnings
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, autocast_entry, same_dtype
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._dims import normalize_dim
@@ -280,6 +280,7 @@ def _check_targets(op, target, classes, ignore_index, input_shape):
                                 ignore=ignore_index)
 
 
+@autocast_entry
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """-input[t] (times weight[t]) for log-probabilities ``input`` (C,) or (N, C, d1, ...) and class indices."""
     reduction = _reduction("nll_loss", reduction, size_average, reduce)
@@ -290,6 +291,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NllLoss.apply(input, target, weight, reduction=reduction, ignore_index=ignore_index, axis=axis)
 
 
+@autocast_entry
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """Cross entropy of logits ``input`` (C,) or (N, C, d1, ...) against class indices (the input's shape
@@ -343,6 +345,7 @@ def _cross_entropy_probabilities(input, target, weight, reduction, ignore_index,
 
 # --- binary cross entropy -------------------------------------------------------------------------------
 
+@autocast_entry
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(t log x + (1 - t) log(1 - x)) for probabilities ``x``, each log clamped at -100 as PyTorch does."""
     reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
@@ -363,6 +366,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
+@autocast_entry
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
     """binary_cross_entropy(sigmoid(input), target) in a stable form; ``pos_weight`` weighs the positive term."""
@@ -387,6 +391,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 # --- regression losses ----------------------------------------------------------------------------------
 
+@autocast_entry
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """(input - target)**2; a target of another shape broadcasts, with PyTorch's warning."""
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
@@ -394,6 +399,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _reduce(_weighted("mse_loss", (input - target) ** 2, weight, input), reduction)
 
 
+@autocast_entry
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """|input - target|; a target of another shape broadcasts, with PyTorch's warning."""
     reduction = _reduction("l1_loss", reduction, size_average, reduce)
@@ -411,6 +417,7 @@ def _weighted(op, loss, weight, input):
     return loss * weight
 
 
+@autocast_entry
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d**2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0 is l1_loss."""
     reduction = _reduction("smooth_l1_loss", reduction, size_average, reduce)
@@ -423,6 +430,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(_where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta), reduction)
 
 
+@autocast_entry
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target)."""
     reduction = _reduction("huber_loss", reduction)
@@ -434,6 +442,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _reduce(_weighted("huber_loss", loss, weight, input), reduction)
 
 
+@autocast_entry
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """target * (log(target) - input) (input holds log-probabilities); 'batchmean' divides the sum by N."""
     if size_average is None and reduce is None and reduction == "mean":
@@ -453,6 +462,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return loss / input.shape[0] if batchmean and input.ndim else loss
 
 
+@autocast_entry
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     """exp(input) - target * input (log_input), else input - target * log(input + eps); ``full`` adds
@@ -497,6 +507,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 
 # --- margin and embedding losses ------------------------------------------------------------------------
 
+@autocast_entry
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
     """max(0, -target * (input1 - input2) + margin)."""
     reduction = _reduction("margin_ranking_loss", reduction, size_average, reduce)
@@ -507,6 +518,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
 
 
+@autocast_entry
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     """input where target == 1, max(0, margin - input) where target == -1."""
     reduction = _reduction("hinge_embedding_loss", reduction, size_average, reduce)
@@ -515,6 +527,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     return _reduce(loss, reduction)
 
 
+@autocast_entry
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-target * input)), averaged over every element for 'mean'."""
     reduction = _reduction("soft_margin_loss", reduction, size_average, reduce)
@@ -538,6 +551,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     return _reduce(loss, reduction)
 
 
+@autocast_entry
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     """sum over classes c != y of max(0, margin - x[y] + x[c])**p (times weight[y]), divided by C."""
@@ -573,6 +587,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     return _reduce(loss, reduction)
 
 
+@autocast_entry
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
     """1 - cos(input1, input2) where target == 1, max(0, cos - margin) where target == -1."""
     op = "cosine_embedding_loss"
@@ -615,6 +630,7 @@ def _norm(x, p, dim, keepdim=False):
     return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
 
 
+@autocast_entry
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     """max(0, margin + d(anchor, positive) - d(anchor, negative)), d the pairwise p-distance."""

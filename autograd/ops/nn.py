@@ -3,7 +3,7 @@
 import math
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, autocast_entry, same_dtype
 from ..keywords import numpy_keywords
 from ._dims import normalize_dim
 from .reduction import max_or_zero
@@ -81,6 +81,7 @@ class LogSoftmaxBackward(Op):
         return gg, (-grad_grad * e * grad.sum(ctx.dim, keepdim=True) if ctx.needs_input_grad[1] else None)
 
 
+@autocast_entry
 def linear(x, weight, bias=None):
     if x.ndim == 0 or weight.ndim == 0:
         raise RuntimeError(f"linear: both arguments to linear need to be at least 1D, but they are {x.ndim}D and "

@@ -10,7 +10,7 @@ shaped to broadcast, which the functions below say.
 import math
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, autocast_entry, same_dtype
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
@@ -129,6 +129,7 @@ def _channel_shape(x):
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
+@autocast_entry
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Normalise each channel (dim 1) over the batch and the spatial dims. In training, with the batch's
     biased variance, and the running statistics (if given) move towards the batch's mean and unbiased
@@ -159,6 +160,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out
 
 
+@autocast_entry
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-5):
     """Normalise each channel of each sample over its spatial dims."""
@@ -183,6 +185,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return out
 
 
+@autocast_entry
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing dims given by ``normalized_shape``; weight and bias have that shape."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -205,6 +208,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                            training=True, momentum=None, stats_shape=None)
 
 
+@autocast_entry
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Split the channels into ``num_groups`` groups; normalise each group of each sample over its
     channels and spatial dims; weight and bias are per channel."""

@@ -24,7 +24,7 @@ and friends) are compositions of differentiable ops: one step does not need a fu
 
 from .. import dtypes
 from ..engine import run_backward
-from ..function import Op
+from ..function import Op, autocast_entry
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, zeros
 from .nn import linear
@@ -481,18 +481,21 @@ def _gates(input, hx, w_ih, w_hh, b_ih, b_hh):
     return linear(input, w_ih, b_ih) + linear(hx, w_hh, b_hh)
 
 
+@autocast_entry
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One Elman step: tanh(input W_ih^T + b_ih + hx W_hh^T + b_hh) (torch.rnn_tanh_cell)."""
     _check_cell("rnn_tanh_cell", input, (hx,), w_ih, w_hh, 1)
     return _gates(input, hx, w_ih, w_hh, b_ih, b_hh).tanh()
 
 
+@autocast_entry
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One Elman step with relu (torch.rnn_relu_cell)."""
     _check_cell("rnn_relu_cell", input, (hx,), w_ih, w_hh, 1)
     return _gates(input, hx, w_ih, w_hh, b_ih, b_hh).relu()
 
 
+@autocast_entry
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     """One LSTM step; ``hx`` is (h, c); returns (h', c') (torch.lstm_cell). Gates in PyTorch's order
     i, f, g, o; with ``w_hr`` the output is projected: h' = (o * tanh(c')) W_hr^T."""
@@ -509,6 +512,7 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return h, c
 
 
+@autocast_entry
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step (torch.gru_cell): gates r, z, n in PyTorch's order."""
     _check_cell("gru_cell", input, (hx,), w_ih, w_hh, 3)
@@ -558,6 +562,7 @@ def _batch_sizes(batch_sizes):
     return None if batch_sizes is None else tuple(int(b) for b in batch_sizes)
 
 
+@autocast_entry
 def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", batch_sizes=None, reverse=False):
     """One Elman RNN layer over a time-major sequence (T, B, I): returns (output (T, B, H), h_n (B, H)).
 
@@ -570,6 +575,7 @@ def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", 
                              batch_sizes=_batch_sizes(batch_sizes), reverse=bool(reverse))
 
 
+@autocast_entry
 def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, batch_sizes=None, reverse=False):
     """One LSTM layer over (T, B, I); ``hx`` is (h0, c0). Returns (output (T, B, P), h_n, c_n)."""
     h0, c0 = hx
@@ -578,6 +584,7 @@ def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, batch_siz
                               reverse=bool(reverse))
 
 
+@autocast_entry
 def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, batch_sizes=None, reverse=False):
     """One GRU layer over (T, B, I): returns (output (T, B, H), h_n (B, H))."""
     _check_layer("gru_layer", input, (hx,), w_ih, w_hh, 3, batch_sizes=batch_sizes)
