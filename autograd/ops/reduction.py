@@ -1,6 +1,7 @@
 """Reductions over all elements or along ``dim`` (an int or a tuple), with ``keepdim``."""
 
 import collections
+import math
 
 from .. import dtypes
 from ..function import Op
@@ -84,14 +85,16 @@ def _spread_to_extremes(ctx, grad):
 
 
 class TakeAlongDim(Op):
-    """values[i] = x[..., index[i], ...] along ``dim``; ``index`` is an int64 tensor."""
-    def forward(ctx, x, index, dim):
-        ctx.shape, ctx.dim = x.shape, dim
+    """values[i] = x[..., index[i], ...] along ``dim``; ``index`` is an int64 tensor. With ``repeats`` the
+    indices may repeat (cummax, quantile) and the gradient adds up; without, it is put back in one pass."""
+    def forward(ctx, x, index, dim, repeats=False):
+        ctx.shape, ctx.dim, ctx.repeats = x.shape, dim, repeats
         ctx.save_for_backward(index)
         return ctx.xp.take_along_axis(x, index, axis=dim)
     def backward(ctx, grad):
         index, = ctx.saved_tensors
-        return PutAlongDim.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
+        back = AddAlongDim if ctx.repeats else PutAlongDim
+        return back.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
 
 
 class PutAlongDim(Op):
@@ -106,6 +109,24 @@ class PutAlongDim(Op):
         index, = ctx.saved_tensors
         return TakeAlongDim.apply(grad, index, dim=ctx.dim), None
 
+
+class AddAlongDim(Op):
+    """Zeros of ``shape`` with ``values`` added at ``index`` along ``dim``; repeated indices add up."""
+    def forward(ctx, values, index, shape, dim):
+        xp = ctx.xp
+        ctx.dim = dim
+        ctx.save_for_backward(index)
+        n = shape[dim]
+        index, values = xp.moveaxis(index, dim, -1), xp.moveaxis(values, dim, -1)
+        rows = index.shape[:-1]
+        flat = (index + xp.arange(math.prod(rows)).reshape(rows + (1,)) * n).reshape(-1)
+        out = xp.zeros(math.prod(rows) * n, dtype=dtypes.float32 if dtypes.is_low_precision(values.dtype)
+                       else values.dtype)  # CuPy's add.at has no float16/bfloat16 loop on every build
+        xp.add.at(out, flat, values.reshape(-1).astype(out.dtype, copy=False))
+        return xp.moveaxis(out.reshape(rows + (n,)), -1, dim).astype(values.dtype)
+    def backward(ctx, grad):
+        index, = ctx.saved_tensors
+        return TakeAlongDim.apply(grad, index, dim=ctx.dim, repeats=True), None
 
 class Logsumexp(Op):
     def forward(ctx, x, dims, keepdim):

@@ -163,36 +163,6 @@ def _finfo(dtype):
     return np.finfo(dtype)
 
 
-class PickAlongDim(Op):
-    """``take_along_dim`` whose indices may repeat (cummax, quantile): the gradient adds up."""
-    def forward(ctx, x, index, dim):
-        ctx.shape, ctx.dim = x.shape, dim
-        ctx.save_for_backward(index)
-        return ctx.xp.take_along_axis(x, index, axis=dim)
-    def backward(ctx, grad):
-        index, = ctx.saved_tensors
-        return AddAlongDim.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
-
-
-class AddAlongDim(Op):
-    """Zeros of ``shape`` with ``values`` added at ``index`` along ``dim``; repeated indices add up."""
-    def forward(ctx, values, index, shape, dim):
-        xp = ctx.xp
-        ctx.dim = dim
-        ctx.save_for_backward(index)
-        n = shape[dim]
-        index, values = xp.moveaxis(index, dim, -1), xp.moveaxis(values, dim, -1)
-        rows = index.shape[:-1]
-        flat = (index + xp.arange(math.prod(rows)).reshape(rows + (1,)) * n).reshape(-1)
-        out = xp.zeros(math.prod(rows) * n, dtype=dtypes.float32 if dtypes.is_low_precision(values.dtype)
-                       else values.dtype)  # CuPy's add.at has no float16/bfloat16 loop on every build
-        xp.add.at(out, flat, values.reshape(-1).astype(out.dtype, copy=False))
-        return xp.moveaxis(out.reshape(rows + (n,)), -1, dim).astype(values.dtype)
-    def backward(ctx, grad):
-        index, = ctx.saved_tensors
-        return PickAlongDim.apply(grad, index, dim=ctx.dim), None
-
-
 def _sortable(x):
     """float16/bfloat16 sorted as float32 (exact): ml_dtypes' bfloat16 sort leaves NaN where it was."""
     return x.astype(dtypes.float32) if dtypes.is_low_precision(x.dtype) else x
@@ -355,7 +325,7 @@ def logcumsumexp(x, dim):
 def _cum_extreme(op, x, dim, largest, result):
     def run(t, d):
         index = CumExtremeIndex.apply(t, dim=d, largest=largest)
-        return PickAlongDim.apply(t, index, dim=d), index
+        return TakeAlongDim.apply(t, index, dim=d, repeats=True), index
     return result(*_along(op, x, dim, run))
 
 
@@ -584,8 +554,8 @@ def _quantile(op, x, q, dim, keepdim, interpolation, ignore_nan):
         reduced = (d,)
     values = sort(rows, dim=-1).values  # NaN last
     low, high, weight = QuantileRanks.apply(rows, q.reshape(-1), ignore_nan=ignore_nan, interpolation=interpolation)
-    low_values = PickAlongDim.apply(values, low, dim=-1)
-    out = low_values + (PickAlongDim.apply(values, high, dim=-1) - low_values) * weight
+    low_values = TakeAlongDim.apply(values, low, dim=-1, repeats=True)
+    out = low_values + (TakeAlongDim.apply(values, high, dim=-1, repeats=True) - low_values) * weight
     out = out.permute(out.ndim - 1, *range(out.ndim - 1))  # the quantiles first
     if keepdim:
         out = out.reshape(out.shape[0], *kept_shape(x.shape, reduced))
