@@ -16,6 +16,16 @@ from .tensor import Tensor
 
 _NOTHING = contextlib.nullcontext()  # no roots, no kernels: nothing to silence
 
+# A debug switch: False keeps every saved tensor and every intermediate gradient alive until backward returns, to
+# measure what early release saves (autograd.engine.set_early_release(False)). True in normal use.
+early_release = True
+
+
+def set_early_release(enabled):
+    """Turn early release of saved tensors and gradient buffers during backward on (the default) or off."""
+    global early_release
+    early_release = bool(enabled)
+
 
 def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, inputs=None, allow_unused=False):
     """Backpropagate ``grad_roots`` from ``roots``.
@@ -52,6 +62,7 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
         _accumulate(buffers, owned, node, nr, g, create_graph)
     ready = [n for n in start_nodes if dependencies.get(n, 0) == 0]
 
+    kept = None if early_release else []  # with release off: every node (and its saved tensors) and gradient
     previous_mode = is_grad_enabled()
     _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
     try:
@@ -59,6 +70,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
             while ready:
                 node = ready.pop()
                 slots = buffers.pop(node, None)
+                if kept is not None:
+                    kept.append((node, slots))
                 if capture is not None:
                     for nr in range(node.num_outputs):
                         if (node, nr) in capture:
@@ -81,7 +94,7 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                                            f"inputs that need none)")
                     for nr in range(node.num_outputs):
                         owned.discard((node, nr))
-                if not retain_graph:
+                if not retain_graph and kept is None:
                     node.release()
                 for (next_node, nr), g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
                     if next_node is None:
@@ -96,6 +109,10 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                         ready.append(next_node)
     finally:
         _set_enabled(previous_mode)
+    if kept and not retain_graph:  # release off: everything goes now, at the end, instead of node by node
+        for node, _ in kept:
+            if type(node) is not AccumulateGrad:
+                node.release()
 
     if capture is None:
         return None

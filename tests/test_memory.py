@@ -10,6 +10,7 @@ import gc
 import tracemalloc
 import weakref
 
+import numpy as np
 import pytest
 
 import autograd as ag
@@ -207,3 +208,32 @@ def test_nodes_do_not_hold_their_outputs(no_gc):
     del y
     assert out() is None
     assert node.name() == "ExpBackward0"
+
+
+def test_early_release_switch_keeps_buffers_until_backward_returns():
+    """With early release off, a deep chain's backward holds every saved tensor to the end, so its peak is higher;
+    the gradients are the same, and the saved tensors still go when backward returns."""
+    import tracemalloc
+
+    from autograd import engine
+
+    def peak_of_backward():
+        x = ag.tensor(np.random.default_rng(0).standard_normal((64, 256)), requires_grad=True)
+        y = x
+        for _ in range(20):
+            y = (y * 1.01).tanh()
+        tracemalloc.start()
+        y.sum().backward()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, x.grad.numpy().copy(), y.grad_fn
+
+    released, g1, node1 = peak_of_backward()
+    engine.set_early_release(False)
+    try:
+        kept, g2, node2 = peak_of_backward()
+    finally:
+        engine.set_early_release(True)
+    np.testing.assert_array_equal(g1, g2)
+    assert kept > 1.3 * released, (kept, released)
+    assert node2._saved is None
