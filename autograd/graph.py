@@ -22,7 +22,8 @@ class RemovableHandle:
 
     def __init__(self, hooks, *, extra_dict=None):
         self.id = next(_ids)
-        self._dicts = (hooks,) if extra_dict is None else (hooks, extra_dict)
+        extra = [] if extra_dict is None else [extra_dict] if isinstance(extra_dict, dict) else list(extra_dict)
+        self._dicts = (hooks, *extra)
 
     def remove(self):
         for hooks in self._dicts:
@@ -35,11 +36,12 @@ class RemovableHandle:
         self.remove()
 
 
-def _add_hook(hooks, fn, prepend=False):
-    """Register ``fn`` in the dict ``hooks`` (called in insertion order); return its handle."""
+def _add_hook(hooks, fn, prepend=False, extra_dict=None):
+    """Register ``fn`` in the dict ``hooks`` (called in insertion order, or first with ``prepend``);
+    return its handle, which also takes the hook's id out of ``extra_dict`` (a dict or a list of them)."""
     if not callable(fn):
         raise TypeError(f"register hook: the hook must be callable, but got {type(fn).__name__}")
-    handle = RemovableHandle(hooks)
+    handle = RemovableHandle(hooks, extra_dict=extra_dict)
     if prepend:
         rest = list(hooks.items())
         hooks.clear()
