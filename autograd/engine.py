@@ -318,8 +318,8 @@ def _checked_backward(node, slots):
 
 def _warn_forward_stack(node):
     if node._stack is None:
-        text = ("No forward pass information available. Enable detect anomaly during forward pass for more "
-                "information.")
+        text = (f"Error detected in {node.name()}. No forward pass information available. Enable detect anomaly "
+                f"during forward pass for more information.")
     else:
         text = f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n" + \
             "".join(node._stack)
