@@ -6,6 +6,9 @@
    gradient, then drop that gradient and (unless retain_graph) its saved tensors.
 3. Each gradient it returns is made to fit its input (broadcast dims summed away,
    dtype matched) and added to the next node's buffer; leaves accumulate into .grad.
+
+Hooks wrap step 2 only on nodes that have them (tensor hooks, retain_grad, node prehooks,
+backward, node hooks, as PyTorch orders them); anomaly mode wraps it while it is on.
 """
 
 import contextlib

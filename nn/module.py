@@ -505,8 +505,9 @@ def _call_with_hooks(module, args, kwargs):
                 result = new
         if backward_hook is not None:
             if not isinstance(result, (ag.Tensor, tuple)):
-                warnings.warn(f"{type(module).__name__}: for backward hooks to be called, the module's output should be "
-                              f"a Tensor or a tuple of Tensors, but it is {type(result).__name__}", stacklevel=3)
+                warnings.warn(f"{type(module).__name__}: for backward hooks to be called, the module's output "
+                              f"should be a Tensor or a tuple of Tensors, but it is {type(result).__name__}",
+                              stacklevel=3)
             result = backward_hook.setup_output_hook(result)
         return result
     except Exception:
@@ -614,8 +615,8 @@ class _BackwardHook:
             if new is not None:
                 new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
                 if len(new) != len(grads):
-                    raise RuntimeError(f"{type(self.module).__name__}: a backward hook returned {len(new)} grad_inputs, "
-                                       f"but the module was called with {len(grads)} arguments")
+                    raise RuntimeError(f"{type(self.module).__name__}: a backward hook returned {len(new)} "
+                                       f"grad_inputs, but the module was called with {len(grads)} arguments")
                 grads = new
         self.grad_outputs = None
         return tuple(grads[i] for i in self.input_index)
