@@ -88,11 +88,15 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                             capture[node, nr] = slots[nr] if slots else None
                 if type(node) is AccumulateGrad:
                     if capture is None and slots is not None:
+                        if hooks is not None and hooks.pre:
+                            slots = _pre_hooks(node, hooks, slots, owned)
                         node.accumulate(slots[0], create_graph, (node, 0) in owned)
                         owned.discard((node, 0))
                         if hooks is not None:
                             for hook in tuple(hooks.post_accumulate.values()):
                                 hook(node.variable)
+                            if hooks.post:
+                                _post_hooks(node, hooks, (), slots)
                     continue
                 input_grads = ()
                 if slots is not None:

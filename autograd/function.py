@@ -476,6 +476,20 @@ class AccumulateGrad:
     def _hooks(self):  # a leaf's hooks live on the tensor: this node may be made again
         return self.variable._hooks
 
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before the gradient is accumulated into ``.grad``; may replace it."""
+        return _add_hook(self._hook_table().pre, fn)
+
+    def register_hook(self, fn):
+        """``fn((), grad_outputs)`` runs after the gradient was accumulated into ``.grad``."""
+        return _add_hook(self._hook_table().post, fn)
+
+    def _hook_table(self):
+        variable = self.variable
+        if variable._hooks is None:
+            variable._hooks = _Hooks()
+        return variable._hooks
+
     def name(self):
         return "torch::autograd::AccumulateGrad"
 

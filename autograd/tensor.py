@@ -193,12 +193,7 @@ class Tensor:
             raise RuntimeError(f"register_hook: cannot register a hook on a tensor that doesn't require gradient "
                                f"(shape {tuple(self.shape)}); call .requires_grad_() on it (or on the leaves it "
                                f"is computed from) first")
-        if self.grad_fn is not None:
-            table = self.grad_fn._hook_table()
-        else:
-            if self._hooks is None:
-                self._hooks = _Hooks()
-            table = self._hooks
+        table = self._grad_node()._hook_table()  # a leaf's: its own (kept on the tensor), as AccumulateGrad's
         return _add_hook(table.tensor.setdefault(self._output_nr, {}), hook)
 
     def register_post_accumulate_grad_hook(self, hook):
@@ -211,9 +206,7 @@ class Tensor:
             raise RuntimeError(f"register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered "
                                f"on non-leaf tensors (this one has grad_fn={self.grad_fn.name()}); use "
                                f"register_hook on it instead")
-        if self._hooks is None:
-            self._hooks = _Hooks()
-        return _add_hook(self._hooks.post_accumulate, hook)
+        return _add_hook(self._grad_node()._hook_table().post_accumulate, hook)
 
     def _refresh_view(self):
         """A view whose base's history was rewritten since it was made (an in-place op through
@@ -970,5 +963,5 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from . import random as _random  # noqa: E402
 from .engine import run_backward  # noqa: E402
-from .function import AccumulateGrad, _Hooks  # noqa: E402
+from .function import AccumulateGrad  # noqa: E402
 from .graph import _add_hook  # noqa: E402

@@ -159,3 +159,16 @@ def test_detect_anomaly_as_a_decorator():
     assert not ag.is_anomaly_enabled()
     assert inside() == (True, False)
     assert not ag.is_anomaly_enabled() and ag.is_anomaly_check_nan_enabled()
+
+
+@pytest.mark.cuda
+def test_nan_check_on_cuda():
+    x = ag.tensor([0.0, 1.0], dtype=ag.float32, device="cuda", requires_grad=True)
+
+    def fn():
+        with ag.detect_anomaly():
+            y = x.log()  # made on the GPU
+            (y * 0).sum().backward()
+    error, texts = run(fn)
+    assert str(error) == "Function 'LogBackward0' returned nan values in its 0th output."
+    assert any("y = x.log()  # made on the GPU" in t for t in texts)

@@ -345,3 +345,20 @@ def test_full_backward_hooks_replace_gradients():
         (m(x) ** 2).sum().backward()  # m[0]'s hook is gone; m[2]'s still replace
         return x.grad, m[0].weight.grad, m[2].weight.grad
     assert len(module_both(body)) == 1
+
+
+def test_accumulate_grad_node_hooks():
+    def body(lib, log):
+        x = leaf(lib, [1.0, 2.0])
+        y = x * 2
+        acc = y.grad_fn.next_functions[0][0]
+        assert acc.name() == "torch::autograd::AccumulateGrad"
+        acc.register_prehook(lambda go: (log.append(("pre", [seen(g) for g in go])), (go[0] * 10,))[1])
+        acc.register_hook(lambda gi, go: log.append(("post", gi, [seen(g) for g in go])))
+        x.register_hook(lambda g: log.append(("tensor", seen(g))))
+        x.register_post_accumulate_grad_hook(lambda t: log.append(("acc", seen(t.grad))))
+        y.sum().backward()
+        (g,) = (torch.autograd.grad if lib is torch else ag.grad)((x * 2).sum(), x)  # node hooks: not run
+        return x.grad, g
+    log = both(body)
+    assert [entry[0] for entry in log] == ["tensor", "pre", "acc", "post", "tensor"]
