@@ -265,7 +265,7 @@ def _tensor_hooks(node, hooks, slots, owned):
                 break
             new = hook(slots[nr])
             if new is not None:
-                slots[nr] = _checked_replacement(node, "hook", new, slots[nr])
+                slots[nr] = _checked_replacement(node, hook, new, slots[nr])
                 owned.discard((node, nr))  # the hook's tensor is not the engine's to write into
     return slots
 
@@ -275,7 +275,7 @@ def _pre_hooks(node, hooks, slots, owned):
     for hook in tuple(hooks.pre.values()):
         new = hook(tuple(slots))
         if new is not None:
-            slots = _checked_tuple(node, "prehook", new, slots)
+            slots = _checked_tuple(node, hook, new, slots)
             for nr in range(node.num_outputs):
                 owned.discard((node, nr))
     return slots
@@ -286,25 +286,34 @@ def _post_hooks(node, hooks, input_grads, slots):
     for hook in tuple(hooks.post.values()):
         new = hook(input_grads, tuple(slots))
         if new is not None:
-            input_grads = tuple(_checked_tuple(node, "hook", new, input_grads))
+            input_grads = tuple(_checked_tuple(node, hook, new, input_grads))
     return input_grads
 
 
-def _checked_replacement(node, kind, new, old):
+def _checked_replacement(node, hook, new, old):
+    """A gradient a hook returned must be a Tensor like the one it replaces (PyTorch's refusals)."""
+    name = f"hook '{getattr(hook, '__name__', type(hook).__name__)}' (on {node.name()})"
     if not isinstance(new, Tensor):
-        raise TypeError(f"{node.name()}: a {kind} must return a Tensor or None, but it returned {type(new).__name__}")
-    if old is not None and new.shape != old.shape:
-        raise RuntimeError(f"{node.name()}: a {kind} returned a gradient of shape {tuple(new.shape)} in place of "
-                           f"one of shape {tuple(old.shape)}; return a gradient of the same shape")
+        raise TypeError(f"{name} must return a Tensor or None, but it returned {type(new).__name__}")
+    if old is None:
+        return new
+    if new.shape != old.shape:
+        raise RuntimeError(f"{name} has changed the size of value: got shape {tuple(new.shape)} for a gradient "
+                           f"of shape {tuple(old.shape)}; return a gradient of the same shape")
+    if new.dtype != old.dtype or new.device != old.device:
+        raise RuntimeError(f"{name} has changed the type of value (was {old.dtype} on {old.device}, got "
+                           f"{new.dtype} on {new.device}); convert it back, e.g. new.to(grad.dtype)")
     return new
 
 
-def _checked_tuple(node, kind, new, old):
-    new = tuple(new) if isinstance(new, (tuple, list)) else None
-    if new is None or len(new) != len(old):
-        raise RuntimeError(f"{node.name()}: a {kind} must return None or a tuple of {len(old)} gradients (one per "
-                           f"one it was given), but it returned {new if new is None else len(new)} of them")
-    return [g if g is None else _checked_replacement(node, kind, g, o) for g, o in zip(new, old)]
+def _checked_tuple(node, hook, new, old):
+    count = len(new) if isinstance(new, (tuple, list)) else None
+    if count != len(old):
+        name = getattr(hook, "__name__", type(hook).__name__)
+        raise RuntimeError(f"hook '{name}' (on {node.name()}) has returned an incorrect number of values (got "
+                           f"{count if count is not None else type(new).__name__}, but expected {len(old)}): "
+                           f"return None or a tuple with one gradient (or None) per one it was given")
+    return [g if g is None else _checked_replacement(node, hook, g, o) for g, o in zip(new, old)]
 
 
 def _checked_backward(node, slots):

@@ -362,3 +362,22 @@ def test_accumulate_grad_node_hooks():
         return x.grad, g
     log = both(body)
     assert [entry[0] for entry in log] == ["tensor", "pre", "acc", "post", "tensor"]
+
+
+@pytest.mark.parametrize("case", ["size", "type", "prehook count", "hook count"])
+def test_bad_hook_results_are_refused_as_torch_does(case):
+    expected = {"size": "changed the size of value", "type": "changed the type of value",
+                "prehook count": "incorrect number of values", "hook count": "incorrect number of values"}[case]
+    for lib in (torch, ag):
+        x = leaf(lib, [1.0, 2.0])
+        y = x * 2
+        if case == "size":
+            y.register_hook(lambda g: g.sum())
+        elif case == "type":
+            y.register_hook(lambda g: g.float())
+        elif case == "prehook count":
+            y.grad_fn.register_prehook(lambda go: (go[0], go[0]))
+        else:
+            y.grad_fn.register_hook(lambda gi, go: (gi[0],) * (len(gi) + 1))
+        with pytest.raises(RuntimeError, match=expected):
+            y.sum().backward()
