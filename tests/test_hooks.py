@@ -381,3 +381,59 @@ def test_bad_hook_results_are_refused_as_torch_does(case):
             y.grad_fn.register_hook(lambda gi, go: (gi[0],) * (len(gi) + 1))
         with pytest.raises(RuntimeError, match=expected):
             y.sum().backward()
+
+
+def two_in_two_out(nn):
+    class M(nn.Module):
+        def forward(self, a, scale, b):  # a non-tensor argument between two tensors; a tuple out
+            return a * b * scale, (a - b).exp()
+    return M()
+
+
+@pytest.mark.parametrize("b_requires_grad", [True, False])
+def test_full_backward_hooks_several_inputs_and_outputs(b_requires_grad):
+    def body(lib, log):
+        m = two_in_two_out(torch.nn if lib is torch else agnn)
+        m.register_full_backward_pre_hook(lambda mod, go: log.append(("bpre", [seen(g) for g in go])))
+        m.register_full_backward_hook(
+            lambda mod, gi, go: log.append(("bwd", [seen(g) for g in gi], [seen(g) for g in go])))
+        a, b = leaf(lib, [0.5, -1.0]), leaf(lib, [2.0, 0.25]).requires_grad_(b_requires_grad)
+        p, q = m(a, 3.0, b)
+        (p * q).sum().backward()
+        return a.grad, b.grad
+    log = both(body)
+    assert [entry[0] for entry in log] == ["bpre", "bwd"] and len(log[1][1]) == 3
+
+
+def test_full_backward_hooks_shared_layer_called_twice():
+    def body(lib, m, log):
+        lin = torch.nn.Linear(3, 3).double() if lib is torch else agnn.Linear(3, 3).double()
+        with (torch.no_grad() if lib is torch else ag.no_grad()):
+            lin.weight.copy_(lib.tensor(np.eye(3) * 0.5 + 0.1, dtype=lib.float64))
+            lin.bias.copy_(lib.tensor([0.1, -0.2, 0.3], dtype=lib.float64))
+        lin.register_full_backward_hook(lambda mod, gi, go: log.append(([seen(g) for g in gi], [seen(g) for g in go])))
+        x = leaf(lib, X)
+        (lin(lin(x)).tanh().sum()).backward()
+        return x.grad, lin.weight.grad
+    assert len(module_both(body)) == 2
+
+
+def test_saved_tensors_hooks_see_a_users_function():
+    def body(lib, log):
+        class Cube((torch.autograd if lib is torch else ag).Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return grad * 3 * x * x
+        x = leaf(lib, [1.0, -2.0])
+        with graph(lib).saved_tensors_hooks(lambda t: log.append("pack") or ("box", t),
+                                            lambda p: log.append("unpack") or p[1]):
+            y = Cube.apply(x)
+        y.sum().backward()
+        return (x.grad,)
+    assert both(body) == ["pack", "unpack"]
