@@ -195,7 +195,7 @@ class _Hooks:
 
 class _Packed:
     """A saved tensor as ``saved_tensors_hooks``' pack_hook returned it, with its unpack_hook."""
-    __slots__ = ("packed", "unpack_hook", "nr", "shape", "dtype")
+    __slots__ = ("packed", "unpack_hook", "nr", "shape", "dtype", "history")
 
     @staticmethod
     def pack(entry, hooks, outputs):
@@ -204,6 +204,11 @@ class _Packed:
         pack_hook, self.unpack_hook = hooks
         self.nr = tensor.nr if type(tensor) is _Output else None
         self.shape, self.dtype = array.shape, array.dtype
+        # an input's place in the graph (not its memory), so that what unpack returns is differentiated
+        # into the same history (double backward), as PyTorch's SavedVariable does
+        self.history = None
+        if self.nr is None and tensor._requires_grad:
+            self.history = (tensor.grad_fn, tensor._output_nr, weakref.ref(tensor._grad_node()))
         self.packed = pack_hook(outputs[self.nr] if self.nr is not None else tensor)
         return self, None, counter, version  # the array is not kept: the hook decides what is
 
@@ -215,6 +220,10 @@ class _Packed:
         if self.nr is not None:  # the node's own output: it flows through this node again (double backward)
             tensor = Tensor._make(tensor.array, tensor._backend, True, node)
             tensor._output_nr = self.nr
+        elif self.history is not None:
+            grad_fn, nr, grad_node = self.history
+            tensor = Tensor._make(tensor.array, tensor._backend, True, grad_fn)
+            tensor._output_nr, tensor._accumulator = nr, (None if grad_fn is not None else grad_node)
         return tensor
 
 

@@ -437,3 +437,17 @@ def test_saved_tensors_hooks_see_a_users_function():
         y.sum().backward()
         return (x.grad,)
     assert both(body) == ["pack", "unpack"]
+
+
+def test_saved_tensors_hooks_keep_double_backward():
+    def body(lib, log):
+        x = leaf(lib, [0.3, -1.2])
+        w = leaf(lib, [2.0, 0.5])
+        # pack/unpack through a copy: what backward reads is not the tensor that was saved
+        with graph(lib).saved_tensors_hooks(lambda t: t.detach().clone(), lambda t: t.clone()):
+            y = ((x * w).sin() * x).sum()
+        grad = lib.autograd.grad(y, (x, w), create_graph=True) if lib is torch else ag.grad(y, (x, w),
+                                                                                               create_graph=True)
+        (grad[0] * grad[1]).sum().backward()
+        return x.grad, w.grad
+    both(body)
