@@ -153,12 +153,11 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             _untuple(_finish(products, create_graph), out_tuple))
 
 
-def _unit(t, k):
-    """The k-th basis vector of ``t``'s flattened shape, shaped like ``t`` (on its device, in its dtype)."""
-    from . import zeros
-    e = zeros(t.numel(), dtype=t.dtype, device=t.device)
-    e[k] = 1
-    return e.reshape(t.shape)
+def _basis(t):
+    """The basis vectors of ``t``'s flattened shape, each shaped like ``t`` (on its device, in its dtype)."""
+    from . import eye
+    identity = eye(t.numel(), dtype=t.dtype, device=t.device)
+    return [identity[k].reshape(t.shape) for k in range(t.numel())]
 
 
 def _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, fn_name):
@@ -168,9 +167,9 @@ def _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, fn_name):
     if strategy == "reverse-mode":
         for i, out in enumerate(outputs):
             rows = []  # one per element of out: its gradient w.r.t. every input
-            for k in range(out.numel()):
+            for unit in _basis(out):
                 cot = [None] * len(outputs)
-                cot[i] = _unit(out, k)
+                cot[i] = unit
                 rows.append(_grad(outputs, inputs, cot, create_graph))
             for j, x in enumerate(inputs):
                 used = [r[j] for r in rows if r[j] is not None]
@@ -185,9 +184,9 @@ def _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, fn_name):
         product = linearize(outputs, inputs, create_graph)
         for j, x in enumerate(inputs):
             columns = []
-            for k in range(x.numel()):
-                tangents = [zeros(t.shape, dtype=t.dtype, device=t.device) for t in inputs]
-                tangents[j] = _unit(x, k)
+            for unit in _basis(x):
+                tangents = [zeros_like(t) for t in inputs]
+                tangents[j] = unit
                 columns.append(product(tangents))
             for i, out in enumerate(outputs):
                 filled = [c[i] if c[i] is not None else zeros(out.shape, dtype=out.dtype, device=out.device)
