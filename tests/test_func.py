@@ -323,3 +323,17 @@ def test_per_sample_gradients(device):
     theirs = tfunc.vmap(tfunc.grad(loss(torch)), in_dims=(None, 0, 0))({"w": tw, "b": tb}, txs, tys)
     same(ours, theirs)
     assert ours["w"].shape == (5, 2, 3)
+
+
+def test_transforms_compose_through_vmap_and_create_graph():
+    """grad of a vmapped function, jacrev of a vmapped one, and a create_graph Jacobian differentiated again."""
+    (w, xs), (tw, txs) = pair("cpu", (3,), (4, 3), seed=9)
+    per_row = lambda m: lambda v, x: m.tanh((v * x).sum())  # noqa: E731
+    outer = lambda lib, m: lambda v: lib.vmap(per_row(m), in_dims=(None, 0))(v, xs if m is ag else txs)  # noqa: E731
+    same(func.grad(lambda v: outer(func, ag)(v).pow(2).sum())(w),
+         tfunc.grad(lambda v: outer(tfunc, torch)(v).pow(2).sum())(tw))
+    same(func.jacrev(outer(func, ag))(w), tfunc.jacrev(outer(tfunc, torch))(tw))
+    x, tx = w.detach().requires_grad_(), tw.detach().requires_grad_()
+    jac = AF.jacobian(lambda a: a.sin() * a.sum(), x, create_graph=True)
+    t_jac = TF.jacobian(lambda a: a.sin() * a.sum(), tx, create_graph=True)
+    same(ag.grad((jac ** 2).sum(), [x]), torch.autograd.grad((t_jac ** 2).sum(), [tx]))
