@@ -204,9 +204,6 @@ def vjp(func, *primals, has_aux=False):
 
 def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     """``(f(*primals), J @ tangents)`` (and aux): ``tangents`` has the structure and shapes of ``primals``."""
-    if strict:
-        raise RuntimeError("jvp(f, primals, tangents): strict=True is not supported (as in torch.func); "
-                           "pass strict=False")
     if not isinstance(primals, tuple):
         raise RuntimeError("jvp(f, primals, tangents): expected primals to be a tuple, e.g. it should be valid to "
                            "call f(*primals); wrap a single Tensor as (x,)")
@@ -225,6 +222,9 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         outs, out_spec = _flatten(out)
         _tensors(outs, "jvp", "the outputs of f")
         products = linearize(outs, leaves, create_graph=keep)(ts)
+        if strict and all(p is None for p in products):
+            raise RuntimeError("jvp(f, primals, tangents, strict=True): the output of f is independent of the "
+                               "inputs; this is not allowed with strict=True (pass strict=False for zeros)")
         products = _unflatten(_zeros_for_none(products, outs), out_spec)
     result = (_detach(out, keep), _detach(products, keep))
     return (*result, _detach(aux, keep)) if has_aux else result
@@ -278,7 +278,8 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         values.update(d)
     if tie_weights:  # a tensor registered under several names: replacing one name replaces all
         names_of = {}
-        for name, t in [*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)]:
+        named = [*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)]
+        for name, t in named:
             names_of.setdefault(id(t), []).append(name)
         for names in names_of.values():
             given = [n for n in names if n in values]
@@ -353,6 +354,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
     def wrapper(*args, **kwargs):
         from . import get_rng_state, set_rng_state, stack
+        if not isinstance(in_dims, (int, tuple, list)):
+            raise ValueError(f"{name}: expected in_dims to be an int or a (possibly nested) tuple matching the "
+                             f"structure of the inputs, got {type(in_dims).__name__}")
         if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
             raise ValueError(f"{name}: in_dims has {len(in_dims)} entries but {len(args)} positional inputs were "
                              f"given; give one in_dim per input")
@@ -375,6 +379,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         if len(set(sizes)) != 1:
             raise ValueError(f"{name}: expected all tensors to have the same size in the mapped dimension, got sizes "
                              f"{sizes} for the mapped dimension")
+        if sizes[0] == 0:
+            raise ValueError(f"{name}: the mapped dimension has size 0; this vmap runs f once per sample, so it "
+                             f"needs at least one sample to learn the outputs' shapes")
         start = get_rng_state()
         start_bytes = start.numpy().tobytes()
         results = []

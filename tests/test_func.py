@@ -337,3 +337,38 @@ def test_transforms_compose_through_vmap_and_create_graph():
     jac = AF.jacobian(lambda a: a.sin() * a.sum(), x, create_graph=True)
     t_jac = TF.jacobian(lambda a: a.sin() * a.sum(), tx, create_graph=True)
     same(ag.grad((jac ** 2).sum(), [x]), torch.autograd.grad((t_jac ** 2).sum(), [tx]))
+
+
+def test_functional_call_tied_weights():
+    """Two Linears sharing one weight Parameter: replacing one name replaces both unless tie_weights=False."""
+    (w0, w, x), (tw0, tw, tx) = pair("cpu", (3, 3), (3, 3), (2, 3), seed=10)
+
+    def build(lib, weight):
+        first, second = lib.Linear(3, 3, bias=False).double(), lib.Linear(3, 3, bias=False).double()
+        first.weight = lib.Parameter(weight)
+        second.weight = first.weight
+        return lib.Sequential(first, lib.Tanh(), second)
+    ours, theirs = build(nn, w0), build(torch.nn, tw0)
+    same(func.functional_call(ours, {"0.weight": w}, (x,)), tfunc.functional_call(theirs, {"0.weight": tw}, (tx,)))
+    same(func.functional_call(ours, {"0.weight": w}, (x,), tie_weights=False),
+         tfunc.functional_call(theirs, {"0.weight": tw}, (tx,), tie_weights=False))  # '2.weight' stays w0
+    with pytest.raises(ValueError, match="tied"):
+        tfunc.functional_call(theirs, {"0.weight": tw, "2.weight": tw * 2}, (tx,))
+    with pytest.raises(ValueError, match="tied"):
+        func.functional_call(ours, {"0.weight": w, "2.weight": w * 2}, (x,))
+
+
+def test_func_refusals_match_pytorch():
+    (x,), (tx,) = pair("cpu", (2,))
+    with pytest.raises(RuntimeError, match="independent of the inputs"):
+        tfunc.jvp(lambda a: torch.ones(2), (tx,), (tx,), strict=True)
+    with pytest.raises(RuntimeError, match="independent of the inputs"):
+        func.jvp(lambda a: ag.ones(2), (x,), (x,), strict=True)
+    with pytest.raises(ValueError, match="in_dims"):
+        tfunc.vmap(torch.sin, in_dims=None)(tx)
+    with pytest.raises(ValueError, match="in_dims"):
+        func.vmap(ag.sin, in_dims=None)(x)
+    with pytest.raises(ValueError, match="in_dim=2"):
+        tfunc.vmap(torch.sin, in_dims=2)(tx)
+    with pytest.raises(ValueError, match="in_dim=2"):
+        func.vmap(ag.sin, in_dims=2)(x)
