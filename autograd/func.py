@@ -18,7 +18,8 @@ How they are built here, unlike functorch:
 import contextlib
 import threading
 
-from .functional import _grad, _jacobian_blocks, linearize
+from . import functional
+from .functional import _grad, _jacobian_blocks
 from .grad_mode import enable_grad
 from .tensor import Tensor, ones_like, zeros_like
 
@@ -97,7 +98,8 @@ def _argnums(argnums, nargs, fn_name):
 
 
 def _prepare(args, argnums, fn_name):
-    """Track the differentiated arguments: ``(args, their tracked leaves, [(arg index, spec)], any required grad)``."""
+    """Track the differentiated arguments: ``(rebuild, their tracked leaves, [spec per argnum], whether any
+    required grad)``; ``rebuild(leaves)`` is the argument list with those leaves put in."""
     args = list(args)
     nums = _argnums(argnums, len(args), fn_name)
     leaves, specs, tracked_before = [], [], False
@@ -105,11 +107,30 @@ def _prepare(args, argnums, fn_name):
         xs, spec = _flatten(args[i])
         _tensors(xs, fn_name, f"the inputs at argnums={argnums!r}")
         tracked_before = tracked_before or any(x.requires_grad for x in xs)
-        xs = [_track(x) for x in xs]
-        args[i] = _unflatten(xs, spec)
-        leaves += xs
+        leaves += [_track(x) for x in xs]
         specs.append(spec)
-    return args, leaves, specs, tracked_before
+
+    def rebuild(new_leaves):
+        out, start = list(args), 0
+        for i, spec in zip(nums, specs):
+            n = _count(spec)
+            out[i] = _unflatten(new_leaves[start:start + n], spec)
+            start += n
+        return out
+    return rebuild, leaves, specs, tracked_before
+
+
+def _leaf_caller(func, rebuild, has_aux, fn_name, kwargs):
+    """``call(*leaves) -> the flat outputs of func`` (for linearize and the Jacobians, which run func
+    themselves); ``seen`` keeps the output's structure and the aux of the last call."""
+    seen = {}
+
+    def call(*leaves):
+        out, seen["aux"] = _split_aux(func(*rebuild(list(leaves)), **kwargs), has_aux, fn_name)
+        outs, seen["spec"] = _flatten(out)
+        seen["out"] = out
+        return tuple(_tensors(outs, fn_name, "the outputs of f"))
+    return call, seen
 
 
 def _regroup(flat, specs, argnums):
@@ -149,9 +170,9 @@ def grad_and_value(func, argnums=0, has_aux=False):
     ``f`` returning a 0-dim Tensor; the gradient has the structure of the ``argnums`` inputs."""
     def wrapper(*args, **kwargs):
         with _transform() as nested:
-            args, leaves, specs, tracked = _prepare(args, argnums, "grad_and_value")
+            rebuild, leaves, specs, tracked = _prepare(args, argnums, "grad_and_value")
             keep = nested or tracked
-            out, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value")
+            out, aux = _split_aux(func(*rebuild(leaves), **kwargs), has_aux, "grad_and_value")
             if not isinstance(out, Tensor) or out.dim() != 0:
                 what = f"tensor with {out.dim()} dims" if isinstance(out, Tensor) else type(out).__name__
                 raise RuntimeError(f"grad_and_value(f)(*args): expected f(*args) to return a scalar (0-dim) Tensor, "
@@ -178,9 +199,9 @@ def vjp(func, *primals, has_aux=False):
     """``(f(*primals), vjp_fn)`` (and aux): ``vjp_fn(cotangents)`` returns a tuple with one cotangent-Jacobian
     product per primal, each shaped like it; it may be called many times."""
     with _transform() as nested:
-        args, leaves, specs, tracked = _prepare(primals, tuple(range(len(primals))), "vjp")
+        rebuild, leaves, specs, tracked = _prepare(primals, tuple(range(len(primals))), "vjp")
         keep = nested or tracked
-        out, aux = _split_aux(func(*args), has_aux, "vjp")
+        out, aux = _split_aux(func(*rebuild(leaves)), has_aux, "vjp")
         outs, out_spec = _flatten(out)
         _tensors(outs, "vjp", "the outputs of f")
 
@@ -211,17 +232,17 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         raise RuntimeError("jvp(f, primals, tangents): expected tangents to be a tuple with one entry per primal "
                            f"({len(primals)}), got {type(tangents).__name__}")
     with _transform() as nested:
-        args, leaves, specs, tracked = _prepare(primals, tuple(range(len(primals))), "jvp")
+        rebuild, leaves, specs, tracked = _prepare(primals, tuple(range(len(primals))), "jvp")
         keep = nested or tracked
         ts, _ = _flatten(tangents)
         _tensors(ts, "jvp", "tangents")
         if len(ts) != len(leaves) or any(tuple(t.shape) != tuple(x.shape) for t, x in zip(ts, leaves)):
             raise RuntimeError("jvp(f, primals, tangents): expected tangents to have the same structure and shapes "
                                f"as primals: {[tuple(x.shape) for x in leaves]}, got {[tuple(t.shape) for t in ts]}")
-        out, aux = _split_aux(func(*args), has_aux, "jvp")
-        outs, out_spec = _flatten(out)
-        _tensors(outs, "jvp", "the outputs of f")
-        products = linearize(outs, leaves, create_graph=keep)(ts)
+        call, seen = _leaf_caller(func, rebuild, has_aux, "jvp", {})
+        outs, product = functional.linearize(call, leaves, keep)  # read at call time: the switch
+        out, aux, out_spec = seen["out"], seen["aux"], seen["spec"]
+        products = product(ts)
         if strict and all(p is None for p in products):
             raise RuntimeError("jvp(f, primals, tangents, strict=True): the output of f is independent of the "
                                "inputs; this is not allowed with strict=True (pass strict=False for zeros)")
@@ -235,14 +256,12 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
 def _jacobian(func, argnums, has_aux, strategy, fn_name):
     def wrapper(*args, **kwargs):
         with _transform() as nested:
-            args, leaves, specs, tracked = _prepare(args, argnums, fn_name)
+            rebuild, leaves, specs, tracked = _prepare(args, argnums, fn_name)
             keep = nested or tracked
-            out, aux = _split_aux(func(*args, **kwargs), has_aux, fn_name)
-            outs, out_spec = _flatten(out)
-            _tensors(outs, fn_name, "the outputs of f")
-            blocks = _jacobian_blocks(outs, leaves, keep, False, strategy, fn_name)
-            jac = _unflatten([_regroup(list(row), specs, argnums) for row in blocks], out_spec)
-        return (jac, _detach(aux, keep)) if has_aux else jac
+            call, seen = _leaf_caller(func, rebuild, has_aux, fn_name, kwargs)
+            blocks = _jacobian_blocks(call, leaves, keep, False, strategy, fn_name)
+            jac = _unflatten([_regroup(list(row), specs, argnums) for row in blocks], seen["spec"])
+        return (jac, _detach(seen["aux"], keep)) if has_aux else jac
     return wrapper
 
 

@@ -86,6 +86,17 @@ def _call(func, inputs, fn_name):
     return _as_tuple(func(*inputs), "outputs of the user-provided function", fn_name)
 
 
+def _caller(func, fn_name):
+    """``call(*inputs) -> tuple of outputs``, for linearize and _jacobian_blocks, which run func themselves;
+    ``seen["tuple"]`` says afterwards whether func returned a tuple."""
+    seen = {}
+
+    def call(*inputs):
+        outputs, seen["tuple"] = _call(func, inputs, fn_name)
+        return outputs
+    return call, seen
+
+
 def _grad(outputs, inputs, grad_outputs, create_graph, retain_graph=True):
     """autograd.grad over the outputs that require grad; ``None`` for inputs they do not reach."""
     from . import grad
@@ -98,9 +109,11 @@ def _grad(outputs, inputs, grad_outputs, create_graph, retain_graph=True):
 
 # --- the one forward-mode primitive ---------------------------------------------------------------------
 
-def _linearize_by_double_vjp(outputs, inputs, create_graph):
-    """``jvp(tangents) -> J @ tangents`` for outputs already computed from ``inputs`` (which require grad):
-    one reverse pass with dummy cotangents ``u`` (kept differentiable), then one per tangent, w.r.t. ``u``."""
+def _linearize_by_double_vjp(call, inputs, create_graph):
+    """``(outputs, jvp)``: ``outputs = call(*inputs)`` (a tuple of Tensors; ``inputs`` require grad) and
+    ``jvp(tangents) -> J @ tangents``, one Tensor (or None: independent) per output. One reverse pass with
+    dummy cotangents ``u`` kept differentiable gives ``J^T u``; each jvp is then a reverse pass w.r.t. ``u``."""
+    outputs = call(*inputs)
     dummies = tuple(zeros_like(o).requires_grad_() for o in outputs)
     vjps = _grad(outputs, inputs, dummies, create_graph=True)
 
@@ -111,10 +124,12 @@ def _linearize_by_double_vjp(outputs, inputs, create_graph):
         from . import grad
         return grad([g for g, _ in pairs], list(dummies), [t for _, t in pairs], retain_graph=True,
                     create_graph=create_graph, allow_unused=True)
-    return jvp
+    return outputs, jvp
 
 
-# The forward-mode switch: point this at a dual-number (autograd.forward_ad) linearization when it lands.
+# The forward-mode switch: every jvp, jacfwd and forward-mode Jacobian goes through ``linearize``. When
+# autograd.forward_ad lands, point it at a version that runs ``call`` on dual Tensors (make_dual(x, t)) and
+# reads the tangents back (unpack_dual): same arguments, same ``(outputs, jvp)`` result.
 linearize = _linearize_by_double_vjp
 
 
@@ -146,8 +161,10 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             v = _as_tuple(v, "v", "jvp")[0]
         _check_v(v, inputs, "jvp", what="input")
         inputs = _track(inputs, create_graph)
-        outputs, out_tuple = _call(func, inputs, "jvp")
-        products = linearize(outputs, inputs, create_graph)(v)
+        call, seen = _caller(func, "jvp")
+        outputs, product = linearize(call, inputs, create_graph)
+        products = product(v)
+        out_tuple = seen["tuple"]
         products = _fill_zeros(products, outputs, strict, create_graph, "jvp", direction="output (for the inputs)")
     return (_untuple(_finish(outputs, create_graph), out_tuple),
             _untuple(_finish(products, create_graph), out_tuple))
@@ -160,9 +177,14 @@ def _basis(t):
     return [identity[k].reshape(t.shape) for k in range(t.numel())]
 
 
-def _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, fn_name):
-    """``blocks[i][j]``: d outputs[i] / d inputs[j], shaped ``outputs[i].shape + inputs[j].shape``."""
+def _jacobian_blocks(call, inputs, create_graph, strict, strategy, fn_name):
+    """``blocks[i][j]``: d outputs[i] / d inputs[j], shaped ``outputs[i].shape + inputs[j].shape``, for the
+    tuple of Tensors ``outputs = call(*inputs)`` (``inputs`` require grad)."""
     from . import stack, zeros
+    if strategy == "reverse-mode":
+        outputs = call(*inputs)
+    else:
+        outputs, product = linearize(call, inputs, create_graph)
     blocks = [[None] * len(inputs) for _ in outputs]
     if strategy == "reverse-mode":
         for i, out in enumerate(outputs):
@@ -181,7 +203,6 @@ def _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, fn_name):
                 block = stack(filled) if filled else zeros((0, *x.shape), dtype=x.dtype, device=x.device)
                 blocks[i][j] = block.reshape(*out.shape, *x.shape)
     else:  # forward-mode: one jvp per input element, the columns of every output's block at once
-        product = linearize(outputs, inputs, create_graph)
         for j, x in enumerate(inputs):
             columns = []
             for unit in _basis(x):
@@ -216,8 +237,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
     with enable_grad():
         inputs, in_tuple = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _track(inputs, create_graph)
-        outputs, out_tuple = _call(func, inputs, "jacobian")
-        blocks = _jacobian_blocks(outputs, inputs, create_graph, strict, strategy, "jacobian")
+        call, seen = _caller(func, "jacobian")
+        blocks = _jacobian_blocks(call, inputs, create_graph, strict, strategy, "jacobian")
+        out_tuple = seen["tuple"]
     return _untuple([_untuple(row, in_tuple) for row in blocks], out_tuple)
 
 

@@ -372,3 +372,21 @@ def test_func_refusals_match_pytorch():
         tfunc.vmap(torch.sin, in_dims=2)(tx)
     with pytest.raises(ValueError, match="in_dim=2"):
         func.vmap(ag.sin, in_dims=2)(x)
+
+
+def test_forward_mode_goes_through_one_switch(monkeypatch):
+    """jvp, jacfwd and the forward-mode Jacobian all call functional.linearize, the line that moves to
+    forward-mode AD later: a replacement there is what they use."""
+    calls = []
+    original = AF.linearize
+
+    def counting(call, inputs, create_graph):
+        calls.append(len(inputs))
+        return original(call, inputs, create_graph)
+    monkeypatch.setattr(AF, "linearize", counting)
+    (x,), _ = pair("cpu", (3,))
+    AF.jvp(ag.sin, x, x)
+    AF.jacobian(ag.sin, x, vectorize=True, strategy="forward-mode")
+    func.jvp(ag.sin, (x,), (x,))
+    func.jacfwd(ag.sin)(x)
+    assert calls == [1, 1, 1, 1]
