@@ -64,18 +64,18 @@ def _default_v(v, outputs, fn_name):
     return (ones_like(outputs[0]),)
 
 
-def _fill_zeros(grads, like, strict, create_graph, fn_name, direction="input"):
+def _fill_zeros(grads, like, strict, create_graph, fn_name):
     """Zeros for the ``None`` gradients, or a strict-mode refusal as in PyTorch."""
     out = []
     for i, (g, x) in enumerate(zip(grads, like)):
         if g is None:
             if strict:
                 raise RuntimeError(f"autograd.functional.{fn_name}: the output of the user-provided function is "
-                                   f"independent of {direction} {i}. This is not allowed in strict mode; pass "
+                                   f"independent of input {i}. This is not allowed in strict mode; pass "
                                    f"strict=False to get zeros for it")
             g = zeros_like(x)
         elif strict and create_graph and not g.requires_grad:
-            raise RuntimeError(f"autograd.functional.{fn_name}: the gradient with respect to {direction} {i} is "
+            raise RuntimeError(f"autograd.functional.{fn_name}: the gradient with respect to input {i} is "
                                f"independent of the inputs of the user-provided function. This is not allowed "
                                f"in strict mode when create_graph=True; pass strict=False")
         out.append(g)
@@ -84,6 +84,15 @@ def _fill_zeros(grads, like, strict, create_graph, fn_name, direction="input"):
 
 def _call(func, inputs, fn_name):
     return _as_tuple(func(*inputs), "outputs of the user-provided function", fn_name)
+
+
+def _check_differentiable(outputs, strict, fn_name):
+    """strict mode refuses an output that does not require grad (computed without the inputs), as PyTorch does."""
+    for i, o in enumerate(outputs if strict else ()):
+        if not o.requires_grad:
+            raise RuntimeError(f"autograd.functional.{fn_name}: output {i} of the user-provided function does not "
+                               f"require gradients. The outputs must be computed in a differentiable manner from "
+                               f"the input when running in strict mode; pass strict=False to get zeros")
 
 
 def _caller(func, fn_name):
@@ -111,14 +120,14 @@ def _grad(outputs, inputs, grad_outputs, create_graph, retain_graph=True):
 
 def _linearize_by_double_vjp(call, inputs, create_graph):
     """``(outputs, jvp)``: ``outputs = call(*inputs)`` (a tuple of Tensors; ``inputs`` require grad) and
-    ``jvp(tangents) -> J @ tangents``, one Tensor (or None: independent) per output. One reverse pass with
+    ``jvp(tangents) -> J @ tangents``, one Tensor (or None: independent) per output; a None tangent is zero. One reverse pass with
     dummy cotangents ``u`` kept differentiable gives ``J^T u``; each jvp is then a reverse pass w.r.t. ``u``."""
     outputs = call(*inputs)
     dummies = tuple(zeros_like(o).requires_grad_() for o in outputs)
     vjps = _grad(outputs, inputs, dummies, create_graph=True)
 
     def jvp(tangents):
-        pairs = [(g, t) for g, t in zip(vjps, tangents) if g is not None and g.requires_grad]
+        pairs = [(g, t) for g, t in zip(vjps, tangents) if g is not None and g.requires_grad and t is not None]
         if not pairs:
             return (None,) * len(outputs)
         from . import grad
@@ -141,6 +150,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         inputs, in_tuple = _as_tuple(inputs, "inputs", "vjp")
         inputs = _track(inputs, create_graph)
         outputs, out_tuple = _call(func, inputs, "vjp")
+        _check_differentiable(outputs, strict, "vjp")
         v = _default_v(v, outputs, "vjp")
         _check_v(v, outputs, "vjp")
         grads = _grad(outputs, inputs, v, create_graph)
@@ -163,9 +173,17 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         inputs = _track(inputs, create_graph)
         call, seen = _caller(func, "jvp")
         outputs, product = linearize(call, inputs, create_graph)
+        _check_differentiable(outputs, strict, "jvp")
+        for j in range(len(inputs) if strict else 0):  # PyTorch's strict jvp refuses an unused input too
+            probe = [None] * len(inputs)
+            probe[j] = v[j]
+            if all(p is None for p in product(probe)):
+                raise RuntimeError(f"autograd.functional.jvp: the output of the user-provided function is "
+                                   f"independent of input {j}. This is not allowed in strict mode; pass "
+                                   f"strict=False to get zeros for it")
         products = product(v)
         out_tuple = seen["tuple"]
-        products = _fill_zeros(products, outputs, strict, create_graph, "jvp", direction="output (for the inputs)")
+        products = _fill_zeros(products, outputs, False, create_graph, "jvp")  # strict: checked above
     return (_untuple(_finish(outputs, create_graph), out_tuple),
             _untuple(_finish(products, create_graph), out_tuple))
 
@@ -185,6 +203,7 @@ def _jacobian_blocks(call, inputs, create_graph, strict, strategy, fn_name):
         outputs = call(*inputs)
     else:
         outputs, product = linearize(call, inputs, create_graph)
+    _check_differentiable(outputs, strict, fn_name)
     blocks = [[None] * len(inputs) for _ in outputs]
     if strategy == "reverse-mode":
         for i, out in enumerate(outputs):
@@ -296,6 +315,7 @@ def _hessian_product(func, inputs, v, create_graph, strict, fn_name):
         _check_v(v, inputs, fn_name, what="input")
         inputs = _track(inputs, create_graph)
         out = scalar(*inputs)
+        _check_differentiable((out,), strict, fn_name)
         grads = _grad((out,), inputs, (ones_like(out),), create_graph=True)
         grads = _fill_zeros(grads, inputs, strict, True, fn_name)
         products = _grad(grads, inputs, v, create_graph)

@@ -113,27 +113,39 @@ def test_hessian_hvp_vhp(device):
         same(p, t_p)
 
 
-def test_strict_and_unused_inputs():
-    """An output independent of an input: zeros by default, PyTorch's refusal with strict=True."""
+UNUSED = {  # name: (function of (a, b) with b unused, extra arguments given by shapes)
+    "vjp": (lambda m: lambda a, b: a.exp(), {"v": (3,)}),
+    "jvp": (lambda m: lambda a, b: a.exp(), {"v": ((3,), (2,))}),
+    "jacobian": (lambda m: lambda a, b: a.exp(), {}),
+    "hvp": (lambda m: lambda a, b: a.exp().sum(), {"v": ((3,), (2,))}),
+    "vhp": (lambda m: lambda a, b: a.exp().sum(), {"v": ((3,), (2,))}),
+    "hessian": (lambda m: lambda a, b: a.exp().sum(), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(UNUSED))
+def test_strict_and_unused_inputs(name):
+    """An output independent of an input: zeros by default, PyTorch's refusal with strict=True; an output that
+    does not require grad at all: refused in strict mode too."""
+    make, extra = UNUSED[name]
     xs, ts = pair("cpu", (3,), (2,))
-    f = lambda m: lambda a, b: a.exp()  # noqa: E731  (b unused)
-    for name in ("vjp", "jvp", "jacobian"):
-        args = (xs, xs) if name == "jvp" else (xs,)
-        t_args = (ts, ts) if name == "jvp" else (ts,)
-        kwargs = {} if name == "jacobian" else {"v": args[0][0] if name == "vjp" else None}
-        if name == "vjp":
-            t_kwargs = {"v": t_args[0][0]}
-        elif name == "jvp":
-            args, t_args, kwargs, t_kwargs = (xs,), (ts,), {"v": xs}, {"v": ts}
-        else:
-            t_kwargs = {}
-        same(getattr(AF, name)(f(ag), *args, **kwargs), getattr(TF, name)(f(torch), *t_args, **t_kwargs))
-        with pytest.raises(RuntimeError, match="independent of input"):
-            getattr(TF, name)(f(torch), *t_args, strict=True, **t_kwargs) if name != "jvp" else \
-                TF.vjp(f(torch), ts, ts[0], strict=True)
-        with pytest.raises(RuntimeError, match="independent of input"):
-            getattr(AF, name)(f(ag), *args, strict=True, **kwargs) if name != "jvp" else \
-                AF.vjp(f(ag), xs, xs[0], strict=True)
+    kwargs, t_kwargs = {}, {}
+    for key, shapes in extra.items():
+        ours, theirs = pair("cpu", *(shapes if isinstance(shapes[0], tuple) else (shapes,)), seed=11)
+        kwargs[key], t_kwargs[key] = (ours, theirs) if isinstance(shapes[0], tuple) else (ours[0], theirs[0])
+    ours, theirs = getattr(AF, name), getattr(TF, name)
+    same(ours(make(ag), xs, **kwargs), theirs(make(torch), ts, **t_kwargs))
+    with pytest.raises(RuntimeError, match=r"input 1\b.*strict mode"):
+        theirs(make(torch), ts, strict=True, **t_kwargs)
+    with pytest.raises(RuntimeError, match=r"input 1\b.*strict mode"):
+        ours(make(ag), xs, strict=True, **kwargs)
+    if name in ("vjp", "jvp", "jacobian"):
+        constant = lambda m: lambda a, b: m.ones(3, dtype=a.dtype)  # noqa: E731
+        same(ours(constant(ag), xs, **kwargs), theirs(constant(torch), ts, **t_kwargs))
+        with pytest.raises(RuntimeError, match="does not require gradients"):
+            theirs(constant(torch), ts, strict=True, **t_kwargs)
+        with pytest.raises(RuntimeError, match="does not require gradients"):
+            ours(constant(ag), xs, strict=True, **kwargs)
 
 
 def test_refusals_match_pytorch():
