@@ -302,6 +302,10 @@ def test_vmap_dims_and_nesting(device):
          tfunc.vmap(tfunc.vmap(dot(torch), in_dims=(None, 0)), in_dims=(0, None))(ta, tb.T))
     g = lambda pr: pr[0] * pr[1]  # noqa: E731
     same(func.vmap(g, in_dims=((0, None),))((a, c)), tfunc.vmap(g, in_dims=((0, None),))((ta, tc)))
+    # negative dims, a dict output with per-key out_dims, an unmapped output, keyword arguments (never mapped)
+    h = lambda x, z, scale=1.0: ({"p": x * z * scale, "q": x.sum()}, z * 2)  # noqa: E731
+    same(func.vmap(h, in_dims=(-1, None), out_dims=({"p": -1, "q": 0}, None))(b, c, scale=3.0),
+         tfunc.vmap(h, in_dims=(-1, None), out_dims=({"p": -1, "q": 0}, None))(tb, tc, scale=3.0))
     with pytest.raises(ValueError, match="same size in the mapped dimension"):
         tfunc.vmap(f(torch))(ta, tb, tc)
     with pytest.raises(ValueError, match="same size in the mapped dimension"):
