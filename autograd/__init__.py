@@ -84,3 +84,4 @@ from .amp import (autocast, clear_autocast_cache, get_autocast_dtype, is_autocas
 from . import anomaly_mode, graph  # noqa: E402,F401  (hooks on the graph; anomaly mode)
 from .anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,  # noqa: E402,F401
                            set_detect_anomaly)
+from . import func  # noqa: E402,F401  (torch.func's transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, vmap)
