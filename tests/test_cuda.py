@@ -288,3 +288,13 @@ def test_the_sync_after_a_step_reads_data_and_checks_together(size):
     nn.functional.cross_entropy(logits, ag.tensor([0, 4, 1], device="cuda"))
     with pytest.raises(IndexError, match=r"values in \[4, 4\]"):
         data.tolist()
+
+
+@pytest.mark.cuda
+def test_setting_one_element_by_integer_indices():
+    """t[i, j] = v writes the element on CUDA as on the CPU (the stand-in once dropped such writes)."""
+    for device in ("cpu", "cuda"):
+        t = ag.zeros(2, 3, device=device)
+        t[1, 2] = 5.0
+        t[0][1] = 2.0
+        assert t.cpu().tolist() == [[0.0, 2.0, 0.0], [0.0, 0.0, 5.0]]
