@@ -1,0 +1,148 @@
+"""autograd.utils.checkpoint: gradients as torch.utils.checkpoint's and as the plain run's, less memory."""
+
+import gc
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import nn
+from autograd.utils.checkpoint import checkpoint, checkpoint_sequential
+from conftest import DEVICES, assert_close, to_torch
+
+torch = pytest.importorskip("torch")
+
+
+def _mlp(depth, width, dropout=0.0):
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.Tanh()] + ([nn.Dropout(dropout)] if dropout else [])
+    return nn.Sequential(*layers).double()
+
+
+def _torch_copy(model):
+    layers = []
+    for m in model:
+        if isinstance(m, nn.Linear):
+            lin = torch.nn.Linear(m.in_features, m.out_features).double()
+            with torch.no_grad():
+                lin.weight.copy_(to_torch(m.weight)); lin.bias.copy_(to_torch(m.bias))
+            layers.append(lin)
+        else:
+            layers.append(torch.nn.Tanh())
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("segments", [1, 2, 3])
+def test_checkpoint_sequential_matches_torch(segments):
+    ag.manual_seed(0)
+    model = _mlp(6, 5)
+    tmodel = _torch_copy(model)
+    xs = np.random.default_rng(0).standard_normal((4, 5))
+    x, tx = ag.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    out = checkpoint_sequential(model, segments, x, use_reentrant=False)
+    tout = torch.utils.checkpoint.checkpoint_sequential(tmodel, segments, tx, use_reentrant=False)
+    (out ** 2).sum().backward()
+    (tout ** 2).sum().backward()
+    assert_close(out, tout.detach(), rtol=1e-12)
+    assert_close(x.grad, tx.grad, rtol=1e-10)
+    for p, tp in zip(model.parameters(), tmodel.parameters()):
+        assert_close(p.grad, tp.grad, rtol=1e-10)
+
+
+def test_checkpoint_tuple_outputs_kwargs_and_grad_wrt_params():
+    """Several outputs, keyword arguments, a non-tensor argument; autograd.grad reaches the parameters."""
+    rng = np.random.default_rng(1)
+    ws, xs = rng.standard_normal((3, 3)), rng.standard_normal((2, 3))
+
+    def fn(lib, w):
+        def f(x, k, scale=1.0):
+            h = (x @ w).sin() * scale
+            return h * k, h.exp().sum()
+        return f
+
+    w, x = ag.tensor(ws, requires_grad=True), ag.tensor(xs, requires_grad=True)
+    tw, tx = torch.tensor(ws, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    a, b = checkpoint(fn(ag, w), x, 3, use_reentrant=False, scale=0.5)
+    ta, tb = torch.utils.checkpoint.checkpoint(fn(torch, tw), tx, 3, use_reentrant=False, scale=0.5)
+    gw, gx = ag.grad(a.sum() + b, [w, x])
+    tgw, tgx = torch.autograd.grad(ta.sum() + tb, [tw, tx])
+    assert_close(gw, tgw, rtol=1e-10)
+    assert_close(gx, tgx, rtol=1e-10)
+
+
+def test_checkpoint_double_backward_matches_torch():
+    xs = np.random.default_rng(2).standard_normal(4)
+    x, tx = ag.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    y = checkpoint(lambda v: (v.sin() * v).sum(), x, use_reentrant=False)
+    ty = torch.utils.checkpoint.checkpoint(lambda v: (v.sin() * v).sum(), tx, use_reentrant=False)
+    g, = ag.grad(y, x, create_graph=True)
+    tg, = torch.autograd.grad(ty, tx, create_graph=True)
+    gg, = ag.grad(g.sum(), x)
+    tgg, = torch.autograd.grad(tg.sum(), tx)
+    assert_close(g.detach(), tg.detach(), rtol=1e-12)
+    assert_close(gg, tgg, rtol=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_gradients_identical_to_plain_run(device):
+    """The recomputation draws the same dropout masks: the RNG state of the inputs' device is restored."""
+    ag.manual_seed(0)
+    model = _mlp(4, 6, dropout=0.4).to(device)
+    xs = np.random.default_rng(3).standard_normal((5, 6))
+    grads = []
+    for run in (lambda x: model(x), lambda x: checkpoint_sequential(model, 2, x, use_reentrant=False)):
+        model.zero_grad()
+        x = ag.tensor(xs, device=device, requires_grad=True)
+        ag.manual_seed(7)
+        if device != "cpu":
+            ag.cuda.manual_seed(7)
+        out = run(x)
+        (out * out).sum().backward()
+        after = ag.rand(3, device=device)  # the generator moved on exactly as in the plain run
+        grads.append([out.detach(), x.grad, after] + [p.grad for p in model.parameters()])
+    for plain, ck in zip(*grads):
+        assert_close(ck, plain, rtol=0, atol=0)
+
+
+def test_no_input_requiring_grad_still_reaches_parameters():
+    lin = nn.Linear(3, 2).double()
+    x = ag.tensor(np.ones((2, 3)))
+    checkpoint(lin, x, use_reentrant=False).sum().backward()
+    assert_close(lin.bias.grad, np.full(2, 2.0))  # d/db sum(xW^T + b) = batch size, exactly
+
+
+def test_use_reentrant_must_be_passed_as_in_torch():
+    x = ag.tensor(np.ones(2), requires_grad=True)
+    with pytest.warns(UserWarning, match="use_reentrant"):
+        checkpoint(lambda v: v * 2, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checkpoint(lambda v: v * 2, x, use_reentrant=False)
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        checkpoint_sequential([lambda v: v], 1, x, use_reentrant=False, bogus=1)
+    with ag.no_grad():  # nothing recorded: fn just runs
+        assert checkpoint(lambda v: v * 2, x, use_reentrant=False).grad_fn is None
+
+
+def _peak(model, x, segments):
+    gc.collect()
+    tracemalloc.start()
+    try:
+        out = model(x) if segments is None else checkpoint_sequential(model, segments, x, use_reentrant=False)
+        out.sum().backward()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_checkpointed_peak_memory_is_lower_on_a_deep_mlp():
+    ag.manual_seed(0)
+    model = _mlp(16, 64)
+    x = ag.tensor(np.random.default_rng(4).standard_normal((256, 64)), requires_grad=True)
+    plain = _peak(model, x, None)
+    model.zero_grad(); x.grad = None
+    checkpointed = _peak(model, x, 8)
+    assert checkpointed < 0.85 * plain, (checkpointed, plain)
