@@ -183,3 +183,18 @@ def test_memory_timeline_release_versus_kept(make, tmp_path):
     assert engine.early_release and engine._node_done_hook is None  # the switch and the hook are put back
     single = viz.memory_timeline(build())
     assert single.kept is None and [r["live"] for r in single.release] == [r["live"] for r in rel]
+
+
+def test_the_example_shows_everything(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import see_the_graph
+    peaks, same = see_the_graph.main(["--out", str(tmp_path)])
+    assert same and peaks[4] < peaks[None]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"memory_mlp.png", "memory_cnn.png", "step_sweep.png"} <= names
+    assert {"graph_mlp.svg", "graph_mlp.dot"} & names
+    printed = capsys.readouterr().out
+    assert "= linear(" in printed and "= conv(" in printed and ".grad += " in printed
