@@ -146,3 +146,31 @@ def test_checkpointed_peak_memory_is_lower_on_a_deep_mlp():
     model.zero_grad(); x.grad = None
     checkpointed = _peak(model, x, 8)
     assert checkpointed < 0.85 * plain, (checkpointed, plain)
+
+
+def test_nested_checkpoints_give_the_plain_gradients():
+    rng = np.random.default_rng(5)
+    xs, ws = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
+    w = ag.tensor(ws, requires_grad=True)
+    tw = torch.tensor(ws, requires_grad=True)
+
+    def inner(v):
+        return (v @ (w if isinstance(v, ag.Tensor) else tw)).tanh()
+
+    x, tx = ag.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    checkpoint(lambda v: checkpoint(inner, v * 2, use_reentrant=False).sin(), x, use_reentrant=False).sum().backward()
+    ((tx * 2) @ tw).tanh().sin().sum().backward()
+    assert_close(x.grad, tx.grad, rtol=1e-12)
+    assert_close(w.grad, tw.grad, rtol=1e-12)
+
+
+def test_changing_a_saved_input_in_place_is_refused_as_in_torch():
+    xs = np.ones((2, 3))
+    for lib in (ag, torch):
+        x = lib.tensor(xs, requires_grad=True)
+        a = x * 1
+        run = checkpoint if lib is ag else torch.utils.checkpoint.checkpoint
+        out = run(lambda v: v.exp(), a, use_reentrant=False)
+        a.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an in-?place operation"):
+            out.sum().backward()

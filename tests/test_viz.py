@@ -11,6 +11,7 @@ import nn
 import nn.functional as F
 from autograd import engine, viz
 from autograd.function import AccumulateGrad
+from conftest import DEVICES
 
 
 def _mlp_loss():
@@ -198,3 +199,18 @@ def test_the_example_shows_everything(tmp_path, capsys):
     assert {"graph_mlp.svg", "graph_mlp.dot"} & names
     printed = capsys.readouterr().out
     assert "= linear(" in printed and "= conv(" in printed and ".grad += " in printed
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_tape_dot_and_timeline_on_the_device(device):
+    ag.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).to(device)
+    x = ag.randn(5, 3, device=device)
+    build = lambda: model(x).pow(2).mean()  # noqa: E731
+    y = build()
+    assert len(viz.tape(y).splitlines()) == len(_nodes(y))
+    assert "release " in viz.tape(y, backward=True)
+    assert "= linear\\n(5, 4) float32" in viz.to_dot(y)
+    timeline = viz.memory_timeline(build)
+    assert timeline.release[0]["saved"] > 0 and timeline.release[-1]["live"] == 0
+    assert str(model[0].weight.grad.device).startswith(device)  # the timeline's backward ran on the device

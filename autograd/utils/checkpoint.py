@@ -43,7 +43,7 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
     # the first run's outputs, cut from its graph: the segment's activations are freed here
     values = tuple(o.detach() if isinstance(o, Tensor) else o for o in outputs)
     del out, outputs, detached
-    results = _Recompute.apply(_Segment(function, args, kwargs, rng, values), *args, *params)
+    results = CheckpointFunction.apply(_Segment(function, args, kwargs, rng, values), *args, *params)
     return results[0] if single else results
 
 
@@ -89,7 +89,7 @@ class _Segment:
         self.function, self.args, self.kwargs, self.rng, self.values = function, args, kwargs, rng, values
 
 
-class _Recompute(Function):
+class CheckpointFunction(Function):
     """The one node that stands for a checkpointed segment. Its inputs: the segment's arguments, then the
     parameters the segment reads (so their gradients come out of this node like any other)."""
 
