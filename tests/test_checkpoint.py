@@ -121,8 +121,12 @@ def test_use_reentrant_must_be_passed_as_in_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         checkpoint(lambda v: v * 2, x, use_reentrant=False)
-    with pytest.raises(ValueError, match="unexpected keyword"):
+    with pytest.raises(ValueError, match="nexpected keyword"):
         checkpoint_sequential([lambda v: v], 1, x, use_reentrant=False, bogus=1)
+    for lib, run in ((ag, checkpoint), (torch, torch.utils.checkpoint.checkpoint)):
+        v = lib.ones(2, requires_grad=True)
+        with pytest.raises(ValueError, match="nexpected keyword"):  # the reentrant variant passes on no kwargs
+            run(lambda t, scale: t * scale, v, use_reentrant=True, scale=2.0)
     with ag.no_grad():  # nothing recorded: fn just runs
         assert checkpoint(lambda v: v * 2, x, use_reentrant=False).grad_fn is None
 

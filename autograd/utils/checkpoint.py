@@ -24,12 +24,22 @@ from ..tensor import Tensor
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
 
-def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **kwargs):
-    """``function(*args, **kwargs)``, keeping only ``args`` for backward and running it again there."""
-    if use_reentrant is None:  # PyTorch 2.x warns and takes True; here both values behave the same
+def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, context_fn=None,
+               determinism_check="default", debug=False, early_stop=True, **kwargs):
+    """``function(*args, **kwargs)``, keeping only ``args`` for backward and running it again there.
+
+    ``determinism_check``, ``debug`` and ``early_stop`` are accepted for PyTorch's signature and do nothing
+    (the recomputation is not compared with the first run, and it always runs the whole segment)."""
+    if use_reentrant is None:  # PyTorch 2.x warns and takes True
         warnings.warn("autograd.utils.checkpoint: the use_reentrant parameter should be passed explicitly "
                       "(PyTorch warns the same); use_reentrant=False is recommended. Both values run the same "
                       "non-reentrant implementation here.", stacklevel=2)
+        use_reentrant = True
+    if use_reentrant and kwargs:  # PyTorch's reentrant variant takes no keyword arguments for the function
+        raise ValueError(f"checkpoint: unexpected keyword arguments {', '.join(kwargs)} with use_reentrant=True; "
+                         f"pass use_reentrant=False to hand keyword arguments to the function")
+    if context_fn is not None:
+        raise NotImplementedError("checkpoint: context_fn (selective checkpointing) is not supported; leave it out")
     if not is_grad_enabled():  # nothing is recorded, so there is nothing to save memory on
         return function(*args, **kwargs)
     rng = _rng_snapshot(args) if preserve_rng_state else None
@@ -126,7 +136,7 @@ class CheckpointFunction(Function):
             from .. import grad
             found = iter(grad([o for o, _ in pairs], wrt, [g for _, g in pairs],
                               create_graph=higher, allow_unused=True))
-        return (None,) + tuple(next(found) if need else None for need in needs)
+        return (None,) + tuple(next(found, None) if need else None for need in needs)
 
 
 def _detach(args):
