@@ -178,3 +178,33 @@ def test_changing_a_saved_input_in_place_is_refused_as_in_torch():
         a.mul_(2)
         with pytest.raises(RuntimeError, match="modified by an in-?place operation"):
             out.sum().backward()
+
+
+class _UncopyableGenerator:
+    """A generator whose state cannot be copied, as cuRAND's on a GPU."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot copy this generator")
+
+
+@pytest.mark.parametrize("preserve", [True, False])
+def test_a_generator_that_cannot_be_copied_still_gives_the_recomputation_the_same_mask(monkeypatch, preserve):
+    import nn.functional as F
+    from backends import get_backend
+    cpu = get_backend("cpu")
+    ag.manual_seed(0)
+    wrapped = _UncopyableGenerator(cpu.generator)
+    monkeypatch.setattr(cpu, "generator", wrapped)
+    x = ag.tensor(np.random.default_rng(6).uniform(1, 2, 64), requires_grad=True)
+    out = checkpoint(lambda v: F.dropout(v, 0.5, training=True) * v, x, use_reentrant=False,
+                     preserve_rng_state=preserve)
+    out.sum().backward()
+    assert cpu.generator is wrapped  # put back after the first run and after the recomputation
+    consistent = np.allclose(x.grad.numpy(), 2 * out.detach().numpy() / x.detach().numpy())  # d(m v^2)/dv = 2 m v
+    assert consistent == preserve  # without the state the recomputation draws another mask

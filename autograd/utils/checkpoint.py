@@ -6,7 +6,10 @@ it are dropped, and one node stands for the whole segment. That node's backward 
 again on the saved inputs, with the random generators of the inputs' devices (and the CPU's) set
 back to where they were, so dropout draws the same mask, and differentiates the recomputed outputs.
 
-Gradients equal the plain run's. Memory: one segment's activations at a time instead of all of them.
+Gradients equal the plain run's (on a device whose generator cannot be copied, as cuRAND's, the segment
+draws from a generator of its own, seeded from the device's stream: its dropout masks then differ from an
+uncheckpointed run's, but the first run and the recomputation draw the same ones). Memory: one segment's
+activations at a time instead of all of them.
 Both ``use_reentrant`` values run this one implementation, which has PyTorch's use_reentrant=False
 semantics: gradients reach the parameters through ``autograd.grad`` as well as ``.backward()``, no
 input has to require grad, and keyword arguments are passed on. Not supported: a segment that reads
@@ -16,6 +19,8 @@ such tensors as arguments.
 
 import copy
 import warnings
+
+import numpy as np
 
 from ..function import AccumulateGrad, Function
 from ..grad_mode import enable_grad, is_grad_enabled
@@ -44,8 +49,12 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, con
         return function(*args, **kwargs)
     rng = _rng_snapshot(args) if preserve_rng_state else None
     detached = _detach(args)
-    with enable_grad():
-        out = function(*detached, **kwargs)
+    forked = _rng_fork(rng)
+    try:
+        with enable_grad():
+            out = function(*detached, **kwargs)
+    finally:
+        _rng_put(forked)
     single = not isinstance(out, tuple)
     outputs = (out,) if single else out
     own = {id(a) for a in detached if isinstance(a, Tensor)}
@@ -166,17 +175,42 @@ def _leaves(outputs):
 
 
 def _rng_snapshot(args):
-    """Copies of the random generators of the CPU and of every device among ``args``."""
+    """The random state of the CPU and of every device among ``args``: ``(backend, copy of its generator,
+    None)``, or where the generator cannot be copied (cuRAND's state cannot be read back) ``(backend, None,
+    seed)``: the segment then draws from a generator of its own, seeded from the device's stream."""
     from ..tensor import _device_backend
-    backends = {id(b): b for b in [_device_backend("cpu")] + [a._backend for a in args if isinstance(a, Tensor)]}
-    return [(b, copy.deepcopy(b.generator)) for b in backends.values()]
+    found = {id(b): b for b in [_device_backend("cpu")] + [a._backend for a in args if isinstance(a, Tensor)]}
+    snapshot = []
+    for backend in found.values():
+        try:
+            snapshot.append((backend, copy.deepcopy(backend.generator), None))
+        except TypeError:
+            seed = int(backend.randint(0, 2 ** 62, (), np.int64))  # one host sync per checkpointed call
+            snapshot.append((backend, None, seed))
+    return snapshot
+
+
+def _rng_fork(snapshot):
+    """For the first run: the seeded generators of the devices that cannot be copied go in place; returns
+    the generators they replaced, to be put back after the run."""
+    replaced = []
+    for backend, _, seed in snapshot or ():
+        if seed is not None:
+            replaced.append((backend, backend.generator))
+            backend.seed(seed)
+    return replaced
 
 
 def _rng_restore(snapshot):
-    """Put the snapshot's generators (copies, so it can be used again) in place; return the ones replaced."""
-    current = [(b, b.generator) for b, _ in snapshot]
-    _rng_put([(b, copy.deepcopy(g)) for b, g in snapshot])
-    return current
+    """For the recomputation: every generator as it was at the first run (a fresh copy, or seeded again);
+    returns the ones replaced."""
+    replaced = [(backend, backend.generator) for backend, _, _ in snapshot]
+    for backend, state, seed in snapshot:
+        if seed is None:
+            backend.generator = copy.deepcopy(state)  # a copy again: a second backward (retain_graph) starts over
+        else:
+            backend.seed(seed)
+    return replaced
 
 
 def _rng_put(pairs):
