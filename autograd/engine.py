@@ -26,6 +26,10 @@ _NOTHING = contextlib.nullcontext()  # no roots, no kernels: nothing to silence
 # measure what early release saves (autograd.engine.set_early_release(False)). True in normal use.
 early_release = True
 
+# An observer for tools (autograd.viz.memory_timeline): when set, called as hook(node, buffers) after each node has
+# run, with the gradient buffers still waiting for their nodes. None in normal use.
+_node_done_hook = None
+
 
 def set_early_release(enabled):
     """Turn early release of saved tensors and gradient buffers during backward on (the default) or off."""
@@ -97,6 +101,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                                 hook(node.variable)
                             if hooks.post:
                                 _post_hooks(node, hooks, (), slots)
+                    if _node_done_hook is not None:
+                        _node_done_hook(node, buffers)
                     continue
                 input_grads = ()
                 if slots is not None:
@@ -131,6 +137,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                     dependencies[next_node] = count
                     if count == 0:
                         ready.append(next_node)
+                if _node_done_hook is not None:
+                    _node_done_hook(node, buffers)
     finally:
         _set_enabled(previous_mode)
     if kept and not retain_graph:  # release off: everything goes now, at the end, instead of node by node
