@@ -75,7 +75,7 @@ def numel(input):
 
 from . import functional, numerical, serialization, viz  # noqa: E402
 from .serialization import load, save  # noqa: E402
-from .numerical import gradcheck  # noqa: E402
+from .numerical import gradcheck, gradgradcheck  # noqa: E402
 from . import utils  # noqa: E402  (autograd.utils.data, as torch.utils.data)
 from . import linalg, special  # noqa: E402,F401
 from . import amp  # noqa: E402  (mixed precision: autograd.amp.autocast, autograd.amp.GradScaler)
