@@ -201,3 +201,18 @@ def test_nccl_calls_exist_in_cupy_binding_with_those_arguments(monkeypatch):
     for name in ("allReduce", "broadcast", "allGather", "reduceScatter", "send", "recv", "groupStart", "groupEnd",
                  "destroy"):
         assert name in made, name
+
+
+@needs_mpiexec
+def test_train_example_distributed_prints_and_saves_on_rank_0_only(tmp_path):
+    pytest.importorskip("sklearn")
+    code, out, _ = mpiexec(str(ROOT / "examples" / "train.py"), "--distributed", "--epochs", "1", "--no-progress",
+                           "--checkpoint", str(tmp_path / "ckpt.pt"), "--save", str(tmp_path / "model.npz"),
+                           timeout=120)
+    assert code == 0, out
+    assert out.count("epoch   1") == 1 and out.count("final test accuracy") == 1, out
+    assert "2 ranks" in out, out
+    import autograd as ag
+    state = ag.load(str(tmp_path / "ckpt.pt"))["model"]
+    assert state and not any(k.startswith("module.") for k in state), list(state)  # loadable without DDP
+    assert (tmp_path / "model.npz").exists()
