@@ -47,8 +47,8 @@ class ProcessGroup:
 class Work:
     """What an ``async_op=True`` collective returns: ``wait()`` blocks (up to the group's timeout) until it is done."""
 
-    def __init__(self, op, wait, finish=None):
-        self._op, self._wait, self._finish, self._done = op, wait, finish, False
+    def __init__(self, op, wait, test, finish=None):
+        self._op, self._wait, self._test, self._finish, self._done = op, wait, test, finish, False
 
     def wait(self, timeout=None):
         if not self._done:
@@ -59,7 +59,8 @@ class Work:
         return True
 
     def is_completed(self):
-        return self._done
+        """Whether it has finished (without blocking; polling also lets MPI move the transfer along)."""
+        return self._done or self._test(self._op)
 
 
 _WORLD = None
@@ -249,7 +250,7 @@ def _group(group, op):
 def _run(group, op, finish=None, async_op=False):
     if isinstance(finish, bool):  # called as _run(group, op, async_op)
         finish, async_op = None, finish
-    work = Work(op, group.backend.wait, finish)
+    work = Work(op, group.backend.wait, group.backend.test, finish)
     if async_op:
         return work
     work.wait()

@@ -50,6 +50,9 @@ class NCCLComm:
         _deadline_wait(lambda: enqueued.event.done, self.timeout if timeout is None else timeout,
                        f"rank {self.rank}: NCCL call")
 
+    def test(self, enqueued):
+        return enqueued.event.done
+
     def _enqueued(self, finish=None, source=None):
         return _Enqueued(source), finish
 

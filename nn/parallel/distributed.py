@@ -107,6 +107,8 @@ class DistributedDataParallel(Module):
         if not self._armed or bucket is None:
             return
         bucket.pending -= 1
+        for started in self._buckets[:self._next]:  # MPI moves a non-blocking transfer on only when called
+            started.work.is_completed()
         while self._next < len(self._buckets) and self._buckets[self._next].pending == 0:
             self._start(self._buckets[self._next])
             self._next += 1
