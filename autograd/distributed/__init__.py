@@ -343,9 +343,17 @@ def _install_fault_handlers(rank):
 
 
 def _abort_if_left_open():
-    if _WORLD is not None:
-        sys.stderr.write(f"autograd.distributed: rank {_WORLD.backend.rank} exited without "
-                         f"destroy_process_group(); aborting the job so its peers do not wait for it\n")
-        sys.stderr.flush()
-        _WORLD.backend.abort(1)
-
+    """At exit with the group still up: if every rank got here, the script only left out destroy_process_group();
+    if the others do not come within the timeout, they are waiting for this rank, so the job is aborted."""
+    if _WORLD is None:
+        return
+    rank = _WORLD.backend.rank
+    if _WORLD.backend.exit_barrier():
+        sys.stderr.write(f"autograd.distributed: rank {rank} exited without destroy_process_group(); call it at the "
+                         f"end of the script\n")
+        destroy_process_group()
+        return
+    sys.stderr.write(f"autograd.distributed: rank {rank} exited while its peers had not (without "
+                     f"destroy_process_group()); aborting the job so they do not wait for it\n")
+    sys.stderr.flush()
+    _WORLD.backend.abort(1)

@@ -25,6 +25,8 @@ class MPIComm:
         from mpi4py import MPI
         self.MPI, self.comm, self.timeout = MPI, comm, timeout
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        # a communicator of its own for the barrier at exit, so it cannot match a collective the peers are in
+        self.exit_comm = comm.Dup()
 
     def split(self, ranks):
         inside = self.rank in ranks
@@ -32,8 +34,18 @@ class MPIComm:
         return MPIComm(comm, self.timeout) if inside else None
 
     def close(self):
+        self.exit_comm.Free()
         if self.comm is not self.MPI.COMM_WORLD:
             self.comm.Free()
+
+    def exit_barrier(self):
+        """Whether every rank reached its exit within the timeout."""
+        request = self.exit_comm.Ibarrier()
+        try:
+            self.wait(request, None)
+        except RuntimeError:
+            return False
+        return True
 
     def abort(self, code):
         self.comm.Abort(code)

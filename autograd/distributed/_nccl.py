@@ -36,6 +36,9 @@ class NCCLComm:
         self.comm.destroy()
         self.mpi.close()
 
+    def exit_barrier(self):
+        return self.mpi.exit_barrier()
+
     def abort(self, code):
         self.comm.abort()
         self.mpi.abort(code)
