@@ -22,6 +22,12 @@ class _Bucket:
 
 
 class DistributedDataParallel(Module):
+    """Wrap ``module`` (already on this rank's device) so that backward leaves every rank the average gradient.
+
+    ``device_ids``, ``output_device`` and ``dim`` are taken for torch's signature: one process drives one device,
+    the module's. ``gradient_as_bucket_view`` is taken too, but the averages are always copied back into ``.grad``.
+    """
+
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=25, find_unused_parameters=False, gradient_as_bucket_view=False):
         super().__init__()
