@@ -85,6 +85,25 @@ for make_opt in (sgd, adam):
     for accumulate in (False, True):
         ddp = run(make_opt, accumulate, bucket_cap_mb=0.002)  # ~2 KB buckets: the model's gradients fill several
         assert len(ddp._buckets) >= 3, len(ddp._buckets)
+# the buckets' all-reduces start during backward, as they fill: when the first starts, the first layers' gradients
+# are not in yet
+net = model(seed=5)
+ddp = nn.parallel.DistributedDataParallel(net, bucket_cap_mb=0.002)
+missing_at_start, all_reduce = [], dist.all_reduce
+
+
+def recording_all_reduce(tensor, *args, **kwargs):
+    missing_at_start.append(sum(p.grad is None for p in net.parameters()))
+    return all_reduce(tensor, *args, **kwargs)
+
+
+dist.all_reduce = recording_all_reduce
+F.mse_loss(ddp(ag.ones(4, 8)), ag.zeros(4, 4)).backward()
+dist.all_reduce = all_reduce
+assert len(missing_at_start) == len(ddp._buckets) >= 3 and missing_at_start[0] > 0, missing_at_start
+assert missing_at_start == sorted(missing_at_start, reverse=True) and missing_at_start[-1] == 0, missing_at_start
+checks += 1
+
 ddp = run(sgd, False, bucket_cap_mb=25, steps=2)          # one bucket
 assert len(ddp._buckets) == 1
 
