@@ -34,6 +34,9 @@ class DistributedDataParallel(Module):
         if not dist.is_initialized():
             raise RuntimeError("DistributedDataParallel: the default process group is not initialized; call "
                                "autograd.distributed.init_process_group() first (and launch with mpirun -n N)")
+        if not any(p.requires_grad for p in module.parameters()):
+            raise RuntimeError("DistributedDataParallel: the module has no parameter that requires a gradient, so "
+                               "there is nothing to average; run it as it is on each rank")
         self.module = module
         self.process_group = process_group
         self.find_unused_parameters = find_unused_parameters

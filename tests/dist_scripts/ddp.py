@@ -141,5 +141,13 @@ for find_unused in (True, False):
         else:
             raise AssertionError("an unused parameter without find_unused_parameters went unnoticed")
 
+try:
+    nn.parallel.DistributedDataParallel(nn.ReLU())
+except RuntimeError as e:
+    assert "no parameter that requires a gradient" in str(e), str(e)
+    checks += 1
+else:
+    raise AssertionError("DDP of a module without parameters was accepted")
+
 dist.destroy_process_group()
 print(f"rank {rank}: ddp ok {checks}", flush=True)
