@@ -136,7 +136,7 @@ def new_group(ranks=None, timeout=None, backend=None):
 
 def barrier(group=None, async_op=False, device_ids=None):
     g = _group(group, "barrier")
-    return _run(g, g.backend.barrier(), async_op)
+    return _run(g, *g.backend.barrier(), async_op)
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -247,9 +247,8 @@ def _group(group, op):
     return _WORLD if group is None else group
 
 
-def _run(group, op, finish=None, async_op=False):
-    if isinstance(finish, bool):  # called as _run(group, op, async_op)
-        finish, async_op = None, finish
+def _run(group, op, finish, async_op):
+    """Wrap a started request (and what to do once it is done) in a Work; wait for it unless ``async_op``."""
     work = Work(op, group.backend.wait, group.backend.test, finish)
     if async_op:
         return work

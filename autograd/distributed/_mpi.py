@@ -68,7 +68,7 @@ class MPIComm:
         return self.comm.allgather(obj)
 
     def barrier(self):
-        return self.comm.Ibarrier()
+        return self.comm.Ibarrier(), None
 
     def all_reduce(self, tensor, op):
         send = _reducible(tensor.array)
