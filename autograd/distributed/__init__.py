@@ -111,11 +111,11 @@ def destroy_process_group(group=None):
 
 
 def get_rank(group=None):
-    return _group(group, "get_rank").backend.rank if _WORLD is not None else -1
+    return _group(group, "get_rank").backend.rank
 
 
 def get_world_size(group=None):
-    return _group(group, "get_world_size").backend.size if _WORLD is not None else -1
+    return _group(group, "get_world_size").backend.size
 
 
 def get_backend(group=None):
