@@ -13,7 +13,6 @@ import autograd as ag
 import autograd.distributed as dist
 
 from ..module import Module
-from ._hooks import register_post_accumulate_grad_hook
 
 
 class _Bucket:
@@ -59,7 +58,7 @@ class DistributedDataParallel(Module):
         if current:
             self._buckets.append(_Bucket(current))
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
-        self._handles = [register_post_accumulate_grad_hook(p, self._grad_ready) for p in params]
+        self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
         self._armed = False       # a forward with grad sync on ran; its backward should reduce
         self._next = 0            # the next bucket to start: buckets start in order on every rank
 
