@@ -9,6 +9,7 @@
     python examples/train.py --plot curves.png --save model.npz
     python examples/train.py --checkpoint ckpt.pt              # saved after every epoch; after a crash:
     python examples/train.py --checkpoint ckpt.pt --resume ckpt.pt   # same options: continues exactly
+    mpirun -n 2 python examples/train.py --distributed         # data-parallel: one process per CPU share or GPU
 """
 
 import argparse
@@ -27,7 +28,7 @@ import nn  # noqa: E402
 import nn.functional as F  # noqa: E402
 import optim  # noqa: E402
 from autograd.serialization import save_npz  # noqa: E402
-from autograd.utils.data import DataLoader, TensorDataset, random_split  # noqa: E402
+from autograd.utils.data import DataLoader, DistributedSampler, TensorDataset, random_split  # noqa: E402
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -181,7 +182,20 @@ def main(argv=None):
     parser.add_argument("--save", default=None, metavar="FILE",
                         help="save the model's state_dict: .npz for NumPy, any other name for autograd.save")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel under mpirun -n N: DistributedDataParallel over MPI (cpu) or NCCL (cuda, "
+                             "one GPU per rank); --batch-size is per rank; only rank 0 prints and saves")
     args = parser.parse_args(argv)
+
+    rank, log = 0, print
+    if args.distributed:
+        import autograd.distributed as dist
+        dist.init_process_group("nccl" if ag.Device(args.device).type == "cuda" else "mpi")
+        rank = dist.get_rank()
+        if ag.Device(args.device).type == "cuda":  # one GPU per rank: the launcher says which on this machine
+            args.device = f"cuda:{int(os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', rank))}"
+        if rank != 0:
+            log, args.no_progress = (lambda *a, **k: None), True
 
     dtype = getattr(ag, args.dtype)
     if args.amp and dtype != ag.float32:
@@ -199,8 +213,9 @@ def main(argv=None):
 
     ag.manual_seed(args.seed)
     generator = ag.Generator().manual_seed(args.seed)  # the shuffling order, saved in checkpoints
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=generator,
-                              num_workers=args.workers)
+    sampler = DistributedSampler(train_set, seed=args.seed) if args.distributed else None  # this rank's share
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
+                              generator=generator, num_workers=args.workers)
     train_eval_loader = DataLoader(train_set, batch_size=1024)
     test_loader = DataLoader(test_set, batch_size=1024)
     sample_shape, n_classes = tuple(train_set[0][0].shape), 10  # digits and MNIST both have ten classes
@@ -209,6 +224,9 @@ def main(argv=None):
     else:
         model = build_model(sample_shape[0], n_classes, hidden)
     model = model.to(device=args.device, dtype=dtype)
+    net = model  # what is evaluated and saved: the model itself, also under DDP
+    if args.distributed:  # rank 0's weights are broadcast; gradients are averaged across ranks during backward
+        model = nn.parallel.DistributedDataParallel(model)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = build_scheduler(args.scheduler, optimizer, args, len(train_loader))
     # mixed precision: the weights stay float32, autocast runs the forward pass in float16 (CUDA) or bfloat16
@@ -216,15 +234,16 @@ def main(argv=None):
     device_type = ag.Device(args.device).type
     amp_dtype = ag.float16 if device_type == "cuda" else ag.bfloat16
     scaler = ag.amp.GradScaler(device_type, enabled=args.amp and device_type == "cuda")
-    print(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples of shape {sample_shape}, "
+    log(f"{args.data}: {len(train_set)} train / {len(test_set)} test samples of shape {sample_shape}, "
           f"{n_classes} classes; device {args.device}, {args.dtype}"
+          + (f", {dist.get_world_size()} ranks" if args.distributed else "")
           + (f", autocast to {amp_dtype}" + (" with a GradScaler" if scaler.is_enabled() else "") if args.amp else ""))
-    print(model)
+    log(model)
 
     history, start_epoch = [], 1
     if args.resume:
         checkpoint = ag.load(args.resume, map_location="cpu")
-        model.load_state_dict(checkpoint["model"])
+        net.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if checkpoint.get("scaler"):
             scaler.load_state_dict(checkpoint["scaler"])
@@ -233,7 +252,7 @@ def main(argv=None):
         ag.set_rng_state(checkpoint["rng_state"])
         generator.set_state(checkpoint["loader_rng_state"])
         history, start_epoch = checkpoint["history"], checkpoint["epoch"] + 1
-        print(f"resumed from {args.resume} after epoch {checkpoint['epoch']}")
+        log(f"resumed from {args.resume} after epoch {checkpoint['epoch']}")
 
     try:
         from tqdm import tqdm
@@ -242,6 +261,8 @@ def main(argv=None):
     for epoch in range(start_epoch, args.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         batches = train_loader
         if tqdm is not None and not args.no_progress:
             batches = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", leave=False)
@@ -263,30 +284,32 @@ def main(argv=None):
         if ag.Device(args.device).type == "cuda":
             ag.cuda.synchronize(args.device)
         elapsed = time.perf_counter() - start
-        train_loss, train_acc = evaluate(model, train_eval_loader, args.device)
-        test_loss, test_acc = evaluate(model, test_loader, args.device)
+        train_loss, train_acc = evaluate(net, train_eval_loader, args.device)
+        test_loss, test_acc = evaluate(net, test_loader, args.device)
         history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "test_loss": test_loss,
                         "train_acc": train_acc, "test_acc": test_acc, "samples_per_s": len(train_set) / elapsed})
-        print(f"epoch {epoch:3d}  lr {lr:.2e}  loss {train_loss:.4f}  train acc {train_acc:.4f}  "
+        log(f"epoch {epoch:3d}  lr {lr:.2e}  loss {train_loss:.4f}  train acc {train_acc:.4f}  "
               f"test acc {test_acc:.4f}  {len(train_set) / elapsed:,.0f} samples/s")
-        if args.checkpoint:
-            ag.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        if args.checkpoint and rank == 0:
+            ag.save({"epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
                      "scaler": scaler.state_dict(),
                      "rng_state": ag.get_rng_state(), "loader_rng_state": generator.get_state(),
                      "history": history}, args.checkpoint)
 
     if history:
-        print(f"final test accuracy: {history[-1]['test_acc']:.4f}")
-    if args.plot:
+        log(f"final test accuracy: {history[-1]['test_acc']:.4f}")
+    if args.plot and rank == 0:
         plot_history(history, args.plot)
-        print(f"saved curves to {args.plot}")
-    if args.save:
+        log(f"saved curves to {args.plot}")
+    if args.save and rank == 0:
         if args.save.endswith(".npz"):
-            save_npz(model.state_dict(), args.save)
+            save_npz(net.state_dict(), args.save)
         else:
-            ag.save(model.state_dict(), args.save)
-        print(f"saved state_dict to {args.save}")
+            ag.save(net.state_dict(), args.save)
+        log(f"saved state_dict to {args.save}")
+    if args.distributed:
+        dist.destroy_process_group()
     return history
 
 

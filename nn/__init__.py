@@ -5,7 +5,7 @@ Layers live in ``nn/modules/``, one file per family (linear, conv, pooling, norm
 dropout, activation, loss, container...), as in ``torch.nn.modules``.
 """
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .module import Module
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _layers
