@@ -244,4 +244,4 @@ NOT_OPS = {"backward", "grad", "gradcheck", "once_differentiable", "is_grad_enab
            "requires_grad_", "detach_", "get_default_device", "get_default_dtype", "set_default_device",
            "set_default_dtype", "get_rng_state", "set_rng_state", "initial_seed", "seed", "manual_seed", "save", "load",
            "numpy", "tolist", "item", "dim", "size", "numel", "is_floating_point", "cpu", "cuda", "to", "type",
-           "recurrent", "rnn_cell", "sum_to_shape"}
+           "recurrent", "rnn_cell", "sum_to_shape", "register_hook", "register_post_accumulate_grad_hook"}
