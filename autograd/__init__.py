@@ -81,3 +81,4 @@ from . import linalg, special  # noqa: E402,F401
 from . import amp  # noqa: E402  (mixed precision: autograd.amp.autocast, autograd.amp.GradScaler)
 from .amp import (autocast, clear_autocast_cache, get_autocast_dtype, is_autocast_cache_enabled,  # noqa: E402
                   is_autocast_enabled, set_autocast_cache_enabled)
+from . import forward_ad  # noqa: E402  (forward-mode AD: dual_level, make_dual, unpack_dual)

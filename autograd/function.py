@@ -34,6 +34,7 @@ from .grad_mode import is_grad_enabled, no_grad
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
 autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
 entry_hook = None     # likewise, for the public functions marked @autocast_entry
+jvp_hook = None       # set by autograd.forward_ad while a dual level is open: carries tangents through ops
 _accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
 
 
@@ -178,11 +179,21 @@ class Op(Node):
     def backward(ctx, *grads):
         raise NotImplementedError(f"{type(ctx).__name__} is not differentiable")
 
+    def jvp(ctx, *tangents):
+        """The forward derivative: the output's tangent (one per output) from one tangent per input
+        (None where an input has none), written with Tensor ops. ``ctx`` is a ``JvpContext``, not the
+        forward's ctx. This default is the double-backward trick (``jvp_from_vjp``); ops override it."""
+        return jvp_from_vjp(ctx, *tangents)
+
     # --- running an op ----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):
         if autocast_hook is not None:  # mixed precision (autograd.amp.autocast); off, this check is all it costs
             inputs = autocast_hook(cls, inputs, attrs)
+        if jvp_hook is not None:  # forward-mode AD (autograd.forward_ad); None when no input carries a tangent
+            dual = jvp_hook(cls, inputs, attrs)
+            if dual is not None:
+                return dual
         backend = None
         arrays, needs = [], []
         recording = is_grad_enabled()
@@ -236,6 +247,133 @@ def _several_outputs(ctx, arrays, backend, record, inputs):
         ctx._link(inputs)
         ctx._pack(inputs, results)
     return tuple(results)
+
+
+# --- forward mode: tangents through ops (autograd.forward_ad opens the level and sets jvp_hook) -------------
+
+class JvpContext:
+    """What an op's ``jvp`` sees: the op, its primal inputs and outputs, its keyword attributes, and
+    (built only when a rule asks for it) ``node``, the op recorded as a graph node, whose ``backward``
+    the backward-based rules (``diagonal_jvp``, ``jvp_from_vjp``) call."""
+
+    def __init__(self, op, inputs, outputs, attrs, node, needs):
+        self.op, self.inputs, self.outputs, self.attrs = op, inputs, outputs, attrs
+        self._node, self._needs = node, needs
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    @property
+    def node(self):
+        node = self._node
+        if not (isinstance(node, self.op) and node._saved is not None
+                and all(have or not need for have, need in zip(node.needs_input_grad, self._needs))):
+            # run the op again on aliases that require grad, so that it saves what backward needs
+            aliases = [_alias(x) if need else x for x, need in zip(self.inputs, self._needs)]
+            with enable_grad():
+                out = self.op.apply(*aliases, **self.attrs)
+            node = self._node = (out[0] if type(out) is tuple else out).grad_fn
+        return node
+
+
+def _alias(x):
+    a = Tensor._make(x.array, x._backend, True)
+    a._version = x._version
+    return a
+
+
+def dual_apply(cls, inputs, attrs, level):
+    """Op.apply while a dual level is open: the op on the primals, then its ``jvp`` on the tangents.
+    Returns None (apply goes on as usual) when no input carries a tangent of this level."""
+    tangents = [x._tangent[1] if isinstance(x, Tensor) and x._tangent is not None and x._tangent[0] == level
+                else None for x in inputs]
+    if not cls.differentiable or all(t is None for t in tangents):
+        return None
+    global jvp_hook
+    hook, jvp_hook = jvp_hook, None  # the op and its rule run plainly: no tangents of tangents
+    try:
+        out = cls.apply(*inputs, **attrs)
+        outputs = out if type(out) is tuple else (out,)
+        needs = tuple(t is not None for t in tangents)
+        ctx = JvpContext(cls, inputs, outputs, attrs, outputs[0].grad_fn, needs)
+        result = cls.jvp(ctx, *tangents)
+    finally:
+        jvp_hook = hook
+    for y, t in zip(outputs, result if type(result) is tuple else (result,)):
+        if t is not None and dtypes.is_floating(y.array.dtype):
+            y._tangent = (level, _fit(t, y))
+    return out
+
+
+def _fit(t, y):
+    """A rule's tangent in its output's shape and dtype (a broadcast input's tangent may be smaller)."""
+    if t.array.shape != y.array.shape:
+        t = t.expand(y.array.shape)
+    return t if t.array.dtype == y.array.dtype else t.to(y.array.dtype)
+
+
+def _zero_tangent(x):
+    return zeros_like(x) if isinstance(x, Tensor) and dtypes.is_floating(x.array.dtype) else x
+
+
+def linear_jvp(ctx, *tangents):
+    """The rule of an op linear in its floating inputs together (reshape, sum, cat, gather's source):
+    the op itself, on the tangents (zeros for inputs without one; indices and constants as they are)."""
+    args = [x if not isinstance(x, Tensor) or not dtypes.is_floating(x.array.dtype)
+            else t if t is not None else zeros_like(x) for x, t in zip(ctx.inputs, tangents)]
+    return ctx.op.apply(*args, **ctx.attrs)
+
+
+def multilinear_jvp(ctx, *tangents):
+    """The product rule, for an op linear in each floating input separately (mul, matmul, einsum):
+    the sum over inputs with a tangent of the op with that input replaced by its tangent."""
+    total = None
+    for i, t in enumerate(tangents):
+        if t is not None:
+            args = list(ctx.inputs)
+            args[i] = t
+            term = ctx.op.apply(*args, **ctx.attrs)
+            total = term if total is None else total + term
+    return total
+
+
+def diagonal_jvp(ctx, *tangents):
+    """The rule of an elementwise op: its Jacobian with respect to each input is diagonal (up to
+    broadcasting), so the vjp of a tangent is its jvp, and ``backward`` already is the rule."""
+    total = None
+    for i, t in enumerate(tangents):
+        if t is not None:
+            grads = ctx.node.backward(t)
+            term = grads[i] if type(grads) is tuple else grads
+            if term is not None:
+                total = term if total is None else total + term
+    return total if total is not None else zeros_like(ctx.output)
+
+
+def jvp_from_vjp(ctx, *tangents):
+    """The fallback of an op with no rule of its own, the double-backward trick: backward is linear
+    in the output gradient u, so d/du <vjp(u), t> = J t. Exact (not a finite difference), at the cost
+    of a second forward and two backward passes; the tangent carries no history back to the primals."""
+    node = ctx.node
+    us = [zeros_like(y, requires_grad=True) if dtypes.is_floating(y.array.dtype) else None for y in ctx.outputs]
+    with enable_grad():
+        grads = node.backward(*us)
+        grads = grads if type(grads) is tuple else (grads,)
+        total = None
+        for x, g, t in zip(ctx.inputs, grads, tangents):
+            if t is not None and g is not None:
+                term = (g.sum_to_shape(x.shape) * t).sum()
+                total = term if total is None else total + term
+    wrt = [u for u in us if u is not None]
+    if total is None or not total.requires_grad:
+        result = [zeros_like(u) for u in wrt]
+    else:
+        found = run_backward([total], [None], inputs=wrt, allow_unused=True)
+        result = [zeros_like(u) if g is None else g for g, u in zip(found, wrt)]
+    result = iter(result)
+    outs = tuple(next(result) if u is not None else None for u in us)
+    return outs if len(outs) > 1 else outs[0]
 
 
 def same_dtype(out, like):
@@ -448,4 +586,7 @@ def _shape_error(op, hint, inputs, error):
     return RuntimeError(f"{op}: the inputs do not fit together (inputs: {_describe(inputs)}): {text}.{hint}")
 
 
-from .tensor import Tensor, zeros  # noqa: E402  (tensor.py needs this module first)
+from . import dtypes  # noqa: E402
+from .grad_mode import enable_grad  # noqa: E402
+from .tensor import Tensor, zeros, zeros_like  # noqa: E402  (tensor.py needs this module first)
+from .engine import run_backward  # noqa: E402

@@ -15,7 +15,7 @@ from .keywords import numpy_keywords
 
 class Tensor:
     __slots__ = ("array", "_backend", "_requires_grad", "_grad", "grad_fn", "_version", "_accumulator", "_view",
-                 "_output_nr", "__weakref__")
+                 "_output_nr", "_tangent", "__weakref__")
 
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
@@ -38,6 +38,7 @@ class Tensor:
         self._accumulator = None
         self._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
         self._output_nr = 0
+        self._tangent = None  # forward-mode AD: (dual level, tangent Tensor), set by autograd.forward_ad
 
     @staticmethod
     def _make(array, backend, requires_grad=False, grad_fn=None):

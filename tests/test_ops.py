@@ -922,6 +922,65 @@ def test_double_backward_against_torch(o, device):
         assert_close(g, e, rtol=1e-9, atol=1e-11, msg=f"{o.name} second-order grad {i}:")
 
 
+def _jvp_outputs(o, lib, arrays, tangents, dual):
+    """The row's floating outputs and their tangents (float64, CPU) for these inputs and tangents."""
+    if lib is torch:
+        xs = [torch.from_numpy(a.copy()) for a in arrays]
+        wrt = [i for i, t in enumerate(tangents) if t is not None]
+
+        def fn(*primals):
+            args = list(xs)
+            for i, p in zip(wrt, primals):
+                args[i] = p
+            return tuple(y for y in _as_list(o.apply(torch, *args)) if y.is_floating_point())
+        outs, tans = torch.func.jvp(fn, tuple(xs[i] for i in wrt), tuple(torch.from_numpy(tangents[i]) for i in wrt))
+        return [to_numpy(y) for y in outs], [to_numpy(t) for t in tans]
+    with ag.forward_ad.dual_level():
+        xs = [ag.tensor(a) if t is None else ag.forward_ad.make_dual(ag.tensor(a), ag.tensor(t))
+              for a, t in zip(arrays, tangents)]
+        outs = [y for y in _as_list(o.apply(ag, *xs)) if y.is_floating_point()]
+        tans = [ag.forward_ad.unpack_dual(y).tangent for y in outs]
+    return [to_numpy(y) for y in outs], [np.zeros(tuple(y.shape)) if t is None else to_numpy(t)
+                                         for y, t in zip(outs, tans)]
+
+
+@pytest.mark.parametrize("o", ROWS)
+def test_jvp_against_torch(o):
+    """Forward mode: each row's output tangents (native rules and the double-backward fallback alike)
+    against torch.func.jvp in float64 for random tangents, and on every fifth row with finite
+    differences also against central differences of ndgrad's own forward."""
+    if not o.jvp:
+        pytest.skip("no forward-mode check for this row")
+    rng = _rng(o.name, "jvp")
+    arrays = o.sample(rng)
+    tangents = [rng.standard_normal(a.shape) if a.dtype.kind == "f" else None for a in arrays]
+    if all(t is None for t in tangents):
+        pytest.skip("no floating input")
+    try:
+        expected = _jvp_outputs(o, torch, arrays, tangents, True)
+    except (NotImplementedError, RuntimeError) as e:  # torch has no forward rule here: ours must still be finite
+        try:
+            _, tans = _jvp_outputs(o, ag, arrays, tangents, True)
+        except (NotImplementedError, RuntimeError):
+            return
+        assert all(np.isfinite(t).all() for t in tans), f"{o.name}: torch.func.jvp refused ({e}); ours is not finite"
+        return
+    got = _jvp_outputs(o, ag, arrays, tangents, True)
+    for kind, g_list, e_list in zip(("output", "tangent"), got, expected):
+        assert len(g_list) == len(e_list), f"{o.name}: {len(g_list)} {kind}s, torch has {len(e_list)}"
+        for i, (g, e) in enumerate(zip(g_list, e_list)):
+            assert_close(g, e, rtol=1e-9, atol=1e-11, msg=f"{o.name} {kind} {i}:")
+    if o.gradcheck and zlib.crc32(o.name.encode()) % 5 == 0:
+        eps = 1e-6
+        plus = [a if t is None else a + eps * t for a, t in zip(arrays, tangents)]
+        minus = [a if t is None else a - eps * t for a, t in zip(arrays, tangents)]
+        with ag.no_grad():
+            up = [to_numpy(y) for y in _as_list(o.apply(ag, *map(ag.tensor, plus))) if y.is_floating_point()]
+            down = [to_numpy(y) for y in _as_list(o.apply(ag, *map(ag.tensor, minus))) if y.is_floating_point()]
+        for i, (u, d, g) in enumerate(zip(up, down, got[1])):
+            assert_close(g, (u - d) / (2 * eps), rtol=1e-4, atol=1e-5, msg=f"{o.name} tangent {i} vs differences:")
+
+
 @pytest.mark.parametrize("with_mask", [False, True])
 def test_gradcheck_catches_a_wrong_gradient(with_mask, monkeypatch):
     """The checker the table relies on fails for a gradient 1% off (also next to a bool input)."""
