@@ -16,7 +16,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, same_dtype, multilinear_jvp
 from ..keywords import numpy_keywords
 from ..tensor import Tensor, eye, zeros_like
 from ._dims import normalize_dim, normalize_dims
@@ -113,6 +113,7 @@ class Matmul(Op):
             return gx, gy
         # broadcast batch dims are summed away by the engine
         return (grad @ y.mT if need_x else None), (x.mT @ grad if need_y else None)
+    jvp = multilinear_jvp
 
 
 def matmul(x, y):
@@ -385,6 +386,7 @@ class Einsum(Op):
         ins = ins.split(",")
         return tuple(_einsum_grad(grad, out, [(x, l) for j, (x, l) in enumerate(zip(xs, ins)) if j != i], ins[i],
                                   _shape(xs[i])) if ctx.needs_input_grad[i] else None for i in range(len(xs)))
+    jvp = multilinear_jvp
 
 
 def _einsum_grad(grad, grad_labels, others, labels, shape):

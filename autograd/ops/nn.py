@@ -39,6 +39,8 @@ class Softmax(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return SoftmaxBackward.apply(grad, out, dim=ctx.dim)
+    def jvp(ctx, tangent):  # softmax's Jacobian is symmetric: the same formula as backward
+        return SoftmaxBackward.apply(tangent, ctx.output, dim=ctx.attrs["dim"])
 
 
 class SoftmaxBackward(Op):
@@ -66,6 +68,11 @@ class LogSoftmax(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return LogSoftmaxBackward.apply(grad, out, dim=ctx.dim)
+    def jvp(ctx, tangent):  # t - sum(softmax * t) over dim
+        dim = ctx.attrs["dim"]
+        if dim is None:  # a 0-d input: log_softmax is 0 everywhere
+            return tangent * 0
+        return tangent - (tangent * ctx.output.exp()).sum(dim, keepdim=True)
 
 
 class LogSoftmaxBackward(Op):

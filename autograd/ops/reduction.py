@@ -4,7 +4,7 @@ import collections
 import math
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..tensor import Tensor
 from ._dims import normalize_dims
 from ..keywords import numpy_keywords
@@ -39,6 +39,7 @@ class Sum(Op):
         return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims)
+    jvp = linear_jvp
 
 
 class Mean(Op):
@@ -54,6 +55,7 @@ class Mean(Op):
         return (total / ctx.count).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims) / ctx.count
+    jvp = linear_jvp
 
 
 class Amax(Op):
@@ -95,6 +97,7 @@ class TakeAlongDim(Op):
         index, = ctx.saved_tensors
         back = AddAlongDim if ctx.repeats else PutAlongDim
         return back.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
+    jvp = linear_jvp
 
 
 class PutAlongDim(Op):
@@ -108,6 +111,7 @@ class PutAlongDim(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return TakeAlongDim.apply(grad, index, dim=ctx.dim), None
+    jvp = linear_jvp
 
 
 class AddAlongDim(Op):
@@ -127,6 +131,7 @@ class AddAlongDim(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return TakeAlongDim.apply(grad, index, dim=ctx.dim, repeats=True), None
+    jvp = linear_jvp
 
 class Logsumexp(Op):
     def forward(ctx, x, dims, keepdim):
@@ -143,6 +148,10 @@ class Logsumexp(Op):
         x, out = ctx.saved_tensors
         shape = kept_shape(x.shape, ctx.dims)
         return grad.reshape(shape) * (x - out.reshape(shape)).exp()
+    def jvp(ctx, tangent):  # the softmax-weighted sum of the tangent
+        x, dims = ctx.inputs[0], ctx.attrs["dims"]
+        shape = kept_shape(x.shape, dims)
+        return Sum.apply(tangent * (x - ctx.output.reshape(shape)).exp(), dims, ctx.attrs["keepdim"])
 
 
 def max_or_zero(x, axis):

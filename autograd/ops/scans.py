@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
 from ..tensor import Tensor
@@ -81,6 +81,7 @@ class Cumsum(Op):
         return xp.flip(out, axis=dim) if reverse else out
     def backward(ctx, grad):
         return Cumsum.apply(grad, dim=ctx.dim, reverse=not ctx.reverse)
+    jvp = linear_jvp
 
 
 class Cumprod(Op):
