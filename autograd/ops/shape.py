@@ -334,7 +334,8 @@ def setitem_(x, index, value):
     if not isinstance(value, (Tensor, numbers.Number)):  # host data (a list, a NumPy array): CuPy takes only its own
         value = x._backend.asarray(value, x.dtype)
     recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
-    if not recording:  # plain data: write straight into the array
+    dual = x._tangent is not None or (isinstance(value, Tensor) and value._tangent is not None)  # forward AD
+    if not recording and not dual:  # plain data: write straight into the array
         check_leaf(x, "setitem")
         check_writable(x, "setitem")
         try:
