@@ -286,8 +286,7 @@ def _alias(x):
 def dual_apply(cls, inputs, attrs, level):
     """Op.apply while a dual level is open: the op on the primals, then its ``jvp`` on the tangents.
     Returns None (apply goes on as usual) when no input carries a tangent of this level."""
-    tangents = [x._tangent[1] if isinstance(x, Tensor) and x._tangent is not None and x._tangent[0] == level
-                else None for x in inputs]
+    tangents = [_tangent(x, level) if isinstance(x, Tensor) else None for x in inputs]
     if not cls.differentiable or all(t is None for t in tangents):
         return None
     global jvp_hook
@@ -304,6 +303,16 @@ def dual_apply(cls, inputs, attrs, level):
         if t is not None and dtypes.is_floating(y.array.dtype):
             y._tangent = (level, _fit(t, y))
     return out
+
+
+def _tangent(x, level):
+    """x's tangent at ``level``. A view whose base has one takes its own from the base's, viewed the
+    same way, so that in-place changes of the base (or of another view of it) show (as in PyTorch)."""
+    if x._view is not None:
+        base, make, _ = x._view
+        if base._tangent is not None and base._tangent[0] == level:
+            return make(base._tangent[1])
+    return x._tangent[1] if x._tangent is not None and x._tangent[0] == level else None
 
 
 def _fit(t, y):
@@ -356,7 +365,8 @@ def jvp_from_vjp(ctx, *tangents):
     in the output gradient u, so d/du <vjp(u), t> = J t. Exact (not a finite difference), at the cost
     of a second forward and two backward passes; the tangent carries no history back to the primals."""
     node = ctx.node
-    us = [zeros_like(y, requires_grad=True) if dtypes.is_floating(y.array.dtype) else None for y in ctx.outputs]
+    # any u gives the same J t; ones rather than zeros keeps rules that take log |u| (logcumsumexp) finite
+    us = [ones_like(y, requires_grad=True) if dtypes.is_floating(y.array.dtype) else None for y in ctx.outputs]
     with enable_grad():
         grads = node.backward(*us)
         grads = grads if type(grads) is tuple else (grads,)
@@ -588,5 +598,5 @@ def _shape_error(op, hint, inputs, error):
 
 from . import dtypes  # noqa: E402
 from .grad_mode import enable_grad  # noqa: E402
-from .tensor import Tensor, zeros, zeros_like  # noqa: E402  (tensor.py needs this module first)
+from .tensor import Tensor, ones_like, zeros, zeros_like  # noqa: E402  (tensor.py needs this module first)
 from .engine import run_backward  # noqa: E402

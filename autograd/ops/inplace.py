@@ -131,7 +131,7 @@ def _alias(t, copy=False):
 
 def fill(t, value, op="fill_"):
     from .arithmetic import where
-    dual = t._tangent is not None or getattr(value, "_tangent", None) is not None
+    dual = is_grad_enabled() and (t._tangent is not None or getattr(value, "_tangent", None) is not None)
     if not (is_grad_enabled() and (t.requires_grad or getattr(value, "requires_grad", False))) and not dual:
         check_leaf(t, op)
         check_writable(t, op)

@@ -334,7 +334,8 @@ def setitem_(x, index, value):
     if not isinstance(value, (Tensor, numbers.Number)):  # host data (a list, a NumPy array): CuPy takes only its own
         value = x._backend.asarray(value, x.dtype)
     recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
-    dual = x._tangent is not None or (isinstance(value, Tensor) and value._tangent is not None)  # forward AD
+    # forward AD: a tangent is written too (not under no_grad, where embedding renormalises its weight)
+    dual = is_grad_enabled() and (x._tangent is not None or (isinstance(value, Tensor) and value._tangent is not None))
     if not recording and not dual:  # plain data: write straight into the array
         check_leaf(x, "setitem")
         check_writable(x, "setitem")
