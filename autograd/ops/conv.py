@@ -25,7 +25,7 @@ high) pair per spatial dim: "same" may pad one more on the high side) and ``grou
 import itertools
 import math
 
-from ..function import Op, autocast_entry
+from ..function import Op, autocast_entry, linear_jvp
 from ..tensor import Tensor
 from ._args import ntuple
 
@@ -221,6 +221,7 @@ class Unfold(Op):
         return cols.reshape(x.shape[0], x.shape[1] * math.prod(kernel), math.prod(size))
     def backward(ctx, grad):
         return Fold.apply(grad, shape=ctx.in_size, **ctx.geometry)
+    jvp = linear_jvp
 
 
 class Fold(Op):
@@ -232,6 +233,7 @@ class Fold(Op):
         return col2im(cols.reshape((n, c) + tuple(kernel) + tuple(size)), out, stride, pads, dilation)
     def backward(ctx, grad):
         return Unfold.apply(grad, **ctx.geometry)
+    jvp = linear_jvp
 
 
 # --- the functions (torch.nn.functional's signatures) ------------------------------------------------

@@ -67,6 +67,7 @@ class EmbeddingDense(Op):
         scale = _row_scale(grad._backend.xp, indices.array, grad.shape[0], ctx.padding_idx, ctx.by_freq,
                            grad.dtype)
         return (rows if scale is None else rows * Tensor._make(scale, grad._backend)), None
+    jvp = linear_jvp
 
 
 def _check_indices(op, input, num):

@@ -11,7 +11,7 @@ makes every op that saved the old contents refuse to backward.
 import numbers
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import is_grad_enabled, no_grad
 
 
@@ -27,6 +27,7 @@ class CopySlices(Op):
         index = (ctx.positions,)
         grad_base = IndexPut.apply(flat, 0.0, index=index).reshape(ctx.shape) if ctx.needs_input_grad[0] else None
         return grad_base, (GetItem.apply(flat, index=index) if ctx.needs_input_grad[1] else None)
+    jvp = linear_jvp
 
 
 def check_leaf(t, op):
