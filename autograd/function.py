@@ -322,10 +322,6 @@ def _fit(t, y):
     return t if t.array.dtype == y.array.dtype else t.to(y.array.dtype)
 
 
-def _zero_tangent(x):
-    return zeros_like(x) if isinstance(x, Tensor) and dtypes.is_floating(x.array.dtype) else x
-
-
 def linear_jvp(ctx, *tangents):
     """The rule of an op linear in its floating inputs together (reshape, sum, cat, gather's source):
     the op itself, on the tangents (zeros for inputs without one; indices and constants as they are)."""
@@ -337,27 +333,28 @@ def linear_jvp(ctx, *tangents):
 def multilinear_jvp(ctx, *tangents):
     """The product rule, for an op linear in each floating input separately (mul, matmul, einsum):
     the sum over inputs with a tangent of the op with that input replaced by its tangent."""
+    return sum_terms([ctx.op.apply(*ctx.inputs[:i], t, *ctx.inputs[i + 1:], **ctx.attrs) if t is not None else None
+                      for i, t in enumerate(tangents)], ctx.output)
+
+
+def sum_terms(terms, like):
+    """The sum of a rule's terms (None where an input has no tangent), zeros like ``like`` if none."""
     total = None
-    for i, t in enumerate(tangents):
-        if t is not None:
-            args = list(ctx.inputs)
-            args[i] = t
-            term = ctx.op.apply(*args, **ctx.attrs)
+    for term in terms:
+        if term is not None:
             total = term if total is None else total + term
-    return total
+    return total if total is not None else zeros_like(like)
 
 
 def diagonal_jvp(ctx, *tangents):
     """The rule of an elementwise op: its Jacobian with respect to each input is diagonal (up to
     broadcasting), so the vjp of a tangent is its jvp, and ``backward`` already is the rule."""
-    total = None
+    terms = []
     for i, t in enumerate(tangents):
         if t is not None:
             grads = ctx.node.backward(t)
-            term = grads[i] if type(grads) is tuple else grads
-            if term is not None:
-                total = term if total is None else total + term
-    return total if total is not None else zeros_like(ctx.output)
+            terms.append(grads[i] if type(grads) is tuple else grads)
+    return sum_terms(terms, ctx.output)
 
 
 def jvp_from_vjp(ctx, *tangents):
@@ -379,7 +376,8 @@ def jvp_from_vjp(ctx, *tangents):
     if total is None or not total.requires_grad:
         result = [zeros_like(u) for u in wrt]
     else:
-        found = run_backward([total], [None], inputs=wrt, allow_unused=True)
+        # retain_graph: the walk may pass through the forward graph, which the user may still backward
+        found = run_backward([total], [None], retain_graph=True, inputs=wrt, allow_unused=True)
         result = [zeros_like(u) if g is None else g for g, u in zip(found, wrt)]
     result = iter(result)
     outs = tuple(next(result) if u is not None else None for u in us)

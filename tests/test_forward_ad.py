@@ -131,14 +131,16 @@ def test_fallback_against_central_differences(device):
 
 
 def test_reverse_mode_through_a_dual_tensor():
-    """A dual tensor is a view of its primal: reverse mode still reaches the primal."""
+    """A dual tensor is a view of its primal: reverse mode still reaches the primal, also through an
+    op whose tangent came from the fallback (prod: it must leave the forward graph usable)."""
     x, t = _pair(3)
     p = ag.tensor(x, requires_grad=True)
     with fwd.dual_level():
-        y = (fwd.make_dual(p, ag.tensor(t)) ** 2).sum()
+        d = fwd.make_dual(p, ag.tensor(t))
+        y = (d ** 2).sum() + d.prod()
         y.backward()
-        assert_close(to_numpy(fwd.unpack_dual(y).tangent), (2 * x * t).sum())
-    assert_close(to_numpy(p.grad), 2 * x)
+        assert_close(to_numpy(fwd.unpack_dual(y).tangent), (2 * x * t).sum() + (x.prod() / x * t).sum())
+    assert_close(to_numpy(p.grad), 2 * x + x.prod() / x)
 
 
 def test_in_place_ops_carry_tangents(device):
