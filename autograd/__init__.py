@@ -81,4 +81,8 @@ from . import linalg, special  # noqa: E402,F401
 from . import amp  # noqa: E402  (mixed precision: autograd.amp.autocast, autograd.amp.GradScaler)
 from .amp import (autocast, clear_autocast_cache, get_autocast_dtype, is_autocast_cache_enabled,  # noqa: E402
                   is_autocast_enabled, set_autocast_cache_enabled)
+from . import anomaly_mode, graph  # noqa: E402,F401  (hooks on the graph; anomaly mode)
+from .anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,  # noqa: E402,F401
+                           set_detect_anomaly)
+from . import func  # noqa: E402,F401  (torch.func's transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, vmap)
 from . import forward_ad  # noqa: E402  (forward-mode AD: dual_level, make_dual, unpack_dual)

@@ -6,11 +6,17 @@
    gradient, then drop that gradient and (unless retain_graph) its saved tensors.
 3. Each gradient it returns is made to fit its input (broadcast dims summed away,
    dtype matched) and added to the next node's buffer; leaves accumulate into .grad.
+
+Hooks wrap step 2 only on nodes that have them (tensor hooks, retain_grad, node prehooks,
+backward, node hooks, as PyTorch orders them); anomaly mode wraps it while it is on.
 """
 
 import contextlib
+import warnings
 
+from . import anomaly_mode
 from .function import AccumulateGrad
+from . import dtypes
 from .grad_mode import _set_enabled, is_grad_enabled
 from .tensor import Tensor
 
@@ -19,6 +25,10 @@ _NOTHING = contextlib.nullcontext()  # no roots, no kernels: nothing to silence
 # A debug switch: False keeps every saved tensor and every intermediate gradient alive until backward returns, to
 # measure what early release saves (autograd.engine.set_early_release(False)). True in normal use.
 early_release = True
+
+# An observer for tools (autograd.viz.memory_timeline): when set, called as hook(node, buffers) after each node has
+# run, with the gradient buffers still waiting for their nodes. None in normal use.
+_node_done_hook = None
 
 
 def set_early_release(enabled):
@@ -63,6 +73,7 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
     ready = [n for n in start_nodes if dependencies.get(n, 0) == 0]
 
     kept = None if early_release else []  # with release off: every node (and its saved tensors) and gradient
+    anomaly = anomaly_mode.enabled
     previous_mode = is_grad_enabled()
     _set_enabled(create_graph)  # backward rules record a graph only for higher-order derivatives
     try:
@@ -70,6 +81,9 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
             while ready:
                 node = ready.pop()
                 slots = buffers.pop(node, None)
+                hooks = node._hooks  # None unless a hook was registered: then the hooked path, step by step
+                if hooks is not None and slots is not None and hooks.tensor:
+                    slots = _tensor_hooks(node, hooks, slots, owned)
                 if kept is not None:
                     kept.append((node, slots))
                 if capture is not None:
@@ -78,16 +92,32 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                             capture[node, nr] = slots[nr] if slots else None
                 if type(node) is AccumulateGrad:
                     if capture is None and slots is not None:
+                        if hooks is not None and hooks.pre:
+                            slots = _pre_hooks(node, hooks, slots, owned)
                         node.accumulate(slots[0], create_graph, (node, 0) in owned)
                         owned.discard((node, 0))
+                        if hooks is not None:
+                            for hook in tuple(hooks.post_accumulate.values()):
+                                hook(node.variable)
+                            if hooks.post:
+                                _post_hooks(node, hooks, (), slots)
+                    if _node_done_hook is not None:
+                        _node_done_hook(node, buffers)
                     continue
                 input_grads = ()
                 if slots is not None:
                     if node._retained is not None:
                         _retain(node, slots, create_graph)
-                    input_grads = node.backward(*slots)
+                    if hooks is not None and hooks.pre:
+                        slots = _pre_hooks(node, hooks, slots, owned)
+                    if anomaly:
+                        input_grads = _checked_backward(node, slots)
+                    else:
+                        input_grads = node.backward(*slots)
                     if type(input_grads) is not tuple:
                         input_grads = (input_grads,)
+                    if hooks is not None and hooks.post:
+                        input_grads = _post_hooks(node, hooks, input_grads, slots)
                     if len(input_grads) != len(node.next_functions):
                         raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients but its op has "
                                            f"{len(node.next_functions)} inputs; return one per input (None for "
@@ -107,6 +137,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                     dependencies[next_node] = count
                     if count == 0:
                         ready.append(next_node)
+                if _node_done_hook is not None:
+                    _node_done_hook(node, buffers)
     finally:
         _set_enabled(previous_mode)
     if kept and not retain_graph:  # release off: everything goes now, at the end, instead of node by node
@@ -228,3 +260,91 @@ def _retain(node, slots, create_graph):
             if not create_graph:
                 grad = grad.detach()
             tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+
+
+# --- hooks and anomaly mode: only nodes that have hooks, or every node while anomaly mode is on -------
+
+def _tensor_hooks(node, hooks, slots, owned):
+    """Tensor.register_hook: each output's hooks see its gradient, and may return a replacement."""
+    slots = list(slots)
+    for nr, tensor_hooks in hooks.tensor.items():
+        for hook in tuple(tensor_hooks.values()):
+            if slots[nr] is None:
+                break
+            new = hook(slots[nr])
+            if new is not None:
+                slots[nr] = _checked_replacement(node, hook, new, slots[nr])
+                owned.discard((node, nr))  # the hook's tensor is not the engine's to write into
+    return slots
+
+
+def _pre_hooks(node, hooks, slots, owned):
+    """Node.register_prehook: fn(grad_outputs) may return replacements for all of them."""
+    for hook in tuple(hooks.pre.values()):
+        new = hook(tuple(slots))
+        if new is not None:
+            slots = _checked_tuple(node, hook, new, slots)
+            for nr in range(node.num_outputs):
+                owned.discard((node, nr))
+    return slots
+
+
+def _post_hooks(node, hooks, input_grads, slots):
+    """Node.register_hook: fn(grad_inputs, grad_outputs) may return replacement grad_inputs."""
+    for hook in tuple(hooks.post.values()):
+        new = hook(input_grads, tuple(slots))
+        if new is not None:
+            input_grads = tuple(_checked_tuple(node, hook, new, input_grads))
+    return input_grads
+
+
+def _checked_replacement(node, hook, new, old):
+    """A gradient a hook returned must be a Tensor like the one it replaces (PyTorch's refusals)."""
+    name = f"hook '{getattr(hook, '__name__', type(hook).__name__)}' (on {node.name()})"
+    if not isinstance(new, Tensor):
+        raise TypeError(f"{name} must return a Tensor or None, but it returned {type(new).__name__}")
+    if old is None:
+        return new
+    if new.shape != old.shape:
+        raise RuntimeError(f"{name} has changed the size of value: got shape {tuple(new.shape)} for a gradient "
+                           f"of shape {tuple(old.shape)}; return a gradient of the same shape")
+    if new.dtype != old.dtype or new.device != old.device:
+        raise RuntimeError(f"{name} has changed the type of value (was {old.dtype} on {old.device}, got "
+                           f"{new.dtype} on {new.device}); convert it back, e.g. new.to(grad.dtype)")
+    return new
+
+
+def _checked_tuple(node, hook, new, old):
+    count = len(new) if isinstance(new, (tuple, list)) else None
+    if count != len(old):
+        name = getattr(hook, "__name__", type(hook).__name__)
+        raise RuntimeError(f"hook '{name}' (on {node.name()}) has returned an incorrect number of values (got "
+                           f"{count if count is not None else type(new).__name__}, but expected {len(old)}): "
+                           f"return None or a tuple with one gradient (or None) per one it was given")
+    return [g if g is None else _checked_replacement(node, hook, g, o) for g, o in zip(new, old)]
+
+
+def _checked_backward(node, slots):
+    """Anomaly mode: an error in backward, or a NaN it returns, shows where the node was made."""
+    try:
+        input_grads = node.backward(*slots)
+    except Exception:
+        _warn_forward_stack(node)
+        raise
+    if anomaly_mode.check_nan:
+        grads = input_grads if type(input_grads) is tuple else (input_grads,)
+        for i, g in enumerate(grads):
+            if g is not None and dtypes.is_floating(g.array.dtype) and bool(g._backend.xp.isnan(g.array).any()):
+                _warn_forward_stack(node)
+                raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
+    return input_grads
+
+
+def _warn_forward_stack(node):
+    if node._stack is None:
+        text = (f"Error detected in {node.name()}. No forward pass information available. Enable detect anomaly "
+                f"during forward pass for more information.")
+    else:
+        text = f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n" + \
+            "".join(node._stack)
+    warnings.warn(text, stacklevel=2)

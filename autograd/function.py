@@ -27,8 +27,10 @@ dimensions away (``sum_to_shape``) in one place, so ``Add.backward`` is ``grad, 
 import functools
 import re
 import threading
+import traceback
 import weakref
 
+from . import anomaly_mode
 from .grad_mode import is_grad_enabled, no_grad
 
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
@@ -68,6 +70,31 @@ class Node:
     __slots__ = ("next_functions", "needs_input_grad", "backend", "input_meta", "_to_save", "_saved",
                  "_retained", "__dict__", "__weakref__")
     num_outputs = 1
+    _hooks = None  # a _Hooks once a hook is registered here or on a tensor this node made; all the engine checks
+    _stack = None  # anomaly mode: the forward traceback (lines) of the op that made this node
+
+    # --- hooks (PyTorch's Node.register_hook / register_prehook) ------------------
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` runs after this node's backward; a tuple it returns
+        replaces grad_inputs (the gradients for the node's inputs)."""
+        return _add_hook(self._hook_table().post, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before this node's backward; a tuple it returns replaces them."""
+        return _add_hook(self._hook_table().pre, fn)
+
+    def _hook_table(self):
+        if self._hooks is None:
+            self._hooks = _Hooks()
+        return self._hooks
+
+    @property
+    def metadata(self):
+        """A dict of the user's own, kept with the node."""
+        data = self.__dict__.get("_metadata")
+        if data is None:
+            data = self._metadata = {}
+        return data
 
     # --- what the node keeps for backward -------------------------------------
     def save_for_backward(self, *values):
@@ -86,12 +113,15 @@ class Node:
         tensors = []
         for tensor, array, counter, version in saved:
             if counter is not None and counter[0] != version:
+                like = array if array is not None else tensor  # a packed entry keeps shape and dtype only
                 raise RuntimeError(
-                    f"{self.name()}: one of the tensors it saved for backward (shape {tuple(array.shape)}, "
-                    f"dtype {array.dtype}) was modified by an in-place operation: it is at version "
+                    f"{self.name()}: one of the tensors it saved for backward (shape {tuple(like.shape)}, "
+                    f"dtype {like.dtype}) was modified by an in-place operation: it is at version "
                     f"{counter[0]}, expected {version}. Use the out-of-place op (x = x + y instead of "
                     f"x += y), or .clone() the tensor before changing it.")
-            if type(tensor) is _Output:  # rebuilt so that double backward flows through this node
+            if type(tensor) is _Packed:
+                tensor = tensor.unpack(self)
+            elif type(tensor) is _Output:  # rebuilt so that double backward flows through this node
                 nr = tensor.nr
                 tensor = Tensor._make(array, self.backend, True, self)
                 tensor._output_nr = nr
@@ -101,6 +131,7 @@ class Node:
     def _pack(self, inputs, outputs):
         """Turn what forward asked to save into (tensor, array, version counter, version) entries."""
         saved = []
+        hooks = _saved_hooks[-1] if _saved_hooks else None  # saved_tensors_hooks: the innermost in force
         for value in self._to_save:
             array = value.array if isinstance(value, Tensor) else value
             entry = None
@@ -118,6 +149,8 @@ class Node:
             if entry is None:  # a helper made by forward (a mask, indices): nobody else can change it
                 tensor = value if isinstance(value, Tensor) else Tensor._make(array, self.backend)
                 entry = (tensor, array, tensor._version, tensor._version[0])
+            if hooks is not None and entry[2] is not None:
+                entry = _Packed.pack(entry, hooks, outputs)
             saved.append(entry)
         self._saved = tuple(saved)
         self._to_save = None
@@ -138,6 +171,8 @@ class Node:
                 meta.append(None)
         self.next_functions, self.input_meta = tuple(edges), tuple(meta)
         self._retained = None
+        if anomaly_mode.enabled:  # off, this check is all anomaly mode costs
+            self._stack = traceback.format_stack()[:-1]
 
     def name(self):
         return type(self).__name__ + "Backward0"
@@ -147,6 +182,50 @@ class Node:
 
 
 _NO_EDGE = (None, 0)
+
+
+class _Hooks:
+    """The hooks of one node: ``tensor`` (output_nr -> the hooks of the tensor that is that output;
+    for a leaf, 0 -> its own), ``pre`` and ``post`` (the node's), ``post_accumulate`` (a leaf's).
+    Each is a dict handle id -> hook, run in insertion order."""
+    __slots__ = ("tensor", "pre", "post", "post_accumulate")
+
+    def __init__(self):
+        self.tensor, self.pre, self.post, self.post_accumulate = {}, {}, {}, {}
+
+
+class _Packed:
+    """A saved tensor as ``saved_tensors_hooks``' pack_hook returned it, with its unpack_hook."""
+    __slots__ = ("packed", "unpack_hook", "nr", "shape", "dtype", "history")
+
+    @staticmethod
+    def pack(entry, hooks, outputs):
+        tensor, array, counter, version = entry
+        self = object.__new__(_Packed)
+        pack_hook, self.unpack_hook = hooks
+        self.nr = tensor.nr if type(tensor) is _Output else None
+        self.shape, self.dtype = array.shape, array.dtype
+        # an input's place in the graph (not its memory), so that what unpack returns is differentiated
+        # into the same history (double backward), as PyTorch's SavedVariable does
+        self.history = None
+        if self.nr is None and tensor._requires_grad:
+            self.history = (tensor.grad_fn, tensor._output_nr, weakref.ref(tensor._grad_node()))
+        self.packed = pack_hook(outputs[self.nr] if self.nr is not None else tensor)
+        return self, None, counter, version  # the array is not kept: the hook decides what is
+
+    def unpack(self, node):
+        tensor = self.unpack_hook(self.packed)
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"{node.name()}: the unpack_hook of saved_tensors_hooks must return a Tensor, but it "
+                            f"returned {type(tensor).__name__}; return the tensor that pack_hook was given")
+        if self.nr is not None:  # the node's own output: it flows through this node again (double backward)
+            tensor = Tensor._make(tensor.array, tensor._backend, True, node)
+            tensor._output_nr = self.nr
+        elif self.history is not None:
+            grad_fn, nr, grad_node = self.history
+            tensor = Tensor._make(tensor.array, tensor._backend, True, grad_fn)
+            tensor._output_nr, tensor._accumulator = nr, (None if grad_fn is not None else grad_node)
+        return tensor
 
 
 # --- built-in ops ---------------------------------------------------------------------------------
@@ -548,6 +627,24 @@ class AccumulateGrad:
     def __init__(self, variable):
         self.variable = variable
 
+    @property
+    def _hooks(self):  # a leaf's hooks live on the tensor: this node may be made again
+        return self.variable._hooks
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before the gradient is accumulated into ``.grad``; may replace it."""
+        return _add_hook(self._hook_table().pre, fn)
+
+    def register_hook(self, fn):
+        """``fn((), grad_outputs)`` runs after the gradient was accumulated into ``.grad``."""
+        return _add_hook(self._hook_table().post, fn)
+
+    def _hook_table(self):
+        variable = self.variable
+        if variable._hooks is None:
+            variable._hooks = _Hooks()
+        return variable._hooks
+
     def name(self):
         return "torch::autograd::AccumulateGrad"
 
@@ -598,3 +695,4 @@ from . import dtypes  # noqa: E402
 from .grad_mode import enable_grad  # noqa: E402
 from .tensor import Tensor, ones_like, zeros, zeros_like  # noqa: E402  (tensor.py needs this module first)
 from .engine import run_backward  # noqa: E402
+from .graph import _add_hook, _saved_hooks  # noqa: E402

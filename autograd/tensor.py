@@ -15,7 +15,7 @@ from .keywords import numpy_keywords
 
 class Tensor:
     __slots__ = ("array", "_backend", "_requires_grad", "_grad", "grad_fn", "_version", "_accumulator", "_view",
-                 "_output_nr", "_tangent", "__weakref__")
+                 "_output_nr", "_hooks", "_tangent", "__weakref__")
 
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
@@ -38,6 +38,7 @@ class Tensor:
         self._accumulator = None
         self._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
         self._output_nr = 0
+        self._hooks = None  # a leaf's register_hook / register_post_accumulate_grad_hook hooks (function._Hooks)
         self._tangent = None  # forward-mode AD: (dual level, tangent Tensor), set by autograd.forward_ad
 
     @staticmethod
@@ -184,6 +185,29 @@ class Tensor:
         retained = self.grad_fn._retained if self.grad_fn is not None else None
         ref = retained.get(self._output_nr) if retained else None
         return ref is not None and ref() is self
+
+    def register_hook(self, hook):
+        """``hook(grad)`` runs when this tensor's gradient has been computed; a tensor it returns is used
+        in place of the gradient (for a leaf, before it is accumulated into ``.grad``). Returns a handle
+        whose ``remove()`` takes the hook out."""
+        if not self._requires_grad:
+            raise RuntimeError(f"register_hook: cannot register a hook on a tensor that doesn't require gradient "
+                               f"(shape {tuple(self.shape)}); call .requires_grad_() on it (or on the leaves it "
+                               f"is computed from) first")
+        table = self._grad_node()._hook_table()  # a leaf's: its own (kept on the tensor), as AccumulateGrad's
+        return _add_hook(table.tensor.setdefault(self._output_nr, {}), hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` runs on a leaf after backward has accumulated its gradient into ``.grad``
+        (optimizers step there, parameter by parameter). Returns a removable handle."""
+        if not self._requires_grad:
+            raise RuntimeError(f"register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               f"doesn't require gradient (shape {tuple(self.shape)}); call .requires_grad_() first")
+        if self.grad_fn is not None:
+            raise RuntimeError(f"register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered "
+                               f"on non-leaf tensors (this one has grad_fn={self.grad_fn.name()}); use "
+                               f"register_hook on it instead")
+        return _add_hook(self._grad_node()._hook_table().post_accumulate, hook)
 
     def _refresh_view(self):
         """A view whose base's history was rewritten since it was made (an in-place op through
@@ -941,3 +965,4 @@ from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from . import random as _random  # noqa: E402
 from .engine import run_backward  # noqa: E402
 from .function import AccumulateGrad  # noqa: E402
+from .graph import _add_hook  # noqa: E402

@@ -42,16 +42,22 @@ def sigmoid(ctx, x):
 
 @CupyBackend.register_kernel("index_add")
 def index_add(ctx, values, shape, index):
-    """Scatter-add for indexing's backward: cupy.add.at does what numpy.add.at does (cupyx.scatter_add is
-    deprecated since CuPy 14). A dtype add.at refuses (bfloat16) is summed in float32 and rounded once."""
+    """Scatter-add for indexing's backward and index_add/scatter_add: cupy.add.at does what numpy.add.at does
+    (cupyx.scatter_add is deprecated since CuPy 14), for the dtypes CUDA's atomicAdd has. Integers are added as
+    uint64 (two's complement: the same bits as a signed sum, exactly, with int64's wrap-around); bfloat16 is
+    summed in float32 and rounded once."""
     ctx.index = index
     if values.dtype in _ADD_AT_FLOATS:
-        out = cupy.zeros(shape, dtype=values.dtype)
-        cupy.add.at(out, index, values)
-        return out
-    out = cupy.zeros(shape, dtype=cupy.float32)
-    cupy.add.at(out, index, values.astype(cupy.float32))
-    return out.astype(values.dtype)
+        wide = values.dtype
+    elif values.dtype.kind in "iu":
+        out = cupy.zeros(shape, dtype=cupy.uint64)
+        cupy.add.at(out, index, values.astype(cupy.int64).view(cupy.uint64))
+        return out.view(cupy.int64).astype(values.dtype)
+    else:
+        wide = cupy.float32
+    out = cupy.zeros(shape, dtype=wide)
+    cupy.add.at(out, index, values.astype(wide, copy=False))
+    return out if wide == values.dtype else out.astype(values.dtype)
 
 
 # --- activations and their backwards ------------------------------------------------------------------------

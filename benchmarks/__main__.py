@@ -68,7 +68,8 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per process (its median counts)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1 short block: a smoke test")
     parser.add_argument("--cases", nargs="*", default=None, choices=list(cases),
-                        help="default: every case meant for the device's type (the wide MLP is a GPU case)")
+                        help="default: every case meant for the device's type (the wide MLP is a GPU case); named cases "
+                             "replace their rows in the saved results")
     parser.add_argument("--only", "--suite", dest="only", choices=groups,
                         help="run one group (suite) of cases, saved to <device>_GROUP.json")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
@@ -76,10 +77,10 @@ def main(argv=None):
     if importlib.util.find_spec("torch") is None:
         sys.exit("benchmarks: PyTorch is needed for the comparison: pip install 'ndgrad[bench]' "
                  "(CPU build: pip install torch==2.13.0)")
-    if args.only or args.cases is None:
+    if args.cases is None:
         selected = [c for c in cases.values() if c.runs_on(args.device) and args.only in (None, c.group)]
-    else:
-        selected = [cases[n] for n in args.cases]
+    else:  # named cases (with --only, of that group): their rows replace the same rows in the saved results
+        selected = [cases[n] for n in args.cases if args.only in (None, cases[n].group)]
     rounds, blocks = (2, 1) if args.quick else (args.rounds, args.blocks)
 
     print(f"device: {args.device}; {rounds} rounds of one ndgrad and one PyTorch process per case, "
@@ -116,11 +117,19 @@ def main(argv=None):
           f"{' '.join(f'{x:.2f}' for x in report['load_average'])}")
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, device.replace(":", "_") + (f"_{args.only}" if args.only else ""))
+    if args.cases is not None and os.path.exists(stem + ".json"):  # a partial re-run: keep the other rows
+        with open(stem + ".json") as f:
+            earlier = json.load(f)["results"]
+        fresh = {r["case"]: r for r in results}
+        report["results"] = [fresh.pop(r["case"], r) for r in earlier] + list(fresh.values())
     with open(stem + ".json.tmp", "w") as f:
         json.dump(report, f, indent=2)
     os.replace(stem + ".json.tmp", stem + ".json")
     plot(report, stem + ".png")
     print(f"saved {stem}.json and {stem}.png")
+    if os.path.abspath(args.out) == os.path.abspath(RESULTS):  # the committed results: the README shows them
+        from .readme_table import update
+        update()
 
 
 def fmt(seconds):

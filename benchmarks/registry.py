@@ -28,7 +28,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-MODULES = ["benchmarks.core", "benchmarks.conv", "benchmarks.sequence", "benchmarks.ops"]  # each registers its cases on import
+MODULES = ["benchmarks.core", "benchmarks.conv", "benchmarks.sequence", "benchmarks.ops", "benchmarks.memory"]  # each registers its cases on import
 
 
 @dataclass

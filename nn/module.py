@@ -6,11 +6,14 @@ of registered submodules. Names follow PyTorch (``0.weight``, ``fc.bias``), so s
 dicts carry over key for key.
 """
 
+import sys
+import warnings
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 import autograd as ag
+from autograd.graph import _add_hook
 from autograd.tensor import parse_to_args
 
 from .parameter import Parameter
@@ -32,8 +35,51 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the subclass")
 
+    _has_hooks = False  # True once a hook is registered on this module: __call__ then takes the hooked path
+
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._has_hooks or _global_forward_pre_hooks or _global_forward_hooks):
+            return self.forward(*args, **kwargs)
+        return _call_with_hooks(self, args, kwargs)
+
+    # --- hooks (PyTorch's names; each returns a handle: handle.remove(), or `with handle:`) ------------
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """``hook(module, args)`` runs before forward and may return new args (a tuple, or one value);
+        with ``with_kwargs``, ``hook(module, args, kwargs)`` may return a new ``(args, kwargs)``."""
+        with_kw = self._hook_dict("_forward_pre_hooks_with_kwargs")
+        handle = _add_hook(self._hook_dict("_forward_pre_hooks"), hook, prepend, extra_dict=with_kw)
+        if with_kwargs:
+            with_kw[handle.id] = True
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """``hook(module, args, output)`` (with ``with_kwargs``: ``hook(module, args, kwargs, output)``) runs
+        after forward and may return a new output; ``always_call`` runs it even when forward raised."""
+        with_kw, always = self._hook_dict("_forward_hooks_with_kwargs"), self._hook_dict("_forward_hooks_always_called")
+        handle = _add_hook(self._hook_dict("_forward_hooks"), hook, prepend, extra_dict=[with_kw, always])
+        if with_kwargs:
+            with_kw[handle.id] = True
+        if always_call:
+            always[handle.id] = True
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` runs when the gradients of the module's outputs are ready and may
+        return replacements for them."""
+        return _add_hook(self._hook_dict("_backward_pre_hooks"), hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the module's tensor inputs
+        are ready (None for an input that needs none) and may return replacements for grad_input."""
+        return _add_hook(self._hook_dict("_backward_hooks"), hook, prepend)
+
+    def _hook_dict(self, name):
+        hooks = self.__dict__.get(name)
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, name, hooks)
+        object.__setattr__(self, "_has_hooks", True)
+        return hooks
 
     # --- registration --------------------------------------------------------------
     def _registry(self, what):
@@ -391,3 +437,193 @@ def _zero_grad(p, set_to_none):
 def _indent(text, spaces):
     lines = text.split("\n")
     return lines[0] if len(lines) == 1 else lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+# --- module hooks: the hooked call, the global hooks, the backward hooks ---------------------------------
+
+_global_forward_pre_hooks = OrderedDict()
+_global_forward_hooks = OrderedDict()
+_global_forward_hooks_with_kwargs = {}
+_global_forward_hooks_always_called = {}
+_NONE = {}
+
+
+def register_module_forward_pre_hook(hook):
+    """A forward pre-hook (``hook(module, args)``) for every module, run before each module's own."""
+    return _add_hook(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    """A forward hook (``hook(module, args, output)``) for every module, run before each module's own."""
+    handle = _add_hook(_global_forward_hooks, hook,
+                       extra_dict=[_global_forward_hooks_with_kwargs, _global_forward_hooks_always_called])
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs[handle.id] = True
+    if always_call:
+        _global_forward_hooks_always_called[handle.id] = True
+    return handle
+
+
+def _call_with_hooks(module, args, kwargs):
+    """Module.__call__ when hooks are registered: pre-hooks, backward-hook wrapping of the inputs,
+    forward, forward hooks, backward-hook wrapping of the outputs (PyTorch's order)."""
+    own = module.__dict__.get
+    pre_hooks, pre_kwargs = own("_forward_pre_hooks") or _NONE, own("_forward_pre_hooks_with_kwargs") or _NONE
+    hooks, with_kwargs = own("_forward_hooks") or _NONE, own("_forward_hooks_with_kwargs") or _NONE
+    always = own("_forward_hooks_always_called") or _NONE
+    backward_hooks = list((own("_backward_hooks") or _NONE).values())
+    backward_pre_hooks = list((own("_backward_pre_hooks") or _NONE).values())
+    forward_hooks = (*_global_forward_hooks.items(), *hooks.items())
+    result, called = None, set()
+    try:
+        for hook_id, hook in (*_global_forward_pre_hooks.items(), *pre_hooks.items()):
+            if hook_id in pre_kwargs:
+                new = hook(module, args, kwargs)
+                if new is not None:
+                    if not (isinstance(new, tuple) and len(new) == 2):
+                        raise RuntimeError(f"{type(module).__name__}: a forward pre-hook registered with_kwargs=True "
+                                           f"must return None or a tuple (new_args, new_kwargs), but it returned "
+                                           f"{new!r}")
+                    args, kwargs = new
+            else:
+                new = hook(module, args)
+                if new is not None:
+                    args = new if isinstance(new, tuple) else (new,)
+        backward_hook = None
+        if backward_hooks or backward_pre_hooks:
+            backward_hook = _BackwardHook(module, backward_hooks, backward_pre_hooks)
+            args = backward_hook.setup_input_hook(args)
+        result = module.forward(*args, **kwargs)
+        for hook_id, hook in forward_hooks:
+            if hook_id in always or hook_id in _global_forward_hooks_always_called:
+                called.add(hook_id)
+            if hook_id in with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
+                new = hook(module, args, kwargs, result)
+            else:
+                new = hook(module, args, result)
+            if new is not None:
+                result = new
+        if backward_hook is not None:
+            if not isinstance(result, (ag.Tensor, tuple)):
+                warnings.warn(f"{type(module).__name__}: for backward hooks to be called, the module's output "
+                              f"should be a Tensor or a tuple of Tensors, but it is {type(result).__name__}",
+                              stacklevel=3)
+            result = backward_hook.setup_output_hook(result)
+        return result
+    except Exception:
+        for hook_id, hook in forward_hooks:  # always_call hooks that did not run yet still run, then the error goes on
+            if (hook_id in always or hook_id in _global_forward_hooks_always_called) and hook_id not in called:
+                try:
+                    if hook_id in with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
+                        new = hook(module, args, kwargs, result)
+                    else:
+                        new = hook(module, args, result)
+                    if new is not None:
+                        result = new
+                except Exception as e:
+                    warnings.warn(f"{type(module).__name__}: a forward hook with always_call=True raised {e!r}; it "
+                                  f"was ignored because forward raised first", stacklevel=3)
+        raise
+
+
+class _BackwardHookFunction(ag.Function):
+    """Identity on the module's tensor inputs (or outputs): its graph node is where the module's
+    grad_input (or grad_output) can be seen, one gradient per tensor."""
+
+    @staticmethod
+    def forward(ctx, *tensors):
+        ctx.mark_non_differentiable(*[t for t in tensors if not t.requires_grad])
+        return tensors
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return grads
+
+
+class _BackwardHook:
+    """The full backward hooks of one call of a module: an identity node on its outputs sees grad_output
+    (and runs the backward pre-hooks), one on its inputs sees grad_input (and runs the backward hooks)."""
+
+    def __init__(self, module, hooks, pre_hooks):
+        self.module, self.hooks, self.pre_hooks = module, hooks, pre_hooks
+        self.grad_outputs = None
+        self.n_inputs, self.input_index = 0, None
+        self.n_outputs, self.output_index = 0, None
+
+    def setup_input_hook(self, args):
+        args, self.input_index = self._wrap(args, self._input_hook)
+        self.n_inputs = len(args)
+        return args
+
+    def setup_output_hook(self, result):
+        single = not isinstance(result, tuple)
+        outputs, self.output_index = self._wrap((result,) if single else result, self._output_hook)
+        self.n_outputs = len(outputs)
+        return outputs[0] if single else outputs
+
+    def _wrap(self, values, hook):
+        """Pass the tensors among ``values`` through the identity; its node gets ``hook``."""
+        index = [i for i, v in enumerate(values) if isinstance(v, ag.Tensor)]
+        tensors = [values[i] for i in index]
+        if not (any(t.requires_grad for t in tensors) and ag.is_grad_enabled()):
+            return values, None
+        wrapped = _BackwardHookFunction.apply(*tensors)
+        node = next(t.grad_fn for t in wrapped if t.grad_fn is not None)
+        node.register_hook(hook)
+        values = list(values)
+        for i, t in zip(index, wrapped):
+            values[i] = t
+        return tuple(values), index
+
+    def _spread(self, index, grads, size):
+        """The gradients of the tensors among the arguments, placed at their positions (None elsewhere)."""
+        full = [None] * size
+        for i, g in zip(index, grads):
+            full[i] = g
+        return tuple(full)
+
+    def _output_hook(self, _, grad_outputs):
+        self.grad_outputs = self._spread(self.output_index, grad_outputs, self.n_outputs)
+        for hook in self.pre_hooks:
+            new = hook(self.module, self.grad_outputs)
+            if new is not None:
+                new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+                if len(new) != len(self.grad_outputs):
+                    raise RuntimeError(f"{type(self.module).__name__}: a backward pre-hook returned {len(new)} "
+                                       f"grad_outputs, but the module has {len(self.grad_outputs)} outputs")
+                self.grad_outputs = new
+        grad_outputs = self.grad_outputs
+        if self.input_index is None:  # no input needs a gradient: the backward hooks run now, with None for each
+            grad_inputs = (None,) * self.n_inputs
+            if self.hooks:
+                warnings.warn(f"{type(self.module).__name__}: its full backward hook fires with grad_input all None, "
+                              f"when the gradients of its outputs are computed, because no input requires grad")
+            for hook in self.hooks:
+                new = hook(self.module, grad_inputs, self.grad_outputs)
+                if new is not None and not all(g is None for g in new):
+                    raise RuntimeError(f"{type(self.module).__name__}: no input of this module requires grad, so a "
+                                       f"backward hook on it must return None (or None for every grad_input)")
+            self.grad_outputs = None
+        return tuple(grad_outputs[i] for i in self.output_index)
+
+    def _input_hook(self, grad_inputs, _):
+        if self.grad_outputs is None:  # the gradient reached the inputs without passing through the outputs
+            return None
+        grads = self._spread(self.input_index, grad_inputs, self.n_inputs)
+        for hook in self.hooks:
+            new = hook(self.module, grads, self.grad_outputs)
+            if new is not None:
+                new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+                if len(new) != len(grads):
+                    raise RuntimeError(f"{type(self.module).__name__}: a backward hook returned {len(new)} "
+                                       f"grad_inputs, but the module was called with {len(grads)} arguments")
+                grads = new
+        self.grad_outputs = None
+        return tuple(grads[i] for i in self.input_index)
+
+
+# PyTorch's path for the global hooks is torch.nn.modules.module: the same module here, under that name too
+from . import modules as _modules  # noqa: E402  (the layers import Module from this module, defined above)
+
+_modules.module = sys.modules[__name__]
+sys.modules[_modules.__name__ + ".module"] = sys.modules[__name__]

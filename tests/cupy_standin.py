@@ -367,6 +367,8 @@ class ndarray:
             self._a[_index(index)] = value._a
         elif _is_basic(index):  # CuPy fills the view: host data is refused
             self._view_fill(self._a[_index(index)], value)
+            if np.ndim(self._a[_index(index)]) == 0:  # integers only: NumPy gave a scalar, not a view to fill
+                self._a[_index(index)] = value
         else:  # advanced indices: CuPy copies host values to the device first
             self._a[_index(index)] = np.asarray(value, dtype=self.dtype)
 

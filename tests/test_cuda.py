@@ -288,3 +288,25 @@ def test_the_sync_after_a_step_reads_data_and_checks_together(size):
     nn.functional.cross_entropy(logits, ag.tensor([0, 4, 1], device="cuda"))
     with pytest.raises(IndexError, match=r"values in \[4, 4\]"):
         data.tolist()
+
+
+@pytest.mark.cuda
+def test_setting_one_element_by_integer_indices():
+    """t[i, j] = v writes the element on CUDA as on the CPU (the stand-in once dropped such writes)."""
+    for device in ("cpu", "cuda"):
+        t = ag.zeros(2, 3, device=device)
+        t[1, 2] = 5.0
+        t[0][1] = 2.0
+        assert t.cpu().tolist() == [[0.0, 2.0, 0.0], [0.0, 0.0, 5.0]]
+
+
+@pytest.mark.cuda
+def test_integer_scatter_add_is_exact_on_cuda():
+    """index_add/scatter_add of int64 values beyond float32's 24-bit mantissa add up exactly, as on the CPU."""
+    big = 2 ** 40 + 3
+    for device in ("cpu", "cuda"):
+        x = ag.zeros(3, dtype=ag.int64, device=device)
+        src = ag.tensor([big, 1, big, -5], dtype=ag.int64, device=device)
+        index = ag.tensor([0, 0, 2, 2], device=device)
+        assert x.index_add(0, index, src).cpu().tolist() == [big + 1, 0, big - 5]
+        assert x.scatter_add(0, index, src).cpu().tolist() == [big + 1, 0, big - 5]

@@ -1,3 +1,3 @@
 """Utilities with PyTorch's names: ``autograd.utils.data`` is ``torch.utils.data``."""
 
-from . import data
+from . import checkpoint, data
