@@ -67,6 +67,8 @@ class Amax(Op):
         return out
     def backward(ctx, grad):
         return _spread_to_extremes(ctx, grad)
+    def jvp(ctx, tangent):
+        return _mean_at_extremes(ctx, tangent)
 
 
 class Amin(Op):
@@ -77,6 +79,8 @@ class Amin(Op):
         return out
     def backward(ctx, grad):
         return _spread_to_extremes(ctx, grad)
+    def jvp(ctx, tangent):
+        return _mean_at_extremes(ctx, tangent)
 
 
 def _spread_to_extremes(ctx, grad):
@@ -84,6 +88,13 @@ def _spread_to_extremes(ctx, grad):
     shape = kept_shape(x.shape, ctx.dims)
     hits = (x == out.reshape(shape)).to(grad.dtype)
     return hits * (grad.reshape(shape) / hits.sum(ctx.dims, keepdim=True))
+
+
+def _mean_at_extremes(ctx, tangent):
+    """amax/amin's tangent: the mean of the tangent over the tied extremes (the same even split as the gradient)."""
+    (x,), dims, keepdim = ctx.inputs, ctx.attrs["dims"], ctx.attrs["keepdim"]
+    hits = (x == ctx.output.reshape(kept_shape(x.shape, dims))).to(tangent.dtype)
+    return Sum.apply(hits * tangent, dims, keepdim) / Sum.apply(hits, dims, keepdim)
 
 
 class TakeAlongDim(Op):
