@@ -554,9 +554,20 @@ class Function:
     def setup_context(ctx, inputs, output):
         raise NotImplementedError
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Forward mode (optional): the outputs' tangents from one tangent per forward argument (None
+        where it has none), with the ``ctx`` that forward filled in."""
+        raise NotImplementedError("a Function subclass must define a static jvp() to be used with forward mode AD")
+
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls._backward_cls(len(args))
+        if jvp_hook is not None:  # forward-mode AD: the primals through apply, then the Function's own jvp
+            return _function_dual_apply(cls, args, kwargs)
+        return cls._apply(cls._backward_cls(len(args)), args, kwargs)
+
+    @classmethod
+    def _apply(cls, ctx, args, kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)]
         if tensors:
             ctx.backend = tensors[0]._backend
@@ -586,6 +597,33 @@ class Function:
         results = tuple(_attach(ctx, nr, o, args) for nr, o in enumerate(outputs))
         ctx._pack(args, results)
         return results[0] if single else results
+
+
+def _function_dual_apply(cls, args, kwargs):
+    """A user's Function while a dual level is open. As in PyTorch, its forward sees no tangents, and
+    one that gets a tangent must define ``jvp``; ``ctx`` is the one its forward (or setup_context) filled."""
+    from .forward_ad import _level
+    tangents = [_tangent(a, _level) if isinstance(a, Tensor) else None for a in args]
+    global jvp_hook
+    hook, jvp_hook = jvp_hook, None
+    try:
+        ctx = cls._backward_cls(len(args))
+        if all(t is None for t in tangents):
+            return cls._apply(ctx, args, kwargs)
+        if cls.jvp is Function.jvp:
+            raise NotImplementedError(
+                f"{cls.__name__}: forward mode AD reached a custom autograd.Function without a jvp; define a "
+                f"static jvp(ctx, *tangents) returning the outputs' tangents (or use it outside forward_ad)")
+        out = cls._apply(ctx, args, kwargs)
+        result = cls.jvp(ctx, *tangents)
+    finally:
+        jvp_hook = hook
+    outputs = out if isinstance(out, tuple) else (out,)
+    for y, t in zip(outputs, result if isinstance(result, tuple) else (result,)):
+        if isinstance(y, Tensor) and t is not None and dtypes.is_floating(y.array.dtype) \
+                and not any(y is a for a in args):  # an input handed back as it is keeps its own tangent
+            y._tangent = (_level, _fit(t, y))
+    return out
 
 
 def _attach(ctx, nr, output, args):

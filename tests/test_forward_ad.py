@@ -165,3 +165,41 @@ def test_summary_lists_native_and_fallback_ops():
     assert {"exp", "matmul", "sum", "reshape", "softmax"} <= set(summary["native"])
     assert {"prod", "det"} <= set(summary["fallback"])
     assert not set(summary["native"]) & set(summary["fallback"])
+
+
+def test_custom_function_needs_a_jvp_as_in_torch():
+    """A user's Function that gets a tangent must define jvp (torch refuses the same); with one, its
+    tangent is used, its ctx is the one forward filled, and reverse mode still works."""
+    def make(lib):
+        class Cube(lib.autograd.Function if lib is torch else ag.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                ctx.x = x
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, grad):
+                x, = ctx.saved_tensors
+                return grad * 3 * x ** 2
+
+        class CubeJvp(Cube):
+            @staticmethod
+            def jvp(ctx, tangent):
+                return 3 * ctx.x ** 2 * tangent
+        return Cube, CubeJvp
+
+    x, t = _pair(3, seed=8)
+    results = {}
+    for lib, ad, new in ((torch, tfwd, torch.from_numpy), (ag, fwd, ag.tensor)):
+        cube, cube_jvp = make(lib)
+        p = new(x.copy()).requires_grad_()
+        with ad.dual_level():
+            dual = ad.make_dual(p, new(t.copy()))
+            with pytest.raises(NotImplementedError, match="jvp"):
+                cube.apply(dual)
+            y = cube_jvp.apply(dual)
+            results[lib] = to_numpy(ad.unpack_dual(y).tangent)
+            y.sum().backward()
+        assert_close(to_numpy(p.grad), 3 * x ** 2)
+    assert_close(results[ag], results[torch], rtol=1e-12, atol=1e-12)
