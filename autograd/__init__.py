@@ -85,3 +85,4 @@ from . import anomaly_mode, graph  # noqa: E402,F401  (hooks on the graph; anoma
 from .anomaly_mode import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,  # noqa: E402,F401
                            set_detect_anomaly)
 from . import func  # noqa: E402,F401  (torch.func's transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, vmap)
+from . import forward_ad  # noqa: E402  (forward-mode AD: dual_level, make_dual, unpack_dual)

@@ -36,6 +36,7 @@ from .grad_mode import is_grad_enabled, no_grad
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
 autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
 entry_hook = None     # likewise, for the public functions marked @autocast_entry
+jvp_hook = None       # set by autograd.forward_ad while a dual level is open: carries tangents through ops
 _accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
 
 
@@ -257,11 +258,21 @@ class Op(Node):
     def backward(ctx, *grads):
         raise NotImplementedError(f"{type(ctx).__name__} is not differentiable")
 
+    def jvp(ctx, *tangents):
+        """The forward derivative: the output's tangent (one per output) from one tangent per input
+        (None where an input has none), written with Tensor ops. ``ctx`` is a ``JvpContext``, not the
+        forward's ctx. This default is the double-backward trick (``jvp_from_vjp``); ops override it."""
+        return jvp_from_vjp(ctx, *tangents)
+
     # --- running an op ----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):
         if autocast_hook is not None:  # mixed precision (autograd.amp.autocast); off, this check is all it costs
             inputs = autocast_hook(cls, inputs, attrs)
+        if jvp_hook is not None:  # forward-mode AD (autograd.forward_ad); None when no input carries a tangent
+            dual = jvp_hook(cls, inputs, attrs)
+            if dual is not None:
+                return dual
         backend = None
         arrays, needs = [], []
         recording = is_grad_enabled()
@@ -315,6 +326,141 @@ def _several_outputs(ctx, arrays, backend, record, inputs):
         ctx._link(inputs)
         ctx._pack(inputs, results)
     return tuple(results)
+
+
+# --- forward mode: tangents through ops (autograd.forward_ad opens the level and sets jvp_hook) -------------
+
+class JvpContext:
+    """What an op's ``jvp`` sees: the op, its primal inputs and outputs, its keyword attributes, and
+    (built only when a rule asks for it) ``node``, the op recorded as a graph node, whose ``backward``
+    the backward-based rules (``diagonal_jvp``, ``jvp_from_vjp``) call."""
+
+    def __init__(self, op, inputs, outputs, attrs, node, needs):
+        self.op, self.inputs, self.outputs, self.attrs = op, inputs, outputs, attrs
+        self._node, self._needs = node, needs
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    @property
+    def node(self):
+        node = self._node
+        if not (isinstance(node, self.op) and node._saved is not None
+                and all(have or not need for have, need in zip(node.needs_input_grad, self._needs))):
+            # run the op again on aliases that require grad, so that it saves what backward needs
+            aliases = [_alias(x) if need else x for x, need in zip(self.inputs, self._needs)]
+            with enable_grad():
+                out = self.op.apply(*aliases, **self.attrs)
+            node = self._node = (out[0] if type(out) is tuple else out).grad_fn
+        return node
+
+
+def _alias(x):
+    a = Tensor._make(x.array, x._backend, True)
+    a._version = x._version
+    return a
+
+
+def dual_apply(cls, inputs, attrs, level):
+    """Op.apply while a dual level is open: the op on the primals, then its ``jvp`` on the tangents.
+    Returns None (apply goes on as usual) when no input carries a tangent of this level."""
+    tangents = [_tangent(x, level) if isinstance(x, Tensor) else None for x in inputs]
+    if not cls.differentiable or all(t is None for t in tangents):
+        return None
+    global jvp_hook
+    hook, jvp_hook = jvp_hook, None  # the op and its rule run plainly: no tangents of tangents
+    try:
+        out = cls.apply(*inputs, **attrs)
+        outputs = out if type(out) is tuple else (out,)
+        needs = tuple(t is not None for t in tangents)
+        ctx = JvpContext(cls, inputs, outputs, attrs, outputs[0].grad_fn, needs)
+        result = cls.jvp(ctx, *tangents)
+    finally:
+        jvp_hook = hook
+    for y, t in zip(outputs, result if type(result) is tuple else (result,)):
+        if t is not None and dtypes.is_floating(y.array.dtype):
+            y._tangent = (level, _fit(t, y))
+    return out
+
+
+def _tangent(x, level):
+    """x's tangent at ``level``. A view whose base has one takes its own from the base's, viewed the
+    same way, so that in-place changes of the base (or of another view of it) show (as in PyTorch)."""
+    if x._view is not None:
+        base, make, _ = x._view
+        if base._tangent is not None and base._tangent[0] == level:
+            return make(base._tangent[1])
+    return x._tangent[1] if x._tangent is not None and x._tangent[0] == level else None
+
+
+def _fit(t, y):
+    """A rule's tangent in its output's shape and dtype (a broadcast input's tangent may be smaller)."""
+    if t.array.shape != y.array.shape:
+        t = t.expand(y.array.shape)
+    return t if t.array.dtype == y.array.dtype else t.to(y.array.dtype)
+
+
+def linear_jvp(ctx, *tangents):
+    """The rule of an op linear in its floating inputs together (reshape, sum, cat, gather's source):
+    the op itself, on the tangents (zeros for inputs without one; indices and constants as they are)."""
+    args = [x if not isinstance(x, Tensor) or not dtypes.is_floating(x.array.dtype)
+            else t if t is not None else zeros_like(x) for x, t in zip(ctx.inputs, tangents)]
+    return ctx.op.apply(*args, **ctx.attrs)
+
+
+def multilinear_jvp(ctx, *tangents):
+    """The product rule, for an op linear in each floating input separately (mul, matmul, einsum):
+    the sum over inputs with a tangent of the op with that input replaced by its tangent."""
+    return sum_terms([ctx.op.apply(*ctx.inputs[:i], t, *ctx.inputs[i + 1:], **ctx.attrs) if t is not None else None
+                      for i, t in enumerate(tangents)], ctx.output)
+
+
+def sum_terms(terms, like):
+    """The sum of a rule's terms (None where an input has no tangent), zeros like ``like`` if none."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return total if total is not None else zeros_like(like)
+
+
+def diagonal_jvp(ctx, *tangents):
+    """The rule of an elementwise op: its Jacobian with respect to each input is diagonal (up to
+    broadcasting), so the vjp of a tangent is its jvp, and ``backward`` already is the rule."""
+    terms = []
+    for i, t in enumerate(tangents):
+        if t is not None:
+            grads = ctx.node.backward(t)
+            terms.append(grads[i] if type(grads) is tuple else grads)
+    return sum_terms(terms, ctx.output)
+
+
+def jvp_from_vjp(ctx, *tangents):
+    """The fallback of an op with no rule of its own, the double-backward trick: backward is linear
+    in the output gradient u, so d/du <vjp(u), t> = J t. Exact (not a finite difference), at the cost
+    of a second forward and two backward passes; the tangent carries no history back to the primals."""
+    node = ctx.node
+    # any u gives the same J t; ones rather than zeros keeps rules that take log |u| (logcumsumexp) finite
+    us = [ones_like(y, requires_grad=True) if dtypes.is_floating(y.array.dtype) else None for y in ctx.outputs]
+    with enable_grad():
+        grads = node.backward(*us)
+        grads = grads if type(grads) is tuple else (grads,)
+        total = None
+        for x, g, t in zip(ctx.inputs, grads, tangents):
+            if t is not None and g is not None:
+                term = (g.sum_to_shape(x.shape) * t).sum()
+                total = term if total is None else total + term
+    wrt = [u for u in us if u is not None]
+    if total is None or not total.requires_grad:
+        result = [zeros_like(u) for u in wrt]
+    else:
+        # retain_graph: the walk may pass through the forward graph, which the user may still backward
+        found = run_backward([total], [None], retain_graph=True, inputs=wrt, allow_unused=True)
+        result = [zeros_like(u) if g is None else g for g, u in zip(found, wrt)]
+    result = iter(result)
+    outs = tuple(next(result) if u is not None else None for u in us)
+    return outs if len(outs) > 1 else outs[0]
 
 
 def same_dtype(out, like):
@@ -408,9 +554,20 @@ class Function:
     def setup_context(ctx, inputs, output):
         raise NotImplementedError
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Forward mode (optional): the outputs' tangents from one tangent per forward argument (None
+        where it has none), with the ``ctx`` that forward filled in."""
+        raise NotImplementedError("a Function subclass must define a static jvp() to be used with forward mode AD")
+
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls._backward_cls(len(args))
+        if jvp_hook is not None:  # forward-mode AD: the primals through apply, then the Function's own jvp
+            return _function_dual_apply(cls, args, kwargs)
+        return cls._apply(cls._backward_cls(len(args)), args, kwargs)
+
+    @classmethod
+    def _apply(cls, ctx, args, kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)]
         if tensors:
             ctx.backend = tensors[0]._backend
@@ -440,6 +597,33 @@ class Function:
         results = tuple(_attach(ctx, nr, o, args) for nr, o in enumerate(outputs))
         ctx._pack(args, results)
         return results[0] if single else results
+
+
+def _function_dual_apply(cls, args, kwargs):
+    """A user's Function while a dual level is open. As in PyTorch, its forward sees no tangents, and
+    one that gets a tangent must define ``jvp``; ``ctx`` is the one its forward (or setup_context) filled."""
+    from .forward_ad import _level
+    tangents = [_tangent(a, _level) if isinstance(a, Tensor) else None for a in args]
+    global jvp_hook
+    hook, jvp_hook = jvp_hook, None
+    try:
+        ctx = cls._backward_cls(len(args))
+        if all(t is None for t in tangents):
+            return cls._apply(ctx, args, kwargs)
+        if cls.jvp is Function.jvp:
+            raise NotImplementedError(
+                f"{cls.__name__}: forward mode AD reached a custom autograd.Function without a jvp; define a "
+                f"static jvp(ctx, *tangents) returning the outputs' tangents (or use it outside forward_ad)")
+        out = cls._apply(ctx, args, kwargs)
+        result = cls.jvp(ctx, *tangents)
+    finally:
+        jvp_hook = hook
+    outputs = out if isinstance(out, tuple) else (out,)
+    for y, t in zip(outputs, result if isinstance(result, tuple) else (result,)):
+        if isinstance(y, Tensor) and t is not None and dtypes.is_floating(y.array.dtype) \
+                and not any(y is a for a in args):  # an input handed back as it is keeps its own tangent
+            y._tangent = (_level, _fit(t, y))
+    return out
 
 
 def _attach(ctx, nr, output, args):
@@ -545,5 +729,8 @@ def _shape_error(op, hint, inputs, error):
     return RuntimeError(f"{op}: the inputs do not fit together (inputs: {_describe(inputs)}): {text}.{hint}")
 
 
-from .tensor import Tensor, zeros  # noqa: E402  (tensor.py needs this module first)
+from . import dtypes  # noqa: E402
+from .grad_mode import enable_grad  # noqa: E402
+from .tensor import Tensor, ones_like, zeros, zeros_like  # noqa: E402  (tensor.py needs this module first)
+from .engine import run_backward  # noqa: E402
 from .graph import _add_hook, _saved_hooks  # noqa: E402

@@ -15,7 +15,7 @@ from .keywords import numpy_keywords
 
 class Tensor:
     __slots__ = ("array", "_backend", "_requires_grad", "_grad", "grad_fn", "_version", "_accumulator", "_view",
-                 "_output_nr", "_hooks", "__weakref__")
+                 "_output_nr", "_hooks", "_tangent", "__weakref__")
 
     __array_priority__ = 1000  # so numpy_array * tensor calls Tensor.__rmul__
 
@@ -39,6 +39,7 @@ class Tensor:
         self._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
         self._output_nr = 0
         self._hooks = None  # a leaf's register_hook / register_post_accumulate_grad_hook hooks (function._Hooks)
+        self._tangent = None  # forward-mode AD: (dual level, tangent Tensor), set by autograd.forward_ad
 
     @staticmethod
     def _make(array, backend, requires_grad=False, grad_fn=None):

@@ -205,6 +205,7 @@ class Op:
     double: bool = True     # False where double backward is not compared
     torch_defects: tuple = ()  # sample families where torch's own result is wrong: (family, reason) pairs
     float32_tol: tuple = (1e-4, 1e-5)  # (rtol, atol) against torch in float32; wider for ill-conditioned ops
+    jvp: bool = True        # False where the forward-mode check makes no sense (random ops)
 
     def sample(self, rng):
         return [np.asarray(g(rng)) for g in self.inputs]

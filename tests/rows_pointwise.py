@@ -122,7 +122,7 @@ OPS = [
     op("clamp_tensor", lambda lib, x, lo, hi: lib.clamp(x, lo, hi), on_grid(3, 4), on_grid(4, offset=-0.5),
        on_grid(3, 1, offset=0.5)),
     op("clamp_tensor_ties", lambda lib, x, lo, hi: x.clamp(lo, hi), ties(3, 4), ties(4), ties(3, 1),
-       gradcheck=False),
+       gradcheck=False, jvp=False),  # at ties forward mode picks another side than the gradient rule
     op("clamp_tensor_min", lambda lib, x, lo: lib.clamp(x, min=lo), on_grid(3, 4), on_grid(4, offset=0.1)),
     op("clamp_tensor_max", lambda lib, x, hi: x.clamp(max=hi), on_grid(3, 4), on_grid(3, 1, offset=0.1)),
     op("clip_tensor", lambda lib, x, lo, hi: lib.clip(x, lo, hi), on_grid(3, 4), on_grid(4, offset=-0.5),

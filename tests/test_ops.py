@@ -188,7 +188,8 @@ OPS = [
        targets(3, 5, ignore=-100)),
     # every target ignored: the mean is 0/0 = nan, the gradient is zero (as in PyTorch)
     op("cross_entropy_all_ignored", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(3, 4),
-       lambda rng: np.full(3, -100), gradcheck=False),
+       lambda rng: np.full(3, -100), gradcheck=False,
+       jvp=False),  # a nan loss: torch's forward mode gives nan, the gradient convention 0
     op("cross_entropy_unbatched", lambda lib, x, t: F(lib).cross_entropy(x, t), randn(5), targets(5)),
     op("mse_loss", lambda lib, x, y: F(lib).mse_loss(x, y), randn(3, 4), randn(3, 4)),
     op("mse_loss_sum", lambda lib, x, y: F(lib).mse_loss(x, y, reduction="sum"), randn(5), randn(5)),
@@ -591,7 +592,8 @@ OPS = [
        randn(2, 3, 4), randn(2, 3, 4), positive(2, 1, 4)),
     # var below eps is clamped, its gradient passes the clamp unchanged (as PyTorch): not finite differences
     op("gaussian_nll_loss_clamped_eps", lambda lib, x, t, v: F(lib).gaussian_nll_loss(x, t, v, eps=0.3), randn(6),
-       randn(6), uniform(0.01, 0.6, 6), gradcheck=False),
+       randn(6), uniform(0.01, 0.6, 6), gradcheck=False,
+       jvp=False),  # the clamp's gradient convention is not the clamp's derivative
     # margins and embeddings (targets of +-1)
     op("margin_ranking_loss", lambda lib, a, b, y: F(lib).margin_ranking_loss(a, b, y, margin=0.3), randn(6),
        randn(6), lambda rng: rng.choice([-1.0, 1.0], 6)),
@@ -630,7 +632,8 @@ OPS = [
     op("cosine_similarity_broadcast_dim", lambda lib, a, b: F(lib).cosine_similarity(a, b, dim=-1), randn(2, 3, 4),
        randn(3, 4)),
     op("cosine_similarity_eps", lambda lib, a, b: F(lib).cosine_similarity(a, b, dim=0, eps=0.5),
-       randn(3, 4, scale=0.1), randn(3, 4), gradcheck=False),  # the clamped norm's gradient passes the clamp
+       randn(3, 4, scale=0.1), randn(3, 4), gradcheck=False,  # the clamped norm's gradient passes the clamp
+       jvp=False),  # (a convention of the gradient, not the derivative forward mode gives)
     op("pairwise_distance", lambda lib, a, b: F(lib).pairwise_distance(a, b), randn(4, 3), randn(4, 3)),
     op("pairwise_distance_p3_keepdim", lambda lib, a, b: F(lib).pairwise_distance(a, b, p=3, keepdim=True),
        randn(4, 3), randn(3)),
@@ -920,6 +923,84 @@ def test_double_backward_against_torch(o, device):
     _compare(o.name, got[:2], expected[:2], rtol=1e-10, atol=1e-12)
     for i, (g, e) in enumerate(zip(got[2], expected[2])):
         assert_close(g, e, rtol=1e-9, atol=1e-11, msg=f"{o.name} second-order grad {i}:")
+
+
+def _jvp_outputs(o, lib, arrays, tangents):
+    """The row's floating outputs and their tangents (float64, CPU) for these inputs and tangents."""
+    if lib is torch:
+        xs = [torch.from_numpy(a.copy()) for a in arrays]
+        wrt = [i for i, t in enumerate(tangents) if t is not None]
+
+        def fn(*primals):
+            args = list(xs)
+            for i, p in zip(wrt, primals):
+                args[i] = p
+            return tuple(y for y in _as_list(o.apply(torch, *args)) if y.is_floating_point())
+        outs, tans = torch.func.jvp(fn, tuple(xs[i] for i in wrt), tuple(torch.from_numpy(tangents[i]) for i in wrt))
+        return [to_numpy(y) for y in outs], [to_numpy(t) for t in tans]
+    with ag.forward_ad.dual_level():
+        xs = [ag.tensor(a) if t is None else ag.forward_ad.make_dual(ag.tensor(a), ag.tensor(t))
+              for a, t in zip(arrays, tangents)]
+        outs = [y for y in _as_list(o.apply(ag, *xs)) if y.is_floating_point()]
+        tans = [ag.forward_ad.unpack_dual(y).tangent for y in outs]
+    return [to_numpy(y) for y in outs], [np.zeros(tuple(y.shape)) if t is None else to_numpy(t)
+                                         for y, t in zip(outs, tans)]
+
+
+def _central_differences(o, arrays, tangents, eps=1e-6):
+    """(f(x + eps t) - f(x - eps t)) / 2 eps with torch's forward, per floating output."""
+    def outputs(sign):
+        xs = [torch.from_numpy(np.asarray(a if t is None else a + sign * eps * t)) for a, t in zip(arrays, tangents)]
+        with torch.no_grad():
+            return [to_numpy(y) for y in _as_list(o.apply(torch, *xs)) if y.is_floating_point()]
+    return [(u - d) / (2 * eps) for u, d in zip(outputs(1), outputs(-1))]
+
+
+def _close(a, b, rtol, atol):
+    return all(np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("o", ROWS)
+def test_jvp_against_torch(o):
+    """Forward mode: each row's output tangents (native rules and the double-backward fallback alike)
+    against torch.func.jvp in float64 for random tangents; on every fifth row, and wherever torch's
+    forward mode disagrees with its own central differences (then those are the reference), against
+    central differences too."""
+    if not o.jvp:
+        pytest.skip("no forward-mode check for this row")
+    rng = _rng(o.name, "jvp")
+    arrays = o.sample(rng)
+    tangents = [rng.standard_normal(a.shape) if a.dtype.kind == "f" else None for a in arrays]
+    if all(t is None for t in tangents):
+        pytest.skip("no floating input")
+    try:
+        expected = _jvp_outputs(o, torch, arrays, tangents)
+    except (NotImplementedError, RuntimeError) as e:  # torch has no forward rule here: ours must still be finite
+        try:
+            _, tans = _jvp_outputs(o, ag, arrays, tangents)
+        except (NotImplementedError, RuntimeError):
+            return
+        assert all(np.isfinite(t).all() for t in tans), f"{o.name}: torch.func.jvp refused ({e}); ours is not finite"
+        return
+    got = _jvp_outputs(o, ag, arrays, tangents)
+    reference = expected[1]
+    check_differences = o.gradcheck and zlib.crc32(o.name.encode()) % 5 == 0
+    if not _close(got[1], expected[1], 1e-9, 1e-11):
+        differences = _central_differences(o, arrays, tangents)
+        if not _close(expected[1], differences, 1e-4, 1e-5):  # torch's forward mode is off here, not only ours
+            reference, check_differences = differences, False
+    for kind, g_list, e_list, rtol, atol in (("output", got[0], expected[0], 1e-10, 1e-12),
+                                             ("tangent", got[1], reference, 1e-9, 1e-11)):
+        if reference is not expected[1] and kind == "tangent":
+            rtol, atol = 1e-4, 1e-5
+        assert len(g_list) == len(e_list), f"{o.name}: {len(g_list)} {kind}s, torch has {len(e_list)}"
+        for i, (g, e) in enumerate(zip(g_list, e_list)):
+            assert_close(g, e, rtol=rtol, atol=atol, msg=f"{o.name} {kind} {i}:")
+    if check_differences:
+        differences = _central_differences(o, arrays, tangents)
+        if _close(expected[1], differences, 1e-4, 1e-5):  # where torch's own tangents are smooth enough to check
+            for i, (g, d) in enumerate(zip(got[1], differences)):
+                assert_close(g, d, rtol=1e-4, atol=1e-5, msg=f"{o.name} tangent {i} vs central differences:")
 
 
 @pytest.mark.parametrize("with_mask", [False, True])

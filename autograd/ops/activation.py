@@ -10,7 +10,7 @@ is as fast and gives their double backward for free.
 import math
 
 from .. import dtypes
-from ..function import Op, autocast_entry, same_dtype
+from ..function import Op, autocast_entry, same_dtype, diagonal_jvp
 from ..tensor import Tensor
 from ._dims import normalize_dim
 from .arithmetic import where
@@ -34,6 +34,7 @@ class Erf(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
+    jvp = diagonal_jvp
 
 
 class Gelu(Op):
@@ -47,6 +48,7 @@ class Gelu(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return GeluBackward.apply(grad, x, approximate=ctx.approximate)
+    jvp = diagonal_jvp
 
 
 class GeluBackward(Op):
@@ -75,6 +77,7 @@ class GeluBackward(Op):
         else:  # gelu'' = phi(x) (2 - x^2)
             second = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi)) * (2 - x * x)
         return gg, grad_grad * grad * second
+    jvp = diagonal_jvp
 
 
 class Silu(Op):
@@ -84,6 +87,7 @@ class Silu(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return SiluBackward.apply(grad, x)
+    jvp = diagonal_jvp
 
 
 class SiluBackward(Op):
@@ -99,6 +103,7 @@ class SiluBackward(Op):
             return gg, None
         s = x.sigmoid()  # silu'' = s (1 - s) (2 + x (1 - 2 s))
         return gg, grad_grad * grad * s * (1 - s) * (x * (1 - 2 * s) + 2)
+    jvp = diagonal_jvp
 
 
 class Softplus(Op):
@@ -112,6 +117,7 @@ class Softplus(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return SoftplusBackward.apply(grad, x, beta=ctx.beta, threshold=ctx.threshold)
+    jvp = diagonal_jvp
 
 
 class SoftplusBackward(Op):
@@ -130,6 +136,7 @@ class SoftplusBackward(Op):
         bx = x * ctx.beta
         s = bx.sigmoid()
         return gg, where(bx > ctx.threshold, 0.0, grad_grad * grad * s * (1 - s) * ctx.beta)
+    jvp = diagonal_jvp
 
 
 class LogSigmoid(Op):
@@ -139,6 +146,7 @@ class LogSigmoid(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * (-x).sigmoid()
+    jvp = diagonal_jvp
 
 
 class Elu(Op):
@@ -153,6 +161,7 @@ class Elu(Op):
         x, = ctx.saved_tensors
         alpha, scale, input_scale = ctx.params
         return EluBackward.apply(grad, x, alpha=alpha, scale=scale, input_scale=input_scale)
+    jvp = diagonal_jvp
 
 
 class EluBackward(Op):
@@ -172,6 +181,7 @@ class EluBackward(Op):
         if not ctx.needs_input_grad[1]:
             return gg, None
         return gg, where(x > 0, 0.0, grad_grad * grad * (x * input_scale).exp() * (alpha * scale * input_scale ** 2))
+    jvp = diagonal_jvp
 
 
 class LeakyRelu(Op):
@@ -182,6 +192,7 @@ class LeakyRelu(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return LeakyReluBackward.apply(grad, x, negative_slope=ctx.negative_slope)
+    jvp = diagonal_jvp
 
 
 class LeakyReluBackward(Op):
@@ -194,6 +205,7 @@ class LeakyReluBackward(Op):
         x, = ctx.saved_tensors
         return (LeakyReluBackward.apply(grad_grad, x, negative_slope=ctx.negative_slope)
                 if ctx.needs_input_grad[0] else None), None
+    jvp = diagonal_jvp
 
 
 class Hardtanh(Op):
@@ -207,6 +219,7 @@ class Hardtanh(Op):
         x, = ctx.saved_tensors
         lo, hi = ctx.bounds
         return where((x > lo) & (x < hi), grad, 0.0)
+    jvp = diagonal_jvp
 
 
 class Hardsigmoid(Op):
@@ -219,6 +232,7 @@ class Hardsigmoid(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return where((x > -3) & (x < 3), grad * _ONE_SIXTH_F32, 0.0)
+    jvp = diagonal_jvp
 
 
 class Hardswish(Op):
@@ -230,6 +244,7 @@ class Hardswish(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return where(x < -3, 0.0, where(x <= 3, grad * (x / 3 + 0.5), grad))
+    jvp = diagonal_jvp
 
 
 # --- the functions -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, diagonal_jvp
 from ..tensor import Tensor, zeros_like
 
 BROADCAST_HINT = (" Shapes broadcast when, from the right, each pair of sizes is equal or one of them is 1; "
@@ -19,6 +19,7 @@ class Add(Op):
         return x + y
     def backward(ctx, grad):
         return grad, grad
+    jvp = diagonal_jvp
 
 
 class Sub(Op):
@@ -27,6 +28,7 @@ class Sub(Op):
         return x - y
     def backward(ctx, grad):
         return grad, -grad
+    jvp = diagonal_jvp
 
 
 class Mul(Op):
@@ -39,6 +41,7 @@ class Mul(Op):
         x, y = ctx.saved_tensors
         return (grad * y if ctx.needs_input_grad[0] else None,
                 grad * x if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Div(Op):
@@ -50,6 +53,7 @@ class Div(Op):
         x, y = ctx.saved_tensors
         gx = grad / y
         return gx, (-gx * x / y if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Reciprocal(Op):
@@ -60,6 +64,7 @@ class Reciprocal(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return -grad * (out * out)
+    jvp = diagonal_jvp
 
 
 class Neg(Op):
@@ -67,6 +72,7 @@ class Neg(Op):
         return -x
     def backward(ctx, grad):
         return -grad
+    jvp = diagonal_jvp
 
 
 class Pow(Op):
@@ -80,6 +86,7 @@ class Pow(Op):
         gx = _base_grad(grad, x, p) if ctx.needs_input_grad[0] else None
         gp = grad * out * _log(x) if ctx.needs_input_grad[1] else None
         return gx, gp
+    jvp = diagonal_jvp
 
 
 class Maximum(Op):
@@ -90,6 +97,7 @@ class Maximum(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return _picked_grads(grad, x, y, x_lost=x < y, y_lost=x > y)
+    jvp = diagonal_jvp
 
 
 class Minimum(Op):
@@ -100,6 +108,7 @@ class Minimum(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return _picked_grads(grad, x, y, x_lost=x > y, y_lost=x < y)
+    jvp = diagonal_jvp
 
 
 class Where(Op):
@@ -110,6 +119,7 @@ class Where(Op):
     def backward(ctx, grad):
         condition, = ctx.saved_tensors
         return None, where(condition, grad, 0.0), where(condition, 0.0, grad)
+    jvp = diagonal_jvp
 
 
 class Clamp(Op):
@@ -129,6 +139,7 @@ class Clamp(Op):
         if hi is not None:
             inside = (x <= hi) if inside is None else inside & (x <= hi)
         return where(inside, grad, 0.0) if inside is not None else grad
+    jvp = diagonal_jvp
 
 
 class ClampTensor(Op):
@@ -148,6 +159,7 @@ class ClampTensor(Op):
             return where(x <= hi, grad, 0.0), None, where(x > hi, grad, 0.0)
         return (where((x >= lo) & (x <= hi), grad, 0.0), where((x < lo) & (lo < hi), grad, 0.0),
                 where((x > hi) | (hi < lo), grad, 0.0))
+    jvp = diagonal_jvp
 
 
 class PiecewiseConstant:
@@ -155,6 +167,7 @@ class PiecewiseConstant:
     require grad and their gradient is zeros, as in PyTorch."""
     def backward(ctx, grad):
         return zeros_like(grad)
+    jvp = diagonal_jvp
 
 
 class Sign(PiecewiseConstant, Op):

@@ -25,7 +25,7 @@ high) pair per spatial dim: "same" may pad one more on the high side) and ``grou
 import itertools
 import math
 
-from ..function import Op, autocast_entry
+from ..function import Op, autocast_entry, linear_jvp, multilinear_jvp, sum_terms
 from ..tensor import Tensor
 from ._args import ntuple
 
@@ -143,6 +143,13 @@ class Conv(Op):
         gw = ConvWeightGrad.apply(x, grad, kernel=ctx.kernel, **ctx.geometry) if need_w else None
         gb = grad.sum((0,) + tuple(range(2, grad.ndim))) if need_b else None
         return gx, gw, gb
+    def jvp(ctx, tangent_x, tangent_w, tangent_b):  # the product rule, and the bias's tangent per channel
+        x, weight = ctx.inputs[:2]
+        if tangent_b is not None:
+            tangent_b = tangent_b.reshape((-1,) + (1,) * (ctx.output.ndim - 2))
+        terms = [Conv.apply(tangent_x, weight, None, **ctx.attrs) if tangent_x is not None else None,
+                 Conv.apply(x, tangent_w, None, **ctx.attrs) if tangent_w is not None else None, tangent_b]
+        return sum_terms(terms, ctx.output)
 
 
 class ConvTranspose(Op):
@@ -182,6 +189,7 @@ class ConvTranspose(Op):
         gy = Conv.apply(grad, weight, None, size=ctx.length, **ctx.geometry) if need_y else None
         gw = ConvWeightGrad.apply(grad, y, kernel=ctx.kernel, **ctx.geometry) if need_w else None
         return gy, gw
+    jvp = multilinear_jvp
 
 
 class ConvWeightGrad(Op):
@@ -221,6 +229,7 @@ class Unfold(Op):
         return cols.reshape(x.shape[0], x.shape[1] * math.prod(kernel), math.prod(size))
     def backward(ctx, grad):
         return Fold.apply(grad, shape=ctx.in_size, **ctx.geometry)
+    jvp = linear_jvp
 
 
 class Fold(Op):
@@ -232,6 +241,7 @@ class Fold(Op):
         return col2im(cols.reshape((n, c) + tuple(kernel) + tuple(size)), out, stride, pads, dilation)
     def backward(ctx, grad):
         return Unfold.apply(grad, **ctx.geometry)
+    jvp = linear_jvp
 
 
 # --- the functions (torch.nn.functional's signatures) ------------------------------------------------

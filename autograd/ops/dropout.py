@@ -9,7 +9,7 @@ shape (N, C, 1, ...) that broadcasts over the spatial dims.
 import warnings
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, diagonal_jvp
 from ..tensor import Tensor
 from .inplace import apply_inplace
 
@@ -30,6 +30,7 @@ class Dropout(Op):
     def backward(ctx, grad):
         mask, = ctx.saved_tensors
         return Dropout.apply(grad, mask, scale=ctx.scale), None
+    jvp = diagonal_jvp
 
 
 class AlphaDropout(Op):
@@ -43,6 +44,7 @@ class AlphaDropout(Op):
     def backward(ctx, grad):
         mask, = ctx.saved_tensors
         return Dropout.apply(grad, mask, scale=ctx.a), None
+    jvp = diagonal_jvp
 
 
 # --- the functions -----------------------------------------------------------------------------------

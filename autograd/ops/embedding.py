@@ -10,7 +10,7 @@ layout built from the offsets; ``one_hot`` makes integers and has no gradient.
 import math
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -42,6 +42,7 @@ class Embedding(Op):
         indices, = ctx.saved_tensors
         return EmbeddingDense.apply(grad, indices, num=ctx.num, padding_idx=ctx.padding_idx,
                                     scale_grad_by_freq=ctx.by_freq), None
+    jvp = linear_jvp  # the rows of the tangent: padding_idx and scale_grad_by_freq shape only the gradient
 
 
 class EmbeddingDense(Op):
@@ -66,6 +67,7 @@ class EmbeddingDense(Op):
         scale = _row_scale(grad._backend.xp, indices.array, grad.shape[0], ctx.padding_idx, ctx.by_freq,
                            grad.dtype)
         return (rows if scale is None else rows * Tensor._make(scale, grad._backend)), None
+    jvp = linear_jvp
 
 
 def _check_indices(op, input, num):

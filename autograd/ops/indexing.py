@@ -11,7 +11,7 @@ import numbers
 import warnings
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
 from ..tensor import Size, Tensor, _device_backend, shape_tuple, zeros
@@ -56,6 +56,7 @@ class Flip(Op):
         return ctx.xp.flip(x, dims).copy()  # NumPy's flip is a view; PyTorch's is a copy
     def backward(ctx, grad):
         return Flip.apply(grad, dims=ctx.dims)
+    jvp = linear_jvp
 
 
 class Roll(Op):
@@ -64,6 +65,7 @@ class Roll(Op):
         return ctx.xp.roll(x, shifts, dims)
     def backward(ctx, grad):
         return Roll.apply(grad, shifts=tuple(-s for s in ctx.shifts), dims=ctx.dims)
+    jvp = linear_jvp
 
 
 class Diagonal(Op):
@@ -83,6 +85,7 @@ class Diagonal(Op):
     def backward(ctx, grad):
         return DiagonalScatter.apply(grad, shape=ctx.shape, offset=ctx.where[0], dim1=ctx.where[1],
                                      dim2=ctx.where[2])
+    jvp = linear_jvp
 
 
 class DiagonalScatter(Op):
@@ -100,6 +103,7 @@ class DiagonalScatter(Op):
     def backward(ctx, grad):
         offset, dim1, dim2 = ctx.where
         return Diagonal.apply(grad, offset=offset, dim1=dim1, dim2=dim2)
+    jvp = linear_jvp
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ makes every op that saved the old contents refuse to backward.
 import numbers
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import is_grad_enabled, no_grad
 
 
@@ -27,6 +27,7 @@ class CopySlices(Op):
         index = (ctx.positions,)
         grad_base = IndexPut.apply(flat, 0.0, index=index).reshape(ctx.shape) if ctx.needs_input_grad[0] else None
         return grad_base, (GetItem.apply(flat, index=index) if ctx.needs_input_grad[1] else None)
+    jvp = linear_jvp
 
 
 def check_leaf(t, op):
@@ -71,12 +72,30 @@ def inplace(t, result, op, bump=True):
     if bump:
         t._version[0] += 1
     t.array[...] = result.array
+    if result._tangent is not None or t._tangent is not None:  # forward-mode AD: the tangent is written too
+        _write_tangent(t, result)
     if result.grad_fn is not None:
         if t._view is None:
             t.grad_fn, t._requires_grad, t._output_nr = result.grad_fn, True, result._output_nr
         else:
             _rewrite_base_history(t, result)
     return t
+
+
+def _write_tangent(t, result):
+    """The in-place result's tangent becomes t's; through a view, it is written into the base's
+    tangent at the view's elements too (PyTorch keeps a view's tangent a view of its base's)."""
+    t._tangent = result._tangent
+    if t._view is None:
+        return
+    base = t._view[0]
+    level = (result._tangent or base._tangent)[0]
+    new = result._tangent[1] if result._tangent is not None else zeros_like(result)
+    old = base._tangent[1] if base._tangent is not None else zeros_like(base)
+    with no_grad():
+        positions = t._view[1](arange(base.numel(), device=base.device).reshape(base.shape)).array
+    base._tangent = (level, IndexPut.apply(old.reshape(-1), new.reshape(-1), index=(positions.reshape(-1),))
+                     .reshape(base.shape))
 
 
 def _rewrite_base_history(view, result):
@@ -107,12 +126,14 @@ def _alias(t, copy=False):
     alias._output_nr = t._output_nr
     if not copy:
         alias._version = t._version
+    alias._tangent = t._tangent
     return alias
 
 
 def fill(t, value, op="fill_"):
     from .arithmetic import where
-    if not (is_grad_enabled() and (t.requires_grad or getattr(value, "requires_grad", False))):
+    dual = is_grad_enabled() and (t._tangent is not None or getattr(value, "_tangent", None) is not None)
+    if not (is_grad_enabled() and (t.requires_grad or getattr(value, "requires_grad", False))) and not dual:
         check_leaf(t, op)
         check_writable(t, op)
         if not hasattr(value, "array") and not isinstance(value, numbers.Number):
@@ -124,5 +145,5 @@ def fill(t, value, op="fill_"):
     return inplace(t, where(zeros(t.shape, dtype=dtypes.bool_, device=t.device), t, value), op)
 
 
-from ..tensor import Tensor, arange, zeros  # noqa: E402
+from ..tensor import Tensor, arange, zeros, zeros_like  # noqa: E402
 from .shape import GetItem, IndexPut  # noqa: E402

@@ -16,7 +16,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, same_dtype, multilinear_jvp, sum_terms
 from ..keywords import numpy_keywords
 from ..tensor import Tensor, eye, zeros_like
 from ._dims import normalize_dim, normalize_dims
@@ -113,6 +113,7 @@ class Matmul(Op):
             return gx, gy
         # broadcast batch dims are summed away by the engine
         return (grad @ y.mT if need_x else None), (x.mT @ grad if need_y else None)
+    jvp = multilinear_jvp
 
 
 def matmul(x, y):
@@ -385,6 +386,7 @@ class Einsum(Op):
         ins = ins.split(",")
         return tuple(_einsum_grad(grad, out, [(x, l) for j, (x, l) in enumerate(zip(xs, ins)) if j != i], ins[i],
                                   _shape(xs[i])) if ctx.needs_input_grad[i] else None for i in range(len(xs)))
+    jvp = multilinear_jvp
 
 
 def _einsum_grad(grad, grad_labels, others, labels, shape):
@@ -684,6 +686,9 @@ class Inv(Op):
         (a_inv,) = ctx.saved_tensors
         return -(a_inv.mT @ grad @ a_inv.mT)
 
+    def jvp(ctx, tangent):  # d(A^-1) = -A^-1 dA A^-1
+        return -(ctx.output @ tangent @ ctx.output)
+
 
 class Det(Op):
     """det(A); the gradient det(A) A^-T, and 0 where det(A) is exactly 0 (PyTorch's first-order result there)."""
@@ -727,6 +732,11 @@ class Solve(Op):
         a, x = ctx.saved_tensors
         grad_b = Solve.apply(a.mT, grad)
         return (-(grad_b @ x.mT) if ctx.needs_input_grad[0] else None), grad_b
+
+    def jvp(ctx, tangent_a, tangent_b):  # A dX = dB - dA X
+        a, x = ctx.inputs[0], ctx.output
+        rhs = [tangent_b, -(tangent_a @ x) if tangent_a is not None else None]
+        return Solve.apply(a, sum_terms(rhs, x).expand(x.shape))
 
 
 class SolveTriangular(Op):

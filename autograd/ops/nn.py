@@ -3,7 +3,7 @@
 import math
 
 from .. import dtypes
-from ..function import Op, autocast_entry, same_dtype
+from ..function import Op, autocast_entry, same_dtype, sum_terms
 from ..keywords import numpy_keywords
 from ._dims import normalize_dim
 from .reduction import max_or_zero
@@ -27,6 +27,11 @@ class Linear(Op):
             rows = math.prod(grad.shape[:-1])
             gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         return gx, gw, grad
+    def jvp(ctx, tangent_x, tangent_w, tangent_b):  # the product rule, and the bias's tangent added
+        x, weight = ctx.inputs[:2]
+        terms = [Linear.apply(tangent_x, weight) if tangent_x is not None else None,
+                 Linear.apply(x, tangent_w) if tangent_w is not None else None, tangent_b]
+        return sum_terms(terms, ctx.output)
 
 
 class Softmax(Op):
@@ -39,6 +44,8 @@ class Softmax(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return SoftmaxBackward.apply(grad, out, dim=ctx.dim)
+    def jvp(ctx, tangent):  # softmax's Jacobian is symmetric: the same formula as backward
+        return SoftmaxBackward.apply(tangent, ctx.output, dim=ctx.attrs["dim"])
 
 
 class SoftmaxBackward(Op):
@@ -66,6 +73,11 @@ class LogSoftmax(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return LogSoftmaxBackward.apply(grad, out, dim=ctx.dim)
+    def jvp(ctx, tangent):  # t - sum(softmax * t) over dim
+        dim = ctx.attrs["dim"]
+        if dim is None:  # a 0-d input: log_softmax is 0 everywhere
+            return tangent * 0
+        return tangent - (tangent * ctx.output.exp()).sum(dim, keepdim=True)
 
 
 class LogSoftmaxBackward(Op):

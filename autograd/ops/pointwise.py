@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, same_dtype, diagonal_jvp
 from ..tensor import Tensor
 from .arithmetic import (BROADCAST_HINT, NonDifferentiable, PiecewiseConstant, bitwise, clamp, div, neg, operands, pow,
                          reciprocal, sign, where)
@@ -53,6 +53,7 @@ class Log1p(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / (x + 1)
+    jvp = diagonal_jvp
 
 
 class Expm1(Op):
@@ -63,6 +64,7 @@ class Expm1(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * (out + 1)
+    jvp = diagonal_jvp
 
 
 class Log2(Op):
@@ -72,6 +74,7 @@ class Log2(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / (x * LN2)
+    jvp = diagonal_jvp
 
 
 class Log10(Op):
@@ -81,6 +84,7 @@ class Log10(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / (x * LN10)
+    jvp = diagonal_jvp
 
 
 class Exp2(Op):
@@ -91,6 +95,7 @@ class Exp2(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * out * LN2
+    jvp = diagonal_jvp
 
 
 class Rsqrt(Op):
@@ -101,6 +106,7 @@ class Rsqrt(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * out ** 3 * -0.5
+    jvp = diagonal_jvp
 
 
 class Sinh(Op):
@@ -110,6 +116,7 @@ class Sinh(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * cosh(x)
+    jvp = diagonal_jvp
 
 
 class Cosh(Op):
@@ -119,6 +126,7 @@ class Cosh(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * sinh(x)
+    jvp = diagonal_jvp
 
 
 class Asin(Op):
@@ -128,6 +136,7 @@ class Asin(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * rsqrt(1 - x * x)
+    jvp = diagonal_jvp
 
 
 class Acos(Op):
@@ -137,6 +146,7 @@ class Acos(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return -grad * rsqrt(1 - x * x)
+    jvp = diagonal_jvp
 
 
 class Atan(Op):
@@ -146,6 +156,7 @@ class Atan(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / (x * x + 1)
+    jvp = diagonal_jvp
 
 
 class Asinh(Op):
@@ -155,6 +166,7 @@ class Asinh(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * rsqrt(x * x + 1)
+    jvp = diagonal_jvp
 
 
 class Acosh(Op):
@@ -164,6 +176,7 @@ class Acosh(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * rsqrt(x * x - 1)
+    jvp = diagonal_jvp
 
 
 class Atanh(Op):
@@ -173,6 +186,7 @@ class Atanh(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / (1 - x * x)
+    jvp = diagonal_jvp
 
 
 class Erfc(Op):
@@ -182,6 +196,7 @@ class Erfc(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * (-(x * x)).exp() * -_TWO_OVER_SQRT_PI
+    jvp = diagonal_jvp
 
 
 class Erfinv(Op):
@@ -192,6 +207,7 @@ class Erfinv(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * (out * out).exp() * (math.sqrt(math.pi) / 2)
+    jvp = diagonal_jvp
 
 
 class Lgamma(Op):
@@ -201,6 +217,7 @@ class Lgamma(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * digamma(x)
+    jvp = diagonal_jvp
 
 
 class Polygamma(Op):
@@ -214,6 +231,7 @@ class Polygamma(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * polygamma(ctx.n + 1, x)
+    jvp = diagonal_jvp
 
 
 class I0(Op):
@@ -224,6 +242,7 @@ class I0(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * I1.apply(x)
+    jvp = diagonal_jvp
 
 
 class I1(Op):
@@ -237,6 +256,7 @@ class I1(Op):
         zero = x == 0
         safe = where(zero, 1.0, x)
         return grad * where(zero, 0.5, I0.apply(safe) - out / safe)
+    jvp = diagonal_jvp
 
 
 class Sinc(Op):
@@ -249,6 +269,7 @@ class Sinc(Op):
         zero = x == 0
         px = where(zero, 1.0, x) * math.pi
         return grad * where(zero, 0.0, (px * px.cos() - px.sin()) / (px * px) * math.pi)
+    jvp = diagonal_jvp
 
 
 class Logit(Op):
@@ -262,6 +283,7 @@ class Logit(Op):
         x, = ctx.saved_tensors
         g = grad / (x * (1 - x))
         return g if ctx.eps is None else where((x < ctx.eps) | (x > 1 - ctx.eps), 0.0, g)
+    jvp = diagonal_jvp
 
 
 class Ndtr(Op):
@@ -272,6 +294,7 @@ class Ndtr(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * (x * x * -0.5).exp() * (1 / _SQRT_2PI)
+    jvp = diagonal_jvp
 
 
 class Ndtri(Op):
@@ -283,6 +306,7 @@ class Ndtri(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * (out * out * 0.5).exp() * _SQRT_2PI
+    jvp = diagonal_jvp
 
 
 class LogNdtr(Op):
@@ -296,6 +320,7 @@ class LogNdtr(Op):
             x = x.float()
             out = LogNdtr.apply(x)
         return grad * ((-(x * x * 0.5 + out)).exp() * (1 / _SQRT_2PI)).to(grad.dtype)
+    jvp = diagonal_jvp
 
 
 class I0e(Op):
@@ -307,6 +332,7 @@ class I0e(Op):
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
         return grad * (I1e.apply(x) - sign(x) * out)
+    jvp = diagonal_jvp
 
 
 class I1e(Op):
@@ -320,6 +346,7 @@ class I1e(Op):
         zero = x == 0
         safe = where(zero, 1.0, x)
         return grad * where(zero, 0.5, I0e.apply(safe) - out * (sign(safe) + 1 / safe))
+    jvp = diagonal_jvp
 
 
 class Erfcx(Op):
@@ -331,6 +358,7 @@ class Erfcx(Op):
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
         return grad * (x * out * 2 - _TWO_OVER_SQRT_PI)
+    jvp = diagonal_jvp
 
 
 class Entr(Op):
@@ -341,6 +369,7 @@ class Entr(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * -(x.log() + 1)
+    jvp = diagonal_jvp
 
 
 class Floor(PiecewiseConstant, Op):
@@ -369,6 +398,7 @@ class Frac(Op):
         return x - ctx.xp.trunc(x)
     def backward(ctx, grad):
         return grad
+    jvp = diagonal_jvp
 
 
 class NanToNum(Op):
@@ -381,6 +411,7 @@ class NanToNum(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return where(isfinite(x), grad, 0.0)
+    jvp = diagonal_jvp
 
 
 # --- binary math ----------------------------------------------------------------------------------------
@@ -394,6 +425,7 @@ class Atan2(Op):
         y, x = ctx.saved_tensors
         g = grad / (x * x + y * y)
         return g * x, g * -y
+    jvp = diagonal_jvp
 
 
 class Hypot(Op):
@@ -406,6 +438,7 @@ class Hypot(Op):
         x, y, out = ctx.saved_tensors
         g = grad / out
         return g * x, g * y
+    jvp = diagonal_jvp
 
 
 class Fmod(Op):
@@ -417,6 +450,7 @@ class Fmod(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return grad, (-grad * trunc(x / y) if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Remainder(Op):
@@ -428,6 +462,7 @@ class Remainder(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return grad, (-grad * floor(x / y) if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Copysign(Op):
@@ -441,6 +476,7 @@ class Copysign(Op):
         x, out = ctx.saved_tensors
         zero = x == 0
         return grad * where(zero, 0.0, out / where(zero, 1.0, x)), None
+    jvp = diagonal_jvp
 
 
 class Nextafter(Op):
@@ -450,6 +486,7 @@ class Nextafter(Op):
         return ctx.xp.nextafter(x, y)
     def backward(ctx, grad):
         return grad, None
+    jvp = diagonal_jvp
 
 
 class Logaddexp(Op):
@@ -460,6 +497,7 @@ class Logaddexp(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return grad / ((y - x).exp() + 1), grad / ((x - y).exp() + 1)
+    jvp = diagonal_jvp
 
 
 class Logaddexp2(Op):
@@ -470,6 +508,7 @@ class Logaddexp2(Op):
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         return grad / (exp2(y - x) + 1), grad / (exp2(x - y) + 1)
+    jvp = diagonal_jvp
 
 
 class Xlogy(Op):
@@ -486,6 +525,7 @@ class Xlogy(Op):
         # log(y), PyTorch's rule at x == y == 0 giving 0 (not -inf)
         gx = grad * xlogy(((x != 0) | (y != 0)).to(grad.dtype), y) if ctx.needs_input_grad[0] else None
         return gx, (grad * x / y if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Xlog1py(Op):
@@ -498,6 +538,7 @@ class Xlog1py(Op):
         x, y = ctx.saved_tensors
         gx = grad * xlog1py(((x != 0) | (y != -1)).to(grad.dtype), y) if ctx.needs_input_grad[0] else None
         return gx, (grad * x / (y + 1) if ctx.needs_input_grad[1] else None)
+    jvp = diagonal_jvp
 
 
 class Lerp(Op):
@@ -515,6 +556,7 @@ class Lerp(Op):
         start, end, weight = ctx.saved_tensors
         return (grad * (1 - weight), grad * weight,
                 grad * (end - start) if ctx.needs_input_grad[2] else None)
+    jvp = diagonal_jvp
 
 
 # --- the functions ----------------------------------------------------------------------------------------

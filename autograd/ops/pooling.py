@@ -25,7 +25,7 @@ from collections import namedtuple
 import numpy as np  # host-side only: dtypes, limits and tiny index tables the ops move to the device
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..tensor import Tensor
 from ._args import ntuple
 
@@ -152,6 +152,7 @@ class WindowScatter(Op):
     def backward(ctx, grad):
         pos, = ctx.saved_tensors
         return WindowGather.apply(grad, pos, window=ctx.window), None
+    jvp = linear_jvp
 
 
 class WindowGather(Op):
@@ -169,6 +170,7 @@ class WindowGather(Op):
     def backward(ctx, grad):
         pos, = ctx.saved_tensors
         return WindowScatter.apply(grad, pos, window=ctx.window), None
+    jvp = linear_jvp
 
 
 class MaxPoolIndices(Op):
@@ -203,6 +205,7 @@ class PlaneGather(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return PlaneScatter.apply(grad, index, plane_shape=ctx.plane_shape, accumulate=not ctx.unique), None
+    jvp = linear_jvp
 
 
 class PlaneScatter(Op):
@@ -227,6 +230,7 @@ class PlaneScatter(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return PlaneGather.apply(grad, index, plane=ctx.plane, unique=ctx.unique), None
+    jvp = linear_jvp
 
 
 class AvgPool(Op):
@@ -241,6 +245,7 @@ class AvgPool(Op):
         return (total / _as_array(ctx.xp, divisor, total.dtype)).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         return AvgPoolAdjoint.apply(grad, window=ctx.window, divisor=ctx.divisor)
+    jvp = linear_jvp
 
 
 class AvgPoolAdjoint(Op):
@@ -260,6 +265,7 @@ class AvgPoolAdjoint(Op):
         return buffer[window.inner()]
     def backward(ctx, grad):
         return AvgPool.apply(grad, window=ctx.window, divisor=ctx.divisor)
+    jvp = linear_jvp
 
 
 def _as_array(xp, divisor, dtype):

@@ -4,7 +4,7 @@ import collections
 import math
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..tensor import Tensor
 from ._dims import normalize_dims
 from ..keywords import numpy_keywords
@@ -39,6 +39,7 @@ class Sum(Op):
         return x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims)
+    jvp = linear_jvp
 
 
 class Mean(Op):
@@ -54,6 +55,7 @@ class Mean(Op):
         return (total / ctx.count).astype(x.dtype, copy=False)
     def backward(ctx, grad):
         return spread(grad, ctx.shape, ctx.dims) / ctx.count
+    jvp = linear_jvp
 
 
 class Amax(Op):
@@ -65,6 +67,8 @@ class Amax(Op):
         return out
     def backward(ctx, grad):
         return _spread_to_extremes(ctx, grad)
+    def jvp(ctx, tangent):
+        return _mean_at_extremes(ctx, tangent)
 
 
 class Amin(Op):
@@ -75,6 +79,8 @@ class Amin(Op):
         return out
     def backward(ctx, grad):
         return _spread_to_extremes(ctx, grad)
+    def jvp(ctx, tangent):
+        return _mean_at_extremes(ctx, tangent)
 
 
 def _spread_to_extremes(ctx, grad):
@@ -82,6 +88,13 @@ def _spread_to_extremes(ctx, grad):
     shape = kept_shape(x.shape, ctx.dims)
     hits = (x == out.reshape(shape)).to(grad.dtype)
     return hits * (grad.reshape(shape) / hits.sum(ctx.dims, keepdim=True))
+
+
+def _mean_at_extremes(ctx, tangent):
+    """amax/amin's tangent: the mean of the tangent over the tied extremes (the same even split as the gradient)."""
+    (x,), dims, keepdim = ctx.inputs, ctx.attrs["dims"], ctx.attrs["keepdim"]
+    hits = (x == ctx.output.reshape(kept_shape(x.shape, dims))).to(tangent.dtype)
+    return Sum.apply(hits * tangent, dims, keepdim) / Sum.apply(hits, dims, keepdim)
 
 
 class TakeAlongDim(Op):
@@ -95,6 +108,7 @@ class TakeAlongDim(Op):
         index, = ctx.saved_tensors
         back = AddAlongDim if ctx.repeats else PutAlongDim
         return back.apply(grad, index, shape=ctx.shape, dim=ctx.dim), None
+    jvp = linear_jvp
 
 
 class PutAlongDim(Op):
@@ -108,6 +122,7 @@ class PutAlongDim(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return TakeAlongDim.apply(grad, index, dim=ctx.dim), None
+    jvp = linear_jvp
 
 
 class AddAlongDim(Op):
@@ -127,6 +142,7 @@ class AddAlongDim(Op):
     def backward(ctx, grad):
         index, = ctx.saved_tensors
         return TakeAlongDim.apply(grad, index, dim=ctx.dim, repeats=True), None
+    jvp = linear_jvp
 
 class Logsumexp(Op):
     def forward(ctx, x, dims, keepdim):
@@ -143,6 +159,10 @@ class Logsumexp(Op):
         x, out = ctx.saved_tensors
         shape = kept_shape(x.shape, ctx.dims)
         return grad.reshape(shape) * (x - out.reshape(shape)).exp()
+    def jvp(ctx, tangent):  # the softmax-weighted sum of the tangent
+        x, dims = ctx.inputs[0], ctx.attrs["dims"]
+        shape = kept_shape(x.shape, dims)
+        return Sum.apply(tangent * (x - ctx.output.reshape(shape)).exp(), dims, ctx.attrs["keepdim"])
 
 
 def max_or_zero(x, axis):

@@ -32,6 +32,8 @@ class ConstantPad(Op):
         return out
     def backward(ctx, grad):
         return ConstantPad.apply(grad, pads=tuple((-a, -b) for a, b in ctx.pads), value=0)
+    def jvp(ctx, tangent):  # the padding value is a constant: the tangent is padded with zeros
+        return ConstantPad.apply(tangent, pads=ctx.attrs["pads"], value=0)
 
 
 # --- pad ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..grad_mode import is_grad_enabled
 from ..keywords import numpy_keywords
 from ..tensor import Tensor
@@ -81,6 +81,7 @@ class Cumsum(Op):
         return xp.flip(out, axis=dim) if reverse else out
     def backward(ctx, grad):
         return Cumsum.apply(grad, dim=ctx.dim, reverse=not ctx.reverse)
+    jvp = linear_jvp
 
 
 class Cumprod(Op):
@@ -372,6 +373,8 @@ class Var(Op):
         x, = ctx.saved_tensors
         return spread(grad, x.shape, ctx.dims) * _deviation(x, ctx.dims) * (2 / ctx.divisor if ctx.divisor
                                                                                else math.inf)
+    def jvp(ctx, tangent):  # 2 / divisor * sum((x - mean) * t)
+        return _variance_jvp(ctx, tangent) * 2
 
 
 class Std(Op):
@@ -388,6 +391,17 @@ class Std(Op):
         scaled = where(zero, 0.0, grad / where(zero, 1.0, out))
         return spread(scaled, x.shape, ctx.dims) * _deviation(x, ctx.dims) * (1 / ctx.divisor if ctx.divisor
                                                                                else math.inf)
+    def jvp(ctx, tangent):  # d var / (2 std), 0 where std is 0 (as the gradient)
+        zero = ctx.output == 0
+        return where(zero, 0.0, _variance_jvp(ctx, tangent) / where(zero, 1.0, ctx.output))
+
+
+def _variance_jvp(ctx, tangent):
+    """Half the tangent of var: sum((x - mean) * t) / divisor over the reduced dims."""
+    x, (dims, correction, keepdim) = ctx.inputs[0], (ctx.attrs[k] for k in ("dims", "correction", "keepdim"))
+    divisor = max(0, _count(x.shape, dims) - correction)
+    total = (_deviation(x, dims) * tangent).sum(dims, keepdim=keepdim)
+    return total * (1 / divisor if divisor else math.inf)
 
 
 def _deviation(x, dims):

@@ -4,9 +4,9 @@ import math
 import numbers
 
 from .. import dtypes
-from ..function import Op
+from ..function import Op, linear_jvp
 from ..keywords import numpy_keywords
-from ..tensor import Tensor, shape_tuple
+from ..tensor import Tensor, shape_tuple, zeros_like
 from ._dims import normalize_dim, normalize_dims
 
 
@@ -17,6 +17,7 @@ class Reshape(Op):
         return x.reshape(shape)
     def backward(ctx, grad):
         return grad.reshape(ctx.in_shape)
+    jvp = linear_jvp
 
 
 class Permute(Op):
@@ -29,6 +30,7 @@ class Permute(Op):
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
         return grad.permute(*inverse)
+    jvp = linear_jvp
 
 
 class Expand(Op):
@@ -38,6 +40,7 @@ class Expand(Op):
         return ctx.xp.broadcast_to(x, shape)
     def backward(ctx, grad):
         return grad.sum_to_shape(ctx.in_shape)
+    jvp = linear_jvp
 
 
 class SumToShape(Op):
@@ -49,6 +52,7 @@ class SumToShape(Op):
         return x.sum(axis=dims, keepdims=True).reshape(shape) if dims else x.reshape(shape)
     def backward(ctx, grad):
         return grad.expand(ctx.in_shape)
+    jvp = linear_jvp
 
 
 class Cat(Op):
@@ -62,6 +66,7 @@ class Cat(Op):
             grads.append(grad[index] if need else None)
             start += size
         return tuple(grads)
+    jvp = linear_jvp
 
 
 class GetItem(Op):
@@ -73,6 +78,7 @@ class GetItem(Op):
         return x[index]
     def backward(ctx, grad):
         return IndexAdd.apply(grad, shape=ctx.shape, index=ctx.index)
+    jvp = linear_jvp
 
 
 class IndexAdd(Op):
@@ -87,6 +93,7 @@ class IndexAdd(Op):
         return out
     def backward(ctx, grad):
         return grad[ctx.index]
+    jvp = linear_jvp
 
 
 class IndexPut(Op):
@@ -99,6 +106,10 @@ class IndexPut(Op):
     def backward(ctx, grad):
         grad_x = IndexPut.apply(grad, 0.0, index=ctx.index) if ctx.needs_input_grad[0] else None
         return grad_x, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
+    def jvp(ctx, tangent_x, tangent_value):  # a constant value has tangent zero there
+        x, value = ctx.inputs
+        tangent_value = tangent_value if tangent_value is not None else 0.0
+        return IndexPut.apply(tangent_x if tangent_x is not None else zeros_like(x), tangent_value, **ctx.attrs)
 
 
 class Clone(Op):
@@ -106,6 +117,7 @@ class Clone(Op):
         return x.copy()
     def backward(ctx, grad):
         return grad
+    jvp = linear_jvp
 
 
 class Cast(Op):
@@ -114,6 +126,7 @@ class Cast(Op):
         return x.astype(dtype)
     def backward(ctx, grad):
         return grad.to(ctx.in_dtype)
+    jvp = linear_jvp
 
 
 class ToDevice(Op):
@@ -122,6 +135,7 @@ class ToDevice(Op):
         return backend.from_backend(x, ctx.backend)  # ctx.backend: the input's device
     def backward(ctx, grad):
         return ToDevice.apply(grad, backend=ctx.backend)  # the gradient goes back where x lives
+    jvp = linear_jvp
 
 
 def is_advanced(index):
@@ -320,7 +334,9 @@ def setitem_(x, index, value):
     if not isinstance(value, (Tensor, numbers.Number)):  # host data (a list, a NumPy array): CuPy takes only its own
         value = x._backend.asarray(value, x.dtype)
     recording = is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
-    if not recording:  # plain data: write straight into the array
+    # forward AD: a tangent is written too (not under no_grad, where embedding renormalises its weight)
+    dual = is_grad_enabled() and (x._tangent is not None or (isinstance(value, Tensor) and value._tangent is not None))
+    if not recording and not dual:  # plain data: write straight into the array
         check_leaf(x, "setitem")
         check_writable(x, "setitem")
         try:

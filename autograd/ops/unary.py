@@ -1,7 +1,7 @@
 """Elementwise math of one tensor. Each op saves what its derivative is written in."""
 
 from .. import dtypes
-from ..function import Op, same_dtype
+from ..function import Op, same_dtype, diagonal_jvp
 
 
 class Exp(Op):
@@ -12,6 +12,7 @@ class Exp(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * out
+    jvp = diagonal_jvp
 
 
 class Log(Op):
@@ -21,6 +22,7 @@ class Log(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad / x
+    jvp = diagonal_jvp
 
 
 class Sqrt(Op):
@@ -31,6 +33,7 @@ class Sqrt(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad / (out * 2)
+    jvp = diagonal_jvp
 
 
 class Sin(Op):
@@ -40,6 +43,7 @@ class Sin(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * x.cos()
+    jvp = diagonal_jvp
 
 
 class Cos(Op):
@@ -49,6 +53,7 @@ class Cos(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return -grad * x.sin()
+    jvp = diagonal_jvp
 
 
 class Tan(Op):
@@ -59,6 +64,7 @@ class Tan(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * (out * out + 1)
+    jvp = diagonal_jvp
 
 
 class Tanh(Op):
@@ -69,6 +75,7 @@ class Tanh(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * (1 - out * out)
+    jvp = diagonal_jvp
 
 
 class Sigmoid(Op):
@@ -79,6 +86,7 @@ class Sigmoid(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return grad * out * (1 - out)
+    jvp = diagonal_jvp
 
 
 class Relu(Op):
@@ -89,6 +97,7 @@ class Relu(Op):
     def backward(ctx, grad):
         out, = ctx.saved_tensors
         return ThresholdBackward.apply(grad, out)
+    jvp = diagonal_jvp
 
 
 class ThresholdBackward(Op):
@@ -99,6 +108,7 @@ class ThresholdBackward(Op):
     def backward(ctx, grad_grad):
         out, = ctx.saved_tensors
         return ThresholdBackward.apply(grad_grad, out), None
+    jvp = diagonal_jvp
 
 
 class Abs(Op):
@@ -108,6 +118,7 @@ class Abs(Op):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return grad * sign(x)
+    jvp = diagonal_jvp
 
 
 def _floating(x):
