@@ -157,3 +157,30 @@ def test_memory_stays_flat_over_many_steps():
     finally:
         tracemalloc.stop()
     assert late - early < 16 * 1024, (early, late)  # a leak of even 40 bytes a step would show
+
+
+def test_conv_input_gradient_with_more_outputs_than_inputs_stays_small():
+    """LeNet's second conv (6 -> 16 channels, stride 1): the input gradient goes through a GEMM to (C, K, L)
+    columns and col2im, not the full correlation, whose (O, K, S) columns would be 5x bigger; same gradients
+    as PyTorch."""
+    import tracemalloc
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((8, 6, 14, 14), (16, 6, 5, 5), (8, 16, 10, 10))]
+    x, w = (ag.tensor(a, requires_grad=True) for a in arrays[:2])
+    out = F.conv2d(x, w)
+    grad = ag.tensor(arrays[2])
+    correlation_columns = 16 * 25 * 14 * 14 * 8 * 4  # bytes: what the correlation would make (2.5 MB)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out.backward(grad)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.6 * correlation_columns, peak
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in arrays[:2])
+    torch.nn.functional.conv2d(tx, tw).backward(torch.tensor(arrays[2]))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)

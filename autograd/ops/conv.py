@@ -155,10 +155,13 @@ class ConvTranspose(Op):
         ctx.save_for_backward(y if need_w else None, weight if need_y else None)
         ctx.length, ctx.kernel = length, kernel
         # with stride 1 this is a plain correlation of y with the flipped, transposed weight, padded by
-        # what the kernel reaches minus the forward padding (when that is not negative)
+        # what the kernel reaches minus the forward padding (when that is not negative). Its columns are
+        # O * K * size per sample, the GEMM's below C * K * length: it is taken only when they are no bigger
+        # (LeNet's second conv, 6 -> 16 channels, would need 5x the memory of the columns otherwise)
         reach = [d * (k - 1) for k, d in zip(kernel, dilation)]
         full = [(r - lo, s - l + lo) for r, (lo, _), s, l in zip(reach, pads, size, length)]
-        if all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full):
+        if (all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full)
+                and o * math.prod(size) <= g * cg * math.prod(length)):
             flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]  # (O, C/g, *K) to (C, O/g, *K)
             flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2)
             flipped = flipped.reshape((g * cg, o // g) + tuple(kernel))
