@@ -108,14 +108,44 @@ def _models():
             "lstm": (_lstm, "LSTM 64->128, 35 steps, batch 32, forward + backward")}
 
 
+class BackwardMeter:
+    """Measures every ``Tensor.backward`` call of a framework while installed: the peak growth over the call."""
+
+    def __init__(self, tensor_class, growth):
+        self.tensor_class, self.growth, self.peaks = tensor_class, growth, []
+        self.original = tensor_class.backward
+
+    def __enter__(self):
+        meter, original = self, self.original
+
+        def backward(tensor, *args, **kwargs):
+            meter.peaks.append(meter.growth(lambda: original(tensor, *args, **kwargs)))
+        self.tensor_class.backward = backward
+        return self
+
+    def __exit__(self, *exc):
+        self.tensor_class.backward = self.original
+
+
 def measure_step(framework, model):
-    """One model's step in one framework: peak RSS growth (and tracemalloc's for ndgrad) after a warm-up."""
+    """One model's step in one framework, after a warm-up step: peak RSS growth over the step and over its
+    backward alone (and tracemalloc's, for ndgrad)."""
     fw = load_framework(framework, "cpu")
     step = _models()[model][0](fw, "cpu")
     step()  # warm-up: parameters' .grad, optimizer state, allocator pools, thread pools
     result = {"rss_peak_growth": rss_growth(step)}
+    with BackwardMeter(fw.ag.Tensor, rss_growth) as meter:
+        step()
+    result["rss_backward_peak_growth"] = meter.peaks[0]
     if framework == "ndgrad":
-        result["traced_peak_growth"] = traced_growth(step)
+        tracemalloc.start()  # from before the forward: what backward frees of it must count
+        try:
+            result["traced_peak_growth"] = traced_growth(step)
+            with BackwardMeter(fw.ag.Tensor, traced_growth) as meter:
+                step()
+            result["traced_backward_peak_growth"] = meter.peaks[0]
+        finally:
+            tracemalloc.stop()
     return result
 
 
