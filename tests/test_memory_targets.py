@@ -184,3 +184,33 @@ def test_conv_input_gradient_with_more_outputs_than_inputs_stays_small():
     torch.nn.functional.conv2d(tx, tw).backward(torch.tensor(arrays[2]))
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_conv_scratch_stays_within_its_arrays():
+    """LeNet's first conv (1 -> 6 channels, 5x5, padding 2): the whole batch's columns would be 3.5x the input
+    and output together; forward and backward make them in chunks no bigger than those. Same values as PyTorch."""
+    import tracemalloc
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xa, wa = rng.standard_normal((32, 1, 28, 28)).astype(np.float32), rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+    x, w = ag.tensor(xa), ag.tensor(wa, requires_grad=True)
+    arrays = xa.nbytes + 32 * 6 * 28 * 28 * 4  # input and output
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out = F.conv2d(x, w, padding=2)
+        forward = tracemalloc.get_traced_memory()[1] - before
+        grad = ag.ones_like(out)
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out.backward(grad)
+        backward = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert forward < 2.5 * arrays and backward < 2.5 * arrays, (forward, backward, arrays)
+    tw = torch.tensor(wa, requires_grad=True)
+    tout = torch.nn.functional.conv2d(torch.tensor(xa), tw, padding=2)
+    tout.backward(torch.ones_like(tout))
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-2)
