@@ -13,8 +13,10 @@ copied into a scratch buffer laid out (C, *kernel, n, *out), so that ONE GEMM co
 chunk of the batch; col2im adds columns back with one strided add per kernel position over
 the whole chunk (no ``add.at``).
 
-The batch goes through in chunks of at most CHUNK_BYTES of columns: the scratch memory stays
-bounded, and the BLAS sees few large GEMMs. (Per-sample GEMMs are as fast on an idle CPU, but
+The batch goes through in chunks of at most CHUNK_BYTES of columns, and of no more columns
+than the op's input and output take together: the scratch memory stays bounded, within a small
+multiple of what the op's own arrays take (a small net's whole-batch columns would be many
+times that), and the BLAS sees few large GEMMs. (Per-sample GEMMs are as fast on an idle CPU, but
 each one is a thread sync: on a busy machine 32 of them ran 5-10x slower than one.) Nothing
 is saved but the inputs: the weight gradient makes its columns again.
 
@@ -78,11 +80,12 @@ def col2im(cols, out, stride, pads, dilation):
     return out
 
 
-def chunks(n, sample_bytes):
-    """The batch in near-equal slices whose columns take at most CHUNK_BYTES (one sample at least)."""
+def chunks(n, sample_bytes, arrays_bytes=CHUNK_BYTES):
+    """The batch in near-equal slices whose columns take at most CHUNK_BYTES, and at most ``arrays_bytes`` (what
+    the op's input and output take: the scratch then never outgrows them), one sample at least."""
     if n == 0:
         return []
-    count = max(1, min(n, -(-n * sample_bytes // CHUNK_BYTES)))
+    count = max(1, min(n, -(-n * sample_bytes // min(CHUNK_BYTES, max(1, arrays_bytes)))))
     step = -(-n // count)
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
@@ -114,7 +117,7 @@ def correlate(ctx, x, weight, stride, pads, dilation, groups, size):
     view = windows(xp, x, kernel, size, stride, pads, dilation)
     w = weight.reshape(g, o // g, k)
     out = xp.empty((n, o, length), dtype=xp.result_type(x, weight))
-    parts = chunks(n, c * math.prod(kernel) * length * x.itemsize)
+    parts = chunks(n, c * math.prod(kernel) * length * x.itemsize, x.nbytes + out.nbytes)
     buf = xp.empty(c * math.prod(kernel) * length * (parts[0].stop if parts else 0), dtype=x.dtype)
     for part in parts:
         m = part.stop - part.start
@@ -162,10 +165,13 @@ class ConvTranspose(Op):
         ctx.save_for_backward(y if need_w else None, weight if need_y else None)
         ctx.length, ctx.kernel = length, kernel
         # with stride 1 this is a plain correlation of y with the flipped, transposed weight, padded by
-        # what the kernel reaches minus the forward padding (when that is not negative)
+        # what the kernel reaches minus the forward padding (when that is not negative). Its columns are
+        # O * K * size per sample, the GEMM's below C * K * length: it is taken only when they are no bigger
+        # (LeNet's second conv, 6 -> 16 channels, would need 5x the memory of the columns otherwise)
         reach = [d * (k - 1) for k, d in zip(kernel, dilation)]
         full = [(r - lo, s - l + lo) for r, (lo, _), s, l in zip(reach, pads, size, length)]
-        if all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full):
+        if (all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in full)
+                and o * math.prod(size) <= g * cg * math.prod(length)):
             flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]  # (O, C/g, *K) to (C, O/g, *K)
             flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2)
             flipped = flipped.reshape((g * cg, o // g) + tuple(kernel))
@@ -173,7 +179,7 @@ class ConvTranspose(Op):
         k, l = cg * math.prod(kernel), math.prod(length)
         w = weight.reshape(g, o // g, k).transpose(0, 2, 1)
         out = xp.zeros((n, g * cg) + tuple(size), dtype=xp.result_type(y, weight))
-        parts = chunks(n, g * k * l * y.itemsize)
+        parts = chunks(n, g * k * l * y.itemsize, y.nbytes + out.nbytes)
         buf = xp.empty(o * l * (parts[0].stop if parts else 0), dtype=y.dtype)
         for part in parts:
             m = part.stop - part.start
@@ -200,7 +206,7 @@ class ConvWeightGrad(Op):
         k, l = c // g * math.prod(kernel), math.prod(length)
         view = windows(xp, x, kernel, length, stride, pads, dilation)
         out = xp.zeros((g, o // g, k), dtype=xp.result_type(x, y))
-        parts = chunks(n, c * math.prod(kernel) * l * x.itemsize)
+        parts = chunks(n, c * math.prod(kernel) * l * x.itemsize, x.nbytes + y.nbytes)
         step = parts[0].stop if parts else 0
         buf, ybuf = xp.empty(c * math.prod(kernel) * l * step, dtype=x.dtype), xp.empty(o * l * step, dtype=y.dtype)
         for part in parts:
