@@ -30,6 +30,7 @@ import time
 
 from backends import Device
 
+from . import pyplot
 from .registry import load_cases
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,12 +138,8 @@ def fmt(seconds):
 
 
 def plot(report, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return
     names = [r["case"] for r in report["results"]]
     ratios = [r["ratio"] for r in report["results"]]

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 
+from . import pyplot
 from .__main__ import ROOT, RESULTS, fmt, run_pairs, run_process
 from .registry import load_cases
 from .run_case import STANDIN_ENV
@@ -280,9 +281,9 @@ def markdown(report):
 
 
 def plot(report, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
     cases = report["benchmarks"]["cases"]
     fig, ax = plt.subplots(figsize=(1.3 * len(cases) + 2.5, 3.2))
     names = [c["case"] for c in cases]

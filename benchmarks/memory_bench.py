@@ -33,6 +33,7 @@ import tracemalloc
 
 import numpy as np
 
+from . import pyplot
 from .run_case import load_framework
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -366,12 +367,8 @@ def run(quick=False, rounds=3):
 
 
 def plot(report, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (pip install matplotlib)")
+    plt = pyplot()
+    if plt is None:
         return
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.4))
     models = list(report["step"])
