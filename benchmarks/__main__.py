@@ -19,6 +19,7 @@ GROUP to <device>_GROUP.json and .png beside them, leaving the full run's result
 """
 
 import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -35,6 +36,7 @@ from .registry import load_cases
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
+OWN_RUNNERS = {"distributed": "benchmarks.distributed", "memory": "benchmarks.memory_bench"}
 
 
 def run_process(framework, case, device, iterations=None, blocks=3, breakdown=False):
@@ -71,10 +73,13 @@ def main(argv=None):
     parser.add_argument("--cases", nargs="*", default=None, choices=list(cases),
                         help="default: every case meant for the device's type (the wide MLP is a GPU case); named cases "
                              "replace their rows in the saved results")
-    parser.add_argument("--only", "--suite", dest="only", choices=groups,
-                        help="run one group (suite) of cases, saved to <device>_GROUP.json")
+    parser.add_argument("--only", "--suite", dest="only", choices=groups + sorted(OWN_RUNNERS),
+                        help="run one group (suite) of cases, saved to <device>_GROUP.json; 'distributed' and 'memory' "
+                             "have runners of their own (python -m benchmarks.distributed, benchmarks.memory_bench)")
     parser.add_argument("--out", default=RESULTS, help="folder for the JSON and the plot")
     args = parser.parse_args(argv)
+    if args.only in OWN_RUNNERS:  # suites that are not one process per step: their own runner, same results folder
+        return importlib.import_module(OWN_RUNNERS[args.only]).main(["--out", args.out])
     if importlib.util.find_spec("torch") is None:
         sys.exit("benchmarks: PyTorch is needed for the comparison: pip install 'ndgrad[bench]' "
                  "(CPU build: pip install torch==2.13.0)")

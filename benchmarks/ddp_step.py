@@ -1,10 +1,14 @@
-"""Communication per DDP step, by hand (not a test): mpiexec -n 2 python tests/dist_scripts/bench_ddp.py [bucket_cap_mb]
+"""One rank of the distributed benchmark (launched by benchmarks/distributed.py under mpiexec -n N):
 
-An MLP of 11 MB (784-1024-1024-1024-10), batch 64 per rank, SGD. Times a synced step, the same step under no_sync
-(no communication), and one blocking all-reduce of all the gradients; what the synced step costs beyond no_sync is
-the exposed communication, the rest of the all-reduce's time was hidden behind backward. Best of 3 blocks of 15.
+    python -m benchmarks.distributed            # 1 and 2 ranks, results in benchmarks/results/cpu_distributed.*
+
+An MLP of 11 MB (784-1024-1024-1024-10), batch 64 per rank, SGD. Times a synced DDP step, the same step under
+no_sync (no communication) and one blocking all-reduce of all the gradients: what the synced step costs beyond
+no_sync is the exposed communication; the rest of the all-reduce's time was hidden behind backward by the
+buckets. Best of 3 blocks of 15 steps; rank 0 prints one JSON line.
 """
 
+import json
 import sys
 import time
 
@@ -16,6 +20,8 @@ import nn
 import nn.functional as F
 import optim
 
+BATCH = 64
+
 dist.init_process_group("mpi")
 rank, size = dist.get_rank(), dist.get_world_size()
 ag.manual_seed(0)
@@ -25,7 +31,7 @@ cap = float(sys.argv[1]) if len(sys.argv) > 1 else 25
 ddp = nn.parallel.DistributedDataParallel(net, bucket_cap_mb=cap)
 opt = optim.SGD(ddp.parameters(), lr=0.01)
 rng = np.random.default_rng(rank)
-x, y = ag.tensor(rng.standard_normal((64, 784)).astype(np.float32)), ag.tensor(rng.integers(0, 10, 64))
+x, y = ag.tensor(rng.standard_normal((BATCH, 784)).astype(np.float32)), ag.tensor(rng.integers(0, 10, BATCH))
 
 
 def step(sync):
@@ -55,9 +61,10 @@ synced, local = best_of_3(lambda: step(True)), best_of_3(lambda: step(False))
 flat = ag.zeros(sum(p.numel() for p in net.parameters()))
 comm = best_of_3(lambda: dist.all_reduce(flat, dist.ReduceOp.AVG))
 if rank == 0:
-    exposed = max(synced - local, 0)
-    print(f"{size} ranks, {len(ddp._buckets)} buckets of <= {cap} MB, model {flat.numel() * 4 / 2**20:.1f} MB: "
-          f"step {synced * 1e3:.1f} ms, no_sync step {local * 1e3:.1f} ms, all-reduce alone {comm * 1e3:.1f} ms, "
-          f"exposed {exposed * 1e3:.1f} ms (hidden {max(0, 1 - exposed / comm):.0%}), {64 * size / synced:.0f} "
-          f"samples/s")
+    exposed = max(synced - local, 0.0)
+    print(json.dumps({"ranks": size, "buckets": len(ddp._buckets), "bucket_cap_mb": cap,
+                      "model_mb": flat.numel() * 4 / 2 ** 20, "step_s": synced, "no_sync_step_s": local,
+                      "all_reduce_s": comm, "exposed_s": exposed,
+                      "hidden_share": max(0.0, 1 - exposed / comm) if comm > 0 and size > 1 else None,
+                      "samples_per_s": BATCH * size / synced}))
 dist.destroy_process_group()
