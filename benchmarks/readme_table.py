@@ -45,13 +45,15 @@ def table(reports):
 
 
 def update(readme=os.path.join(ROOT, "README.md"), results=RESULTS):
-    """Rewrite the README's generated block from every ``<device>*.json`` in ``results`` (gpu_check has its own
-    report); returns False when the README has no markers."""
+    """Rewrite the README's generated block from every timing suite's ``<device>*.json`` in ``results`` (the GPU
+    check, memory and distributed suites have reports of their own); returns False when the README has no markers."""
     paths = sorted(p for p in glob.glob(os.path.join(results, "*.json")) if "gpu_check" not in p)
     reports = []
     for p in paths:
         with open(p) as f:
-            reports.append((p, json.load(f)))
+            report = json.load(f)
+        if all("case" in r and "ratio" in r for r in report.get("results") or [None]):  # the timing suites only
+            reports.append((p, report))
     with open(readme) as f:
         text = f.read()
     if BEGIN not in text or END not in text:

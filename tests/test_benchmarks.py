@@ -17,6 +17,8 @@ def test_readme_block_is_rewritten_from_the_results(tmp_path):
     results.mkdir()
     (results / "cpu.json").write_text(json.dumps(_report([("mlp_step", 2e-3, 1e-3), ("overhead", 30e-6, 20e-6)])))
     (results / "gpu_check.json").write_text("{}")  # has its own report: left out
+    (results / "cpu_memory.json").write_text(json.dumps({"step": {}}))  # another kind of report: left out
+    (results / "cpu_distributed.json").write_text(json.dumps({"results": [{"ranks": 1}]}))
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{readme_table.BEGIN}\nstale table\n{readme_table.END}\noutro\n")
     assert readme_table.update(str(readme), str(results))
