@@ -52,7 +52,8 @@ def update(readme=os.path.join(ROOT, "README.md"), results=RESULTS):
     for p in paths:
         with open(p) as f:
             report = json.load(f)
-        if all("case" in r and "ratio" in r for r in report.get("results") or [None]):  # the timing suites only
+        rows = report.get("results")
+        if rows and all("case" in r and "ratio" in r for r in rows):  # the timing suites only
             reports.append((p, report))
     with open(readme) as f:
         text = f.read()
