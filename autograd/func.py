@@ -12,7 +12,7 @@ How they are built here, unlike functorch:
   top level returns detached results unless its inputs already required grad.
 - ``vmap`` runs ``f`` once on per-sample stand-ins and batches each op with its rule (``autograd._vmap``;
   ``autograd._vmap.ops_with_rules()`` lists them); an op without a rule runs per sample and is stacked.
-  Where that cannot be right it reruns ``f`` as a per-sample loop (see ``vmap``). ``chunk_size`` has no effect.
+  Where that cannot be right it reruns ``f`` as a per-sample loop (see ``vmap``); ``vmap(grad(f))`` is batched. ``chunk_size`` has no effect.
 """
 
 import contextlib
@@ -171,6 +171,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     """``grad_and_value(f)(*args) -> (gradient, f(*args))`` (``(gradient, (value, aux))`` with has_aux) for
     ``f`` returning a 0-dim Tensor; the gradient has the structure of the ``argnums`` inputs."""
     def wrapper(*args, **kwargs):
+        if _vmap._levels and not getattr(_local, "depth", 0):  # directly inside a batched vmap
+            return _batched_grad_and_value(func, argnums, has_aux, args, kwargs)
         with _transform() as nested:
             rebuild, leaves, specs, tracked = _prepare(args, argnums, "grad_and_value")
             keep = nested or tracked
@@ -184,6 +186,35 @@ def grad_and_value(func, argnums=0, has_aux=False):
         value = _detach(out, keep)
         return (grads, (value, _detach(aux, keep))) if has_aux else (grads, value)
     return wrapper
+
+
+def _batched_grad_and_value(func, argnums, has_aux, args, kwargs):
+    """``vmap(grad(f))`` in one backward pass: every differentiated input becomes a batch leaf (an unmapped
+    one is expanded, one copy per sample), and since the samples never mix, the gradient of the summed
+    per-sample outputs w.r.t. the batch leaves holds each sample's own gradient."""
+    level = _vmap._levels[-1]
+    args, leaves, specs = list(args), [], []
+    for i in _argnums(argnums, len(args), "grad_and_value"):
+        xs, spec = _flatten(args[i])
+        proxies = []
+        for x in _tensors(xs, "grad_and_value", f"the inputs at argnums={argnums!r}"):
+            full = level.full(x)
+            if x.requires_grad or (full is not None and full.requires_grad):
+                raise _vmap.Unbatchable()  # keeping the result connected to x's graph: the loop does that
+            full = x.unsqueeze(0).expand(level.size, *x.shape) if full is None else full.detach()
+            leaves.append(full.requires_grad_())
+            proxies.append(level.proxy(full))
+        args[i] = _unflatten(proxies, spec)
+        specs.append(spec)
+    with enable_grad():
+        out, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value")
+    batch = level.full(out)
+    if batch is None or out.dim() != 0:
+        raise _vmap.Unbatchable()  # not a per-sample scalar of this level: the loop says what is wrong
+    grads = _grad((batch,), leaves, (ones_like(batch),), create_graph=False, retain_graph=False)
+    grads = [level.proxy(zeros_like(x) if g is None else g) for g, x in zip(grads, leaves)]
+    grads = _regroup(grads, specs, argnums)
+    return (grads, (out.detach(), _detach(aux, False))) if has_aux else (grads, out.detach())
 
 
 def grad(func, argnums=0, has_aux=False):
@@ -370,9 +401,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     arithmetic/unary/pointwise, sum/mean/amax/amin/max/min/logsumexp/softmax/log_softmax, matmul/linear,
     reshape/view/expand/permute/transpose/(un)squeeze/select/narrow/basic indexing); any other op runs per
     sample and is stacked (the fallback). ``f`` is instead called once per sample (a Python loop) when it
-    reads a stand-in's values (item, bool, numpy...), calls requires_grad_/backward on one or a transform
-    (grad...) inside, when randomness is not "error", and for a vmap nested in a batched one. Code that reads
-    ``.array`` of a stand-in sees sample 0 only.
+    reads a stand-in's values (item, bool, numpy, ``.array``), writes into one (in-place ops), calls
+    backward on one or a transform other than ``grad``/``grad_and_value`` inside, when randomness is not
+    "error", for a vmap nested in a batched one, and when the batched run raises (the loop then raises the
+    per-sample error). ``vmap(grad(f))`` is batched: one backward pass gives every sample's gradient.
 
     randomness: "error" refuses a function that draws from the global RNG, "different" lets every sample
     draw its own numbers, "same" restarts the RNG for each sample so they all draw the same."""

@@ -132,10 +132,32 @@ def test_loop_reruns_where_batching_cannot_be_right():
     f, calls = counted(in_place(ag))
     same(func.vmap(f)(x), tfunc.vmap(in_place(torch))(tx))
     assert len(calls) == 1 + 4  # the batched attempt, then one call per sample
-    # per-sample gradients (a transform inside vmap runs as the loop), against torch.func
+    # a transform other than grad inside vmap runs as the loop
     (w,), (tw,) = pair("cpu", (3, 2), seed=6)
-    loss = lambda m: lambda p, v: (m.tanh(v @ p) ** 2).mean()  # noqa: E731
-    same(func.vmap(func.grad(loss(ag)), (None, 0))(w, x), tfunc.vmap(tfunc.grad(loss(torch)), (None, 0))(tw, tx))
+    model = lambda m: lambda p, v: m.tanh(v @ p)  # noqa: E731
+    same(func.vmap(func.jacrev(model(ag)), (None, 0))(w, x),
+         tfunc.vmap(tfunc.jacrev(model(torch)), (None, 0))(tw, tx))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_per_sample_gradients_in_one_batched_pass(device):
+    """vmap(grad(loss)) runs loss once on the batch; unmapped parameters get one gradient per sample."""
+    (w, b, xs, ys), (tw, tb, txs, tys) = pair(device, (3, 2), (2,), (5, 3), (5, 2), seed=7)
+
+    def loss(m):
+        def per_sample(params, x, y):
+            return ((m.tanh(x @ params["w"]) + params["b"] - y) ** 2).mean()
+        return per_sample
+    f, calls = counted(loss(ag))
+    ours, value = func.vmap(func.grad_and_value(f), in_dims=(None, 0, 0))({"w": w, "b": b}, xs, ys)
+    theirs, tvalue = tfunc.vmap(tfunc.grad_and_value(loss(torch)), in_dims=(None, 0, 0))({"w": tw, "b": tb}, txs,
+                                                                                           tys)
+    assert calls == [1]
+    same([ours["w"], ours["b"], value], [theirs["w"], theirs["b"], tvalue])
+    # the mapped input's gradient too (argnums), and an input the loss does not use gets zeros
+    g = lambda m: lambda x, y, unused: (m.sin(x) * y.sum()).sum()  # noqa: E731
+    same(func.vmap(func.grad(g(ag), argnums=(0, 2)))(xs, ys, ys),
+         tfunc.vmap(tfunc.grad(g(torch), argnums=(0, 2)))(txs, tys, tys))
 
 
 def test_random_ops_are_still_refused_in_error_mode():
