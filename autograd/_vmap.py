@@ -13,6 +13,9 @@ a proxy's values (``item``, ``bool``, ``numpy``, ``tolist``), ``requires_grad_``
 differentiating transform (``grad``...) inside ``f``, and randomness other than "error".
 """
 
+import contextlib
+import threading
+
 from . import function
 from .ops import arithmetic, nn, pointwise, reduction, shape, unary, linalg
 from .function import Op
@@ -67,7 +70,7 @@ class Proxy(Tensor):
         raise Unbatchable()
 
     def detach(self):
-        for level in _levels:
+        for level in levels():
             full = level.full(self)
             if full is not None:
                 return level.proxy(full.detach())
@@ -94,15 +97,44 @@ class Level:
         return entry[1] if entry is not None and entry[0] is x else None
 
 
-_levels = []  # the batched vmaps running, innermost last (a nested vmap runs as a loop inside the outer)
+_state = threading.local()  # .levels: this thread's batched vmap (at most one: a nested vmap loops inside
+#                             it); .busy: a rule is running, its own ops are not hooked
+_lock = threading.Lock()
+_running = 0  # batched vmaps running in all threads; the hook is installed while there is one
+
+
+def levels():
+    if not hasattr(_state, "levels"):
+        _state.levels = []
+    return _state.levels
+
+
+@contextlib.contextmanager
+def running(level):
+    global _running
+    with _lock:
+        _running += 1
+        function.vmap_hook = hook
+    levels().append(level)
+    try:
+        yield
+    finally:
+        levels().pop()
+        with _lock:
+            _running -= 1
+            if not _running:
+                function.vmap_hook = None
 
 
 def hook(cls, inputs, attrs):
-    level = _levels[-1]
+    stack = levels()
+    if not stack or getattr(_state, "busy", False):
+        return None
+    level = stack[-1]
     fulls = [level.full(x) for x in inputs]
     if all(f is None for f in fulls):
         return None
-    function.vmap_hook = None  # the rule's own ops run on the batch tensors, unhooked
+    _state.busy = True
     try:
         rule = RULES.get(cls)
         out = rule(cls, inputs, fulls, attrs) if rule is not None else None
@@ -110,7 +142,7 @@ def hook(cls, inputs, attrs):
             out = _per_sample(cls, inputs, fulls, attrs, level.size)
         return tuple(level.proxy(o) for o in out) if isinstance(out, tuple) else level.proxy(out)
     finally:
-        function.vmap_hook = hook
+        _state.busy = False
 
 
 def _per_sample(cls, inputs, fulls, attrs, size):

@@ -18,7 +18,7 @@ How they are built here, unlike functorch:
 import contextlib
 import threading
 
-from . import _vmap, function, functional
+from . import _vmap, functional
 from .functional import _grad, _jacobian_blocks
 from .grad_mode import enable_grad
 from .tensor import Tensor, ones_like, zeros_like
@@ -30,7 +30,7 @@ _local = threading.local()  # .depth: how many differentiating transforms are ru
 
 @contextlib.contextmanager
 def _transform():
-    if _vmap._levels:  # a transform inside a batched vmap: vmap reruns f as a per-sample loop
+    if _vmap.levels():  # a transform inside a batched vmap: vmap reruns f as a per-sample loop
         raise _vmap.Unbatchable()
     depth = getattr(_local, "depth", 0)
     _local.depth = depth + 1
@@ -171,7 +171,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
     """``grad_and_value(f)(*args) -> (gradient, f(*args))`` (``(gradient, (value, aux))`` with has_aux) for
     ``f`` returning a 0-dim Tensor; the gradient has the structure of the ``argnums`` inputs."""
     def wrapper(*args, **kwargs):
-        if _vmap._levels and not getattr(_local, "depth", 0):  # directly inside a batched vmap
+        if _vmap.levels() and not getattr(_local, "depth", 0):  # directly inside a batched vmap
             return _batched_grad_and_value(func, argnums, has_aux, args, kwargs)
         with _transform() as nested:
             rebuild, leaves, specs, tracked = _prepare(args, argnums, "grad_and_value")
@@ -192,7 +192,7 @@ def _batched_grad_and_value(func, argnums, has_aux, args, kwargs):
     """``vmap(grad(f))`` in one backward pass: every differentiated input becomes a batch leaf (an unmapped
     one is expanded, one copy per sample), and since the samples never mix, the gradient of the summed
     per-sample outputs w.r.t. the batch leaves holds each sample's own gradient."""
-    level = _vmap._levels[-1]
+    level = _vmap.levels()[-1]
     args, leaves, specs = list(args), [], []
     for i in _argnums(argnums, len(args), "grad_and_value"):
         xs, spec = _flatten(args[i])
@@ -446,7 +446,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                              f"needs at least one sample to learn the outputs' shapes")
         start = get_rng_state()
         start_bytes = start.numpy().tobytes()
-        if randomness == "error" and not _vmap._levels:
+        if randomness == "error" and not _vmap.levels():
             try:
                 out = _batched(func, leaves, dims, spec, sizes[0], kwargs, out_dims, name)
             except Exception:  # Unbatchable, or an error the loop reports for the sample it belongs to
@@ -493,14 +493,9 @@ def _batched(func, leaves, dims, spec, size, kwargs, out_dims, name):
     proxies' batches with the batch dim moved to ``out_dims``. Raises ``_vmap.Unbatchable`` where only the
     per-sample loop is right."""
     level = _vmap.Level(size)
-    _vmap._levels.append(level)
-    function.vmap_hook = _vmap.hook
-    try:
+    with _vmap.running(level):
         sample = [x if d is None else level.proxy(x.movedim(d, 0)) for x, d in zip(leaves, dims)]
         out = func(*_unflatten(sample, spec), **kwargs)
-    finally:
-        _vmap._levels.pop()
-        function.vmap_hook = None
     outs, out_spec = _flatten(out)
     odims = _broadcast_dims(tuple(out_dims) if isinstance(out_dims, list) else out_dims, out, name, "out_dims")
     results = []
