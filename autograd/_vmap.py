@@ -173,6 +173,8 @@ def _along_dims(cls, inputs, fulls, attrs):
     if any(isinstance(x, Tensor) and f is None for x, f in zip(inputs, fulls)):
         return None  # an unbatched tensor operand (take_along_dim's index...): the fallback
     attrs = dict(attrs)
+    if "dims" in attrs and attrs["dims"] is None:  # None means all dims, the batch dim included: the fallback
+        return None
     if "dims" in attrs:
         attrs["dims"] = tuple(d + 1 for d in attrs["dims"])
     if attrs.get("dim") is not None:
@@ -233,8 +235,8 @@ def _permute(cls, inputs, fulls, attrs):
 def _getitem(cls, inputs, fulls, attrs):
     index = attrs["index"]
     index = index if isinstance(index, tuple) else (index,)
-    if not all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in index):
-        return None  # advanced indices: the fallback
+    if not all(i is None or i is Ellipsis or type(i) in (int, slice) for i in index):
+        return None  # advanced indices (a bool is one too): the fallback
     return cls.apply(fulls[0], index=(slice(None), *index))
 
 
