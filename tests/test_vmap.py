@@ -164,3 +164,33 @@ def test_random_ops_are_still_refused_in_error_mode():
     (x,), _ = pair("cpu", (3, 2))
     with pytest.raises(RuntimeError, match="randomness"):
         func.vmap(lambda t: t * ag.randn(2, dtype=ag.float64))(x)
+
+
+# shape-keeping steps on a per-sample (3, 4) tensor x, with c an unbatched (4,) and d a batched (3, 4) operand
+STEPS = [
+    lambda m, x, c, d: m.tanh(x) * c - d,
+    lambda m, x, c, d: (x.sigmoid() + 1).log() / (d.abs() + 1),
+    lambda m, x, c, d: x.softmax(-1) * 3 + x.log_softmax(0),
+    lambda m, x, c, d: x - x.logsumexp(-2, keepdim=True) + x.amax(1, keepdim=True),
+    lambda m, x, c, d: x.mean(0) * x - x.sum(-1, keepdim=True).sin(),
+    lambda m, x, c, d: (x.T @ d).T @ (x.T @ x) / 10 + c,
+    lambda m, x, c, d: x.reshape(4, 3).transpose(0, 1).flip(0) if m is torch else x.reshape(4, 3).T.flip(0),
+    lambda m, x, c, d: m.maximum(x, d) ** 2 - m.where(x > c, x, c * 0.5),
+    lambda m, x, c, d: x.unsqueeze(0).expand(2, 3, 4).permute(1, 0, 2)[:, 1] + x[..., None, 2:3].squeeze(-2),
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_chains_of_covered_ops(seed):
+    rng = np.random.default_rng(seed)
+    steps = [STEPS[i] for i in rng.integers(len(STEPS), size=5)]
+
+    def chain(m):
+        def f(x, c, d):
+            for step in steps:
+                x = step(m, x, c, d)
+            return x
+        return f
+    (x, c, d), (tx, tc, td) = pair("cpu", (5, 3, 4), (4,), (3, 5, 4), seed=seed)
+    in_dims, out_dims = (int(rng.choice([0, -3])), None, 1), int(rng.integers(-3, 3))
+    same(func.vmap(chain(ag), in_dims, out_dims)(x, c, d), tfunc.vmap(chain(torch), in_dims, out_dims)(tx, tc, td))
