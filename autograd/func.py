@@ -10,15 +10,15 @@ How they are built here, unlike functorch:
 - A transform called inside another one keeps its result differentiable (``create_graph``), so the outer
   transform can differentiate it, closures over the outer variable included; a transform called at the
   top level returns detached results unless its inputs already required grad.
-- ``vmap`` has no batching rules: it calls the function once per sample (a Python loop over the mapped
-  dimension) and stacks the results. The numbers are those of a batched run; the speed is a loop's.
-  ``chunk_size`` is accepted and has no effect.
+- ``vmap`` runs ``f`` once on per-sample stand-ins and batches each op with its rule (``autograd._vmap``;
+  ``autograd._vmap.ops_with_rules()`` lists them); an op without a rule runs per sample and is stacked.
+  Where that cannot be right it reruns ``f`` as a per-sample loop (see ``vmap``); ``vmap(grad(f))`` is batched. ``chunk_size`` has no effect.
 """
 
 import contextlib
 import threading
 
-from . import functional
+from . import _vmap, functional
 from .functional import _grad, _jacobian_blocks
 from .grad_mode import enable_grad
 from .tensor import Tensor, ones_like, zeros_like
@@ -30,6 +30,8 @@ _local = threading.local()  # .depth: how many differentiating transforms are ru
 
 @contextlib.contextmanager
 def _transform():
+    if _vmap.levels():  # a transform inside a batched vmap: vmap reruns f as a per-sample loop
+        raise _vmap.Unbatchable()
     depth = getattr(_local, "depth", 0)
     _local.depth = depth + 1
     try:
@@ -169,6 +171,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     """``grad_and_value(f)(*args) -> (gradient, f(*args))`` (``(gradient, (value, aux))`` with has_aux) for
     ``f`` returning a 0-dim Tensor; the gradient has the structure of the ``argnums`` inputs."""
     def wrapper(*args, **kwargs):
+        if _vmap.levels() and not getattr(_local, "depth", 0):  # directly inside a batched vmap
+            return _batched_grad_and_value(func, argnums, has_aux, args, kwargs)
         with _transform() as nested:
             rebuild, leaves, specs, tracked = _prepare(args, argnums, "grad_and_value")
             keep = nested or tracked
@@ -182,6 +186,35 @@ def grad_and_value(func, argnums=0, has_aux=False):
         value = _detach(out, keep)
         return (grads, (value, _detach(aux, keep))) if has_aux else (grads, value)
     return wrapper
+
+
+def _batched_grad_and_value(func, argnums, has_aux, args, kwargs):
+    """``vmap(grad(f))`` in one backward pass: every differentiated input becomes a batch leaf (an unmapped
+    one is expanded, one copy per sample), and since the samples never mix, the gradient of the summed
+    per-sample outputs w.r.t. the batch leaves holds each sample's own gradient."""
+    level = _vmap.levels()[-1]
+    args, leaves, specs = list(args), [], []
+    for i in _argnums(argnums, len(args), "grad_and_value"):
+        xs, spec = _flatten(args[i])
+        proxies = []
+        for x in _tensors(xs, "grad_and_value", f"the inputs at argnums={argnums!r}"):
+            full = level.full(x)
+            if x.requires_grad or (full is not None and full.requires_grad):
+                raise _vmap.Unbatchable()  # keeping the result connected to x's graph: the loop does that
+            full = x.unsqueeze(0).expand(level.size, *x.shape) if full is None else full.detach()
+            leaves.append(full.requires_grad_())
+            proxies.append(level.proxy(full))
+        args[i] = _unflatten(proxies, spec)
+        specs.append(spec)
+    with enable_grad():
+        out, aux = _split_aux(func(*args, **kwargs), has_aux, "grad_and_value")
+    batch = level.full(out)
+    if batch is None or out.dim() != 0:
+        raise _vmap.Unbatchable()  # not a per-sample scalar of this level: the loop says what is wrong
+    grads = _grad((batch,), leaves, (ones_like(batch),), create_graph=False, retain_graph=False)
+    grads = [level.proxy(zeros_like(x) if g is None else g) for g, x in zip(grads, leaves)]
+    grads = _regroup(grads, specs, argnums)
+    return (grads, (out.detach(), _detach(aux, False))) if has_aux else (grads, out.detach())
 
 
 def grad(func, argnums=0, has_aux=False):
@@ -343,7 +376,7 @@ def _swap(module, name, value):
     return lambda: object.__delattr__(owner, attr) if old is _MISSING else object.__setattr__(owner, attr, old)
 
 
-# --- vmap: a per-sample loop ------------------------------------------------------------------------------
+# --- vmap: batching rules, or a per-sample loop ------------------------------------------------------------------------------
 
 def _broadcast_dims(dims, tree, fn_name, what):
     """One dim (int or None) per leaf of ``tree``: an int/None applies to a whole subtree."""
@@ -361,7 +394,17 @@ def _broadcast_dims(dims, tree, fn_name, what):
 
 def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """``vmap(f)(*args)``: ``f`` applied to every slice of the arguments along ``in_dims`` (None: not mapped),
-    the results stacked along ``out_dims``. A per-sample loop (no batching rules); nests freely.
+    the results stacked along ``out_dims``; nests freely.
+
+    ``f`` runs once, on per-sample stand-ins (Tensors of one sample's shape): every op on them runs once on
+    the whole batch by its batching rule (``autograd._vmap.ops_with_rules()``: the elementwise ops of
+    arithmetic/unary/pointwise, sum/mean/amax/amin/max/min/logsumexp/softmax/log_softmax, matmul/linear,
+    reshape/view/expand/permute/transpose/(un)squeeze/select/narrow/basic indexing); any other op runs per
+    sample and is stacked (the fallback). ``f`` is instead called once per sample (a Python loop) when it
+    reads a stand-in's values (item, bool, numpy, ``.array``), writes into one (in-place ops), calls
+    backward on one or a transform other than ``grad``/``grad_and_value`` inside, when randomness is not
+    "error", for a vmap nested in a batched one, and when the batched run raises (the loop then raises the
+    per-sample error). ``vmap(grad(f))`` is batched: one backward pass gives every sample's gradient.
 
     randomness: "error" refuses a function that draws from the global RNG, "different" lets every sample
     draw its own numbers, "same" restarts the RNG for each sample so they all draw the same."""
@@ -403,6 +446,18 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
                              f"needs at least one sample to learn the outputs' shapes")
         start = get_rng_state()
         start_bytes = start.numpy().tobytes()
+        if randomness == "error" and not _vmap.levels():
+            try:
+                out = _batched(func, leaves, dims, spec, sizes[0], kwargs, out_dims, name)
+            except Exception:  # Unbatchable, or an error the loop reports for the sample it belongs to
+                set_rng_state(start)
+            else:
+                if get_rng_state().numpy().tobytes() != start_bytes:
+                    set_rng_state(start)
+                    raise RuntimeError("vmap: called a random operation while in randomness='error' mode; pass "
+                                       "randomness='same' or 'different' to vmap, or draw the random numbers "
+                                       "outside it")
+                return out
         results = []
         for b in range(sizes[0]):
             if randomness == "same":
@@ -431,3 +486,27 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             stacked.append(stack([r[k] for r in per_sample], dim=d))
         return _unflatten(stacked, out_spec)
     return wrapper
+
+
+def _batched(func, leaves, dims, spec, size, kwargs, out_dims, name):
+    """One call of ``func`` on per-sample proxies, each op batched (``autograd._vmap``); the outputs are the
+    proxies' batches with the batch dim moved to ``out_dims``. Raises ``_vmap.Unbatchable`` where only the
+    per-sample loop is right."""
+    level = _vmap.Level(size)
+    with _vmap.running(level):
+        sample = [x if d is None else level.proxy(x.movedim(d, 0)) for x, d in zip(leaves, dims)]
+        out = func(*_unflatten(sample, spec), **kwargs)
+    outs, out_spec = _flatten(out)
+    odims = _broadcast_dims(tuple(out_dims) if isinstance(out_dims, list) else out_dims, out, name, "out_dims")
+    results = []
+    for o, d in zip(outs, odims):
+        full = level.full(o)
+        if d is None or not isinstance(o, Tensor) or not -(o.dim() + 1) <= d <= o.dim():
+            if full is not None or d is not None:
+                raise _vmap.Unbatchable()  # the loop gives these their results or errors
+            results.append(o)
+            continue
+        if full is None:  # independent of the mapped inputs: the same for every sample
+            full = o.unsqueeze(0).expand(size, *o.shape)
+        results.append(full.movedim(0, d))
+    return _unflatten(results, out_spec)

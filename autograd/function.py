@@ -37,6 +37,7 @@ registry = {}  # op name -> built-in Op subclass; backends key their kernel over
 autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
 entry_hook = None     # likewise, for the public functions marked @autocast_entry
 jvp_hook = None       # set by autograd.forward_ad while a dual level is open: carries tangents through ops
+vmap_hook = None      # set by autograd.func.vmap while a batched level runs: batching rules (autograd._vmap)
 _accumulate_lock = threading.Lock()  # concurrent backward passes may add into one leaf's .grad
 
 
@@ -267,6 +268,10 @@ class Op(Node):
     # --- running an op ----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):
+        if vmap_hook is not None:  # vmap's batching rules; None when no input is one of its per-sample proxies
+            out = vmap_hook(cls, inputs, attrs)
+            if out is not None:
+                return out
         if autocast_hook is not None:  # mixed precision (autograd.amp.autocast); off, this check is all it costs
             inputs = autocast_hook(cls, inputs, attrs)
         if jvp_hook is not None:  # forward-mode AD (autograd.forward_ad); None when no input carries a tangent
