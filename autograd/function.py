@@ -31,7 +31,7 @@ import traceback
 import weakref
 
 from . import anomaly_mode
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import _state as _grad_state, is_grad_enabled, no_grad
 
 registry = {}  # op name -> built-in Op subclass; backends key their kernel overrides by it
 autocast_hook = None  # set by autograd.amp while an autocast region is open: casts an op's inputs by its policy
@@ -131,6 +131,9 @@ class Node:
 
     def _pack(self, inputs, outputs):
         """Turn what forward asked to save into (tensor, array, version counter, version) entries."""
+        if not self._to_save:  # nothing saved (add, sub, neg ...): the common case, kept short
+            self._saved, self._to_save = (), None
+            return
         saved = []
         hooks = _saved_hooks[-1] if _saved_hooks else None  # saved_tensors_hooks: the innermost in force
         for value in self._to_save:
@@ -279,30 +282,31 @@ class Op(Node):
             if dual is not None:
                 return dual
         backend = None
-        arrays, needs = [], []
-        recording = is_grad_enabled()
+        arrays = []
+        needs = [] if _grad_state.enabled else None  # None: grad mode is off, nothing is recorded
         for x in inputs:
             if isinstance(x, Tensor):
-                if backend is None:
+                if x._backend is not backend:
+                    if backend is not None:
+                        raise _device_error(_op_name(cls, attrs), inputs)
                     backend = x._backend
-                elif x._backend is not backend:
-                    raise _device_error(_op_name(cls, attrs), inputs)
-                if x._view is not None and recording:
-                    x._refresh_view()
                 arrays.append(x.array)
-                needs.append(x._requires_grad)
+                if needs is not None:
+                    if x._view is not None:
+                        x._refresh_view()
+                    needs.append(x._requires_grad)
             else:
                 arrays.append(x)
-                needs.append(False)
+                if needs is not None:
+                    needs.append(False)
         ctx = object.__new__(cls)
         ctx.backend, ctx.xp = backend, backend.xp
         ctx._to_save = ()
-        record = True in needs and cls.differentiable and recording
+        record = needs is not None and True in needs and cls.differentiable
         # forward may read needs_input_grad to keep less (mul keeps x only if y needs a gradient)
-        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
-        try:
-            with backend.errstate():  # inf and nan come silently, as in PyTorch, not as NumPy warnings
-                out = backend.kernels.get(cls.op, cls.forward)(ctx, *arrays, **attrs)
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(arrays)
+        try:  # inside the backend's errstate: inf and nan come silently, as in PyTorch, not as NumPy warnings
+            out = backend.run(backend.kernels.get(cls.op, cls.forward), ctx, arrays, attrs)
         except ValueError as e:  # NumPy/CuPy shape errors: say which op and which shapes
             raise _shape_error(_op_name(cls, attrs), cls.shape_hint, inputs, e) from None
         if cls.moves_device:

@@ -46,6 +46,12 @@ class Backend:
         silences that here; a GPU backend makes its device current, so what a kernel allocates lands there."""
         return _NOTHING_TO_SILENCE
 
+    def run(self, kernel, ctx, arrays, attrs):
+        """``kernel(ctx, *arrays, **attrs)`` inside ``errstate()``: how Op.apply calls every kernel. A backend
+        may do the same thing faster (it runs once per op, so it is on the hot path)."""
+        with self.errstate():
+            return kernel(ctx, *arrays, **attrs)
+
     # special functions the array namespace lacks (NumPy has no erf): SciPy's, by name
     def special(self, name):
         """``scipy.special``'s function ``name`` (erf, digamma, polygamma, i0, ndtri ...) for this backend's

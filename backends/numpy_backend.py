@@ -50,6 +50,16 @@ class NumpyBackend(Backend):
     def errstate(self):
         return _IgnoreFloatErrors() if _extobj_contextvar is not None else np.errstate(all="ignore")
 
+    if _extobj_contextvar is not None:
+        def run(self, kernel, ctx, arrays, attrs):
+            """Backend.run with the error state set straight in NumPy's context variable: no context-manager
+            object per op (about half a microsecond of every op's overhead)."""
+            token = _extobj_contextvar.set(_IGNORE_ALL)
+            try:
+                return kernel(ctx, *arrays, **attrs)
+            finally:
+                _extobj_contextvar.reset(token)
+
     def special(self, name):
         return _scipy_special(name)
 

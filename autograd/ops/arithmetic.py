@@ -250,8 +250,10 @@ def op_math_operands(a, b):
     """
     x, y = operands(a, b)
     low = _tensor_of(x, y).array.dtype
+    if not dtypes.is_low_precision(low):  # checked first: the common case, and cheaper than the ABC check below
+        return x, y, None
     scalar_second = isinstance(b, (numbers.Number, np.generic)) or (isinstance(b, Tensor) and b.array.dtype != low)
-    if not (scalar_second and dtypes.is_low_precision(low)):
+    if not scalar_second:
         return x, y, None
     return _widen(a), _widen(b), low
 
