@@ -18,6 +18,18 @@ def overhead(fw, device):
     return step
 
 
+@case("op_no_grad", group="core", iterations=20000)
+def op_no_grad(fw, device):
+    """one elementwise op (add) on 4 elements that need no gradient: the per-call cost of the op wrapper"""
+    rng = np.random.default_rng(0)
+    x, y = (fw.ag.tensor(rng.standard_normal(4).astype(np.float32), device=device) for _ in range(2))
+
+    def step():
+        x + y  # no input requires grad: nothing is recorded, as under no_grad()
+
+    return step
+
+
 @case("mlp_step", group="core", iterations=20)
 def mlp_step(fw, device, batch=256, sizes=(784, 512, 512, 10)):
     """one training step of an MLP 784-512-512-10 at batch 256, float32: forward, cross-entropy, backward,
