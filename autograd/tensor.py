@@ -13,6 +13,9 @@ from .grad_mode import is_grad_enabled, no_grad
 from .keywords import numpy_keywords
 
 
+_new_object = object.__new__
+
+
 class Tensor:
     __slots__ = ("array", "_backend", "_requires_grad", "_grad", "grad_fn", "_version", "_accumulator", "_view",
                  "_output_nr", "_hooks", "_tangent", "__weakref__")
@@ -23,30 +26,36 @@ class Tensor:
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         Tensor._setup(self, t.array, t._backend, t._requires_grad)
 
-    def _setup(self, array, backend, requires_grad=False, grad_fn=None, version=None):
-        """Fill in every slot. ``array`` must be an ndarray of ``backend``: NumPy hands back scalars
-        (numpy.float32) from reductions, indexing and ufuncs on 0-d arrays, and a scalar cannot be
-        written into in place, so it is made a 0-d array here, where every array enters a Tensor."""
-        if type(array) is not backend.array_type:
-            array = backend.asarray(array)
-        self.array = array
-        self._backend = backend
-        self._requires_grad = requires_grad
-        self._grad = None
-        self.grad_fn = grad_fn
-        self._version = [0] if version is None else version
-        self._accumulator = None
-        self._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
-        self._output_nr = 0
-        self._hooks = None  # a leaf's register_hook / register_post_accumulate_grad_hook hooks (function._Hooks)
-        self._tangent = None  # forward-mode AD: (dual level, tangent Tensor), set by autograd.forward_ad
-
     @staticmethod
     def _make(array, backend, requires_grad=False, grad_fn=None):
-        """Wrap a backend array without copying (the hot path of every op)."""
-        t = object.__new__(Tensor)
-        t._setup(array, backend, requires_grad, grad_fn)
+        """Wrap a backend array without copying: the hot path of every op, so every slot is filled here,
+        inline. ``array`` must be an ndarray of ``backend``: NumPy hands back scalars (numpy.float32)
+        from reductions, indexing and ufuncs on 0-d arrays, and a scalar cannot be written into in
+        place, so it is made a 0-d array here, where every array enters a Tensor."""
+        if type(array) is not backend.array_type:
+            array = backend.asarray(array)
+        t = _new_object(Tensor)
+        t.array = array
+        t._backend = backend
+        t._requires_grad = requires_grad
+        t._grad = None
+        t.grad_fn = grad_fn
+        t._version = [0]
+        t._accumulator = None
+        t._view = None  # for a view: (base, how to make the view from the base, base.grad_fn then)
+        t._output_nr = 0
+        t._hooks = None  # a leaf's register_hook / register_post_accumulate_grad_hook hooks (function._Hooks)
+        t._tangent = None  # forward-mode AD: (dual level, tangent Tensor), set by autograd.forward_ad
         return t
+
+    def _setup(self, array, backend, requires_grad=False, grad_fn=None, version=None):
+        """Fill in every slot of an object made otherwise (a subclass such as nn.Parameter, or
+        ``Tensor(data)``), with the values ``_make`` gives."""
+        made = Tensor._make(array, backend, requires_grad, grad_fn)
+        for name in _SLOTS:
+            setattr(self, name, getattr(made, name))
+        if version is not None:
+            self._version = version
 
     # --- properties -------------------------------------------------------------
     @property
@@ -960,6 +969,8 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     backend = _device_backend(device)
     return _finish(perm if backend.device.type == "cpu" else backend.asarray(perm), backend, requires_grad)
 
+
+_SLOTS = tuple(name for name in Tensor.__slots__ if name != "__weakref__")
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from . import random as _random  # noqa: E402
