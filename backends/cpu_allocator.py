@@ -23,16 +23,16 @@ already raised before the policy was applied. Elsewhere than Linux with glibc no
 
 import ctypes
 import os
-import platform
 import sys
 
 ENV = "NDGRAD_CPU_ALLOCATOR"
 POLICIES = ("reuse", "system")
 USER_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-# "reuse": blocks up to 64 MiB come from the heap (the MLP's, conv block's and attention's temporaries are
-# 0.5-32 MiB), and up to 256 MiB of free heap is kept before any goes back to the kernel
-# (benchmarks/allocator.py measured these against smaller values).
+# "reuse": blocks up to 64 MiB come from the heap, and up to 256 MiB of free heap top is kept before any goes back
+# to the kernel. Measured (python -m benchmarks.allocator --thresholds 4,16,256): a 4 MiB threshold still leaves
+# the conv block and the Transformer layer ~6,000 minor faults per step, 16 MiB and more none; 64 MiB leaves
+# room for larger batches and sequences (attention scores grow with the square of the sequence).
 THRESHOLDS = {"reuse": {M_MMAP_THRESHOLD: 64 << 20, M_TRIM_THRESHOLD: 256 << 20},
               "system": {M_MMAP_THRESHOLD: 128 << 10, M_TRIM_THRESHOLD: 128 << 10}}  # glibc's starting values
 
@@ -41,7 +41,11 @@ _state = {"policy": None, "thresholds": {}, "reason": "not applied yet: the CPU 
 
 def _glibc():
     """The C library as a ctypes handle when it is glibc on Linux, else None."""
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"; musl and other systems have none
+    except (AttributeError, ValueError, OSError):
+        version = ""
+    if not sys.platform.startswith("linux") or not version.startswith("glibc"):
         return None
     try:
         libc = ctypes.CDLL(None)
@@ -67,8 +71,8 @@ def set_policy(policy):
                          f"(or set {ENV}=system before the CPU backend is made)")
     libc = _glibc()
     if libc is None:
-        _state.update(policy="system", reason=f"not Linux with glibc ({sys.platform}, {platform.libc_ver()[0] or 'unknown libc'}): "
-                                              "the C library's allocator is left alone")
+        _state.update(policy="system", reason=f"not Linux with glibc ({sys.platform}): the C library's allocator is "
+                                              "left alone")
         return False
     if policy == "system" and _state["policy"] in (None, "system"):  # glibc untouched so far: keep its dynamic threshold
         _state.update(policy="system", reason=_state["reason"] if _state["policy"] == "system" else "glibc's defaults")
