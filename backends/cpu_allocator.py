@@ -13,7 +13,8 @@ of the C library, so it can be declined:
 - ``NDGRAD_CPU_ALLOCATOR=system`` in the environment (read when the CPU backend is made): glibc is left alone;
 - ``autograd.backends.cpu.allocator = "system"`` (or ``"reuse"``) at any time;
 - a user's own ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES=glibc.malloc.*``
-  setting wins: the default policy then leaves glibc alone and ``status()`` says why.
+  setting wins: the default policy then leaves glibc alone and ``status()`` says why (an explicit
+  ``autograd.backends.cpu.allocator = "reuse"`` still applies it).
 
 Switching back to "system" sets glibc's documented starting values again (both thresholds 128 KiB) and hands the
 heap's free memory back (malloc_trim). What cannot be restored: glibc's dynamic mmap threshold, which it stops
