@@ -5,9 +5,11 @@ absolute imports (``import backends``) always find that one, this module is ``au
 ``cuda.matmul.allow_tf32`` (False, as in PyTorch) switches CuPy's float32 matmuls to TF32 tensor cores on
 every GPU; it rules the convolutions too, which are matmuls here (no cuDNN). The other flags are stored only:
 ndgrad has no MPS backend and does not use cuDNN.
+``cpu.allocator`` ("reuse" or "system") is ndgrad's own: how glibc's malloc treats large freed CPU buffers
+(backends/cpu_allocator.py; ``NDGRAD_CPU_ALLOCATOR=system`` declines it before it is applied).
 """
 
-from backends import cupy_backend  # no CuPy import: that happens when a GPU is first used
+from backends import cpu_allocator, cupy_backend  # no CuPy import: that happens when a GPU is first used
 
 
 class mps:
@@ -36,6 +38,25 @@ class _Matmul:
 
 class cuda:
     matmul = _Matmul()
+
+
+class _Cpu:
+    @property
+    def allocator(self):
+        """"reuse": large freed buffers stay in the heap for the next step; "system": glibc's own thresholds."""
+        return cpu_allocator.policy()
+
+    @allocator.setter
+    def allocator(self, policy):
+        cpu_allocator.set_policy(policy)
+
+    @staticmethod
+    def allocator_status():
+        """The policy in force, the glibc thresholds ndgrad set and why (a user's MALLOC_* settings, say)."""
+        return cpu_allocator.status()
+
+
+cpu = _Cpu()
 
 
 class cudnn:

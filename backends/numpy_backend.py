@@ -36,6 +36,8 @@ class NumpyBackend(Backend):
     def __init__(self):
         self.device = Device("cpu")
         self.generator = np.random.default_rng()
+        from . import cpu_allocator
+        cpu_allocator.apply_default()  # large freed temporaries stay in the heap (NDGRAD_CPU_ALLOCATOR=system: not)
 
     def asarray(self, data, dtype=None):
         return np.asarray(data, dtype=dtype)
