@@ -13,9 +13,10 @@ import warnings
 from .. import dtypes
 from ..function import Op, autocast_entry, same_dtype
 from ..grad_mode import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, ones_like
 from ._dims import normalize_dim
 from .arithmetic import where as _where
+from .nn import SoftmaxBackward
 from .reduction import max_or_zero
 
 __all__ = ["nll_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
@@ -37,18 +38,25 @@ class CrossEntropy(Op):
     indices t; the mean divides by the summed weights of the targets that are not ignored."""
     def forward(ctx, logits, target, weight, reduction, ignore_index, label_smoothing, axis):
         xp = ctx.xp
-        shifted = logits - max_or_zero(logits, axis)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
         target_weight = valid.astype(logits.dtype) if weight is None else xp.where(valid, weight[safe_target], 0)
-        losses = xp.where(valid, -picked * target_weight, 0)
+        # log_softmax(x) = shifted - lse with shifted = x - max: what the loss reads of shifted (the target's
+        # entry, and the smoothing's weighted sum) is read first, then exp(shifted) is written over it in place
+        # for lse, so one (N, C) buffer does what took three
+        shifted = logits - max_or_zero(logits, axis)
+        picked = xp.take_along_axis(shifted, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
         if label_smoothing:
             classes = logits.shape[axis]
-            weighted = log_probs if weight is None else log_probs * weight.reshape(_class_shape(logits.ndim, axis,
-                                                                                                 classes))
-            smooth = xp.where(valid, -weighted.sum(axis=axis), 0)
+            weighted = shifted if weight is None else shifted * weight.reshape(_class_shape(logits.ndim, axis,
+                                                                                              classes))
+            weighted = weighted.sum(axis=axis)
+        xp.exp(shifted, out=shifted)
+        lse = xp.log(shifted.sum(axis=axis))
+        losses = xp.where(valid, (lse - picked) * target_weight, 0)
+        if label_smoothing:  # -sum_c w[c] (shifted[c] - lse) = sum(w) lse - sum_c w[c] shifted[c]
+            weight_sum = classes if weight is None else weight.sum()
+            smooth = xp.where(valid, weight_sum * lse - weighted, 0)
             losses = (1 - label_smoothing) * losses + (label_smoothing / classes) * smooth
         ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
         total_weight = target_weight.sum()
@@ -60,22 +68,61 @@ class CrossEntropy(Op):
         return same_dtype(total / total_weight if reduction == "mean" else total, logits)
     def backward(ctx, grad):
         logits, target, valid, target_weight, weight, total_weight = ctx.saved_tensors
-        axis, eps = ctx.axis, ctx.label_smoothing
+        dlogits = CrossEntropyBackward.apply(grad, logits, target, valid, target_weight, weight, total_weight,
+                                             reduction=ctx.reduction, label_smoothing=ctx.label_smoothing,
+                                             axis=ctx.axis)
+        return dlogits, None, None
+
+
+class CrossEntropyBackward(Op):
+    """cross_entropy's gradient for the logits as one op: per position, with s the loss's scale (grad, or
+    grad / total_weight for the mean), p = (1 - eps) w[t] and q = eps / C,
+    s (softmax(x) (p + q sum(w)) - p onehot(t) - q w) (the q terms only at positions not ignored)."""
+    def forward(ctx, grad, logits, target, valid, target_weight, weight, total_weight, reduction, label_smoothing,
+                axis):
+        xp = ctx.xp
+        eps, classes = label_smoothing, logits.shape[axis]
+        scale = grad if reduction != "mean" else grad / total_weight  # all ignored: total_weight is 1, grad 0
+        picked = (1 - eps) * target_weight * scale
+        coef = picked
+        if eps:
+            smooth = (eps / classes) * (valid * scale)
+            coef = picked + (classes if weight is None else weight.sum()) * smooth
+        # softmax written into the result buffer, its normalisation folded into the per-position coefficient
+        out = logits - max_or_zero(logits, axis)
+        xp.exp(out, out=out)
+        out *= xp.expand_dims(coef / out.sum(axis=axis), axis)
+        index = xp.expand_dims(target, axis)  # ignored positions point at class 0, with picked 0 there
+        xp.put_along_axis(out, index, xp.take_along_axis(out, index, axis=axis) - xp.expand_dims(picked, axis),
+                          axis=axis)
+        if eps:
+            smooth = xp.expand_dims(smooth, axis)
+            out -= smooth if weight is None else smooth * weight.reshape(_class_shape(logits.ndim, axis, classes))
+        ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
+        ctx.save_for_backward(grad, logits, target, valid, target_weight, weight, total_weight)
+        return same_dtype(out, logits)
+    def backward(ctx, grad_grad):
+        grad, logits, target, valid, target_weight, weight, total_weight = ctx.saved_tensors
+        need_grad, need_logits = ctx.needs_input_grad[:2]
+        reduction, eps, axis = ctx.reduction, ctx.label_smoothing, ctx.axis
         classes = logits.shape[axis]
-        scale = grad if ctx.reduction != "mean" else grad / total_weight  # all ignored: zero grad, as PyTorch
-        if ctx.reduction == "none":
-            scale = scale.unsqueeze(axis)
-        onehot = OneHot.apply(target, num_classes=classes, dtype=logits.dtype, axis=axis)
-        picked = (1 - eps) * target_weight.unsqueeze(axis)
-        dlogits = logits.softmax(axis) * picked - picked * onehot
-        if eps:  # the smoothing term: eps/C (softmax * sum(w) - w) at every position that counts
-            v = valid.to(logits.dtype).unsqueeze(axis)
-            if weight is None:
-                dlogits = dlogits + (eps / classes) * (logits.softmax(axis) * classes - 1) * v
-            else:
-                w = weight.reshape(_class_shape(logits.ndim, axis, classes))
-                dlogits = dlogits + (eps / classes) * (logits.softmax(axis) * weight.sum() - w) * v
-        return dlogits * scale, None, None
+        gg = gl = None
+        if need_logits:  # the logits enter only through softmax(x) times the coefficient: softmax's backward
+            coef = (1 - eps) * target_weight
+            if eps:
+                coef = coef + (eps / classes) * (classes if weight is None else weight.sum()) * valid.to(coef.dtype)
+            scale = grad if reduction != "mean" else grad / total_weight
+            coef = (coef * scale).unsqueeze(axis) if reduction == "none" else coef.unsqueeze(axis) * scale
+            gl = SoftmaxBackward.apply(grad_grad * coef, logits.softmax(axis), dim=axis)
+        if need_grad:  # the result is linear in grad: the same op with a unit grad is its derivative
+            unit = CrossEntropyBackward.apply(ones_like(grad), logits, target, valid, target_weight, weight, None,
+                                              reduction="none" if reduction == "none" else "sum",
+                                              label_smoothing=eps, axis=axis)
+            product = grad_grad * unit
+            gg = product.sum(axis) if reduction == "none" else product.sum()
+            if reduction == "mean":
+                gg = gg / total_weight
+        return gg, gl, None, None, None, None, None
 
 
 class NllLoss(Op):
