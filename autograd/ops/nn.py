@@ -34,10 +34,16 @@ class Linear(Op):
         return sum_terms(terms, ctx.output)
 
 
+def _shifted(xp, x, dim):
+    """x - max(x) along dim in a new buffer of x's dtype (out=: a 0-d input gives a 0-d array, not a scalar)."""
+    return xp.subtract(x, max_or_zero(x, dim), out=xp.empty_like(x))
+
+
 class Softmax(Op):
     def forward(ctx, x, dim):
-        e = ctx.xp.exp(x - max_or_zero(x, dim))
-        out = e / e.sum(axis=dim, keepdims=True)
+        out = _shifted(ctx.xp, x, dim)  # exp and the division in place: one buffer, no temporaries
+        ctx.xp.exp(out, out=out)
+        out /= out.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -53,7 +59,11 @@ class SoftmaxBackward(Op):
     def forward(ctx, grad, out, dim):
         ctx.dim = dim
         ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
-        return out * (grad - (grad * out).sum(axis=dim, keepdims=True))
+        # grad * out, then grad - its sum written over it, then times out: one buffer
+        result = ctx.xp.multiply(grad, out, out=ctx.xp.empty_like(out, dtype=ctx.xp.result_type(grad, out)))
+        ctx.xp.subtract(grad, result.sum(axis=dim, keepdims=True), out=result)
+        result *= out
+        return result
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
         gg = SoftmaxBackward.apply(grad_grad, out, dim=ctx.dim) if ctx.needs_input_grad[0] else None
@@ -65,8 +75,8 @@ class SoftmaxBackward(Op):
 
 class LogSoftmax(Op):
     def forward(ctx, x, dim):
-        shifted = x - max_or_zero(x, dim)
-        out = shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=dim, keepdims=True))
+        out = _shifted(ctx.xp, x, dim)  # the log-sum-exp subtracted in place: exp's buffer is the one temporary
+        out -= ctx.xp.log(ctx.xp.exp(out).sum(axis=dim, keepdims=True))
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -85,7 +95,9 @@ class LogSoftmaxBackward(Op):
     def forward(ctx, grad, out, dim):
         ctx.dim = dim
         ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
-        return grad - ctx.xp.exp(out) * grad.sum(axis=dim, keepdims=True)
+        result = ctx.xp.exp(out, out=ctx.xp.empty_like(out, dtype=ctx.xp.result_type(grad, out)))  # one buffer
+        result *= grad.sum(axis=dim, keepdims=True)
+        return ctx.xp.subtract(grad, result, out=result)
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
         e = out.exp()
