@@ -23,7 +23,9 @@ class Linear(Op):
         need_x, need_w = ctx.needs_input_grad[:2]
         gx = grad @ weight if need_x else None
         gw = None
-        if need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
+        if need_w and grad.ndim == 2:  # the usual (batch, features): no reshapes, two ops fewer per layer
+            gw = grad.T @ x
+        elif need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
             rows = math.prod(grad.shape[:-1])
             gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         return gx, gw, grad
