@@ -33,6 +33,20 @@ def _class_shape(ndim, axis, classes):
     return tuple(classes if d == axis else 1 for d in range(ndim))
 
 
+def _along(values, axis):
+    """Per-position values (the target's shape) with a class dim of 1 inserted at ``axis``, to broadcast."""
+    return values.reshape(values.shape[:axis] + (1,) + values.shape[axis:])
+
+
+def _at_targets(xp, target, axis):
+    """The index of each position's target class in an array whose class dim is ``axis``: one fancy index (an
+    arange per other dim), so reading the targets' entries or changing them in place is one indexing call."""
+    ndim = target.ndim
+    index = [xp.arange(n).reshape(tuple(n if j == i else 1 for j in range(ndim))) for i, n in enumerate(target.shape)]
+    index.insert(axis, target)
+    return tuple(index)
+
+
 class CrossEntropy(Op):
     """-(1 - eps) w[t] log_softmax(x)[t] - eps/C sum_c w[c] log_softmax(x)[c] per position, for class
     indices t; the mean divides by the summed weights of the targets that are not ignored."""
@@ -45,7 +59,7 @@ class CrossEntropy(Op):
         # entry, and the smoothing's weighted sum) is read first, then exp(shifted) is written over it in place
         # for lse, so one (N, C) buffer does what took three
         shifted = logits - max_or_zero(logits, axis)
-        picked = xp.take_along_axis(shifted, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
+        picked = shifted[_at_targets(xp, safe_target, axis)]
         if label_smoothing:
             classes = logits.shape[axis]
             weighted = shifted if weight is None else shifted * weight.reshape(_class_shape(logits.ndim, axis,
@@ -91,12 +105,10 @@ class CrossEntropyBackward(Op):
         # softmax written into the result buffer, its normalisation folded into the per-position coefficient
         out = logits - max_or_zero(logits, axis)
         xp.exp(out, out=out)
-        out *= xp.expand_dims(coef / out.sum(axis=axis), axis)
-        index = xp.expand_dims(target, axis)  # ignored positions point at class 0, with picked 0 there
-        xp.put_along_axis(out, index, xp.take_along_axis(out, index, axis=axis) - xp.expand_dims(picked, axis),
-                          axis=axis)
+        out *= _along(coef / out.sum(axis=axis), axis)
+        out[_at_targets(xp, target, axis)] -= picked  # ignored positions point at class 0, with picked 0 there
         if eps:
-            smooth = xp.expand_dims(smooth, axis)
+            smooth = _along(smooth, axis)
             out -= smooth if weight is None else smooth * weight.reshape(_class_shape(logits.ndim, axis, classes))
         ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
         ctx.save_for_backward(grad, logits, target, valid, target_weight, weight, total_weight)
