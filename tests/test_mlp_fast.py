@@ -1,7 +1,8 @@
-"""The MLP step's fused kernels (issue 11): cross_entropy's gradient as one op (CrossEntropyBackward) and the
-in-place softmax family, held to PyTorch to third order where the op table stops at the second.
+"""The MLP step's fused kernels (issue 11): the losses' gradients as one op each (CrossEntropyBackward,
+NllLossBackward) and the in-place softmax family, held to PyTorch to third order where the op table stops at
+the second.
 
-The op table checks forward, gradient and double backward of every cross_entropy variant; here the
+The op table checks forward, gradient and double backward of every loss variant; here the
 gradient's own derivatives are checked too, for both of its inputs: the logits and the incoming
 gradient (the cotangent), which only a cotangent that requires grad reaches.
 """
@@ -36,15 +37,19 @@ def _data(shape, seed):
     return logits, target, rng.random(classes) + 0.5, classes
 
 
-def _derivatives(lib, logits, target, weight, cotangent, reduction, ignore_index, smoothing):
+def _derivatives(lib, loss_fn, logits, target, weight, cotangent, reduction, ignore_index, smoothing):
     """The loss, its gradient g for the logits, and the gradients of sum(g^2 * c) (c fixed) for the logits and
-    the cotangent: first and second order, with a cotangent that requires grad."""
+    the cotangent: first and second order, with a cotangent that requires grad. nll_loss is taken of
+    log_softmax(logits), so that its gradient depends on them."""
     x = lib.tensor(logits, requires_grad=True)
     v = lib.tensor(cotangent, requires_grad=True)
     fixed = lib.tensor(np.linspace(0.5, 1.5, logits.size).reshape(logits.shape))
-    loss = (F if lib is ag else torch.nn.functional).cross_entropy(
-        x, lib.tensor(target), weight=None if weight is None else lib.tensor(weight), reduction=reduction,
-        ignore_index=ignore_index, label_smoothing=smoothing)
+    functional = F if lib is ag else torch.nn.functional
+    kwargs = dict(weight=None if weight is None else lib.tensor(weight), reduction=reduction, ignore_index=ignore_index)
+    if loss_fn == "cross_entropy":
+        loss = functional.cross_entropy(x, lib.tensor(target), label_smoothing=smoothing, **kwargs)
+    else:
+        loss = functional.nll_loss(functional.log_softmax(x, 1 if x.ndim > 1 else 0), lib.tensor(target), **kwargs)
     (g,) = lib.autograd.grad(loss, x, v, create_graph=True) if lib is torch else ag.grad(loss, x, v, create_graph=True)
     second = (g * g * fixed).sum()
     gx, gv = (lib.autograd.grad if lib is torch else ag.grad)(second, (x, v), create_graph=True)
@@ -52,29 +57,34 @@ def _derivatives(lib, logits, target, weight, cotangent, reduction, ignore_index
     return [t.detach().numpy() for t in (loss, g, gx, gv, gxx)]
 
 
+@pytest.mark.parametrize("loss_fn", ["cross_entropy", "nll_loss"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_cross_entropy_derivatives_to_third_order_match_torch(variant):
+def test_loss_derivatives_to_third_order_match_torch(loss_fn, variant):
     reduction, with_weight, ignore_index, smoothing, shape = VARIANTS[variant]
+    if loss_fn == "nll_loss" and smoothing:
+        smoothing = 0.0  # nll_loss has none: the same variant without it
     logits, target, weight, classes = _data(shape, seed=len(variant))
     if variant == "mean_all_ignored":
         target[...] = ignore_index
     rng = np.random.default_rng(7)
     cotangent = rng.standard_normal(target.shape if reduction == "none" else ())
-    args = (logits, target, weight if with_weight else None, cotangent, reduction, ignore_index, smoothing)
+    args = (loss_fn, logits, target, weight if with_weight else None, cotangent, reduction, ignore_index, smoothing)
     expected = _derivatives(torch, *args)
     if variant == "mean_all_ignored":  # torch's gradient for v divides 0 by the zero total weight: nan; ndgrad
         expected[3] = np.nan_to_num(expected[3])  # keeps the first-order rule's 0 (as before the fused op)
     for got, expected in zip(_derivatives(ag, *args), expected):
-        assert_close(got, expected, rtol=1e-9, atol=1e-10, msg=f"cross_entropy {variant}:")
+        assert_close(got, expected, rtol=1e-9, atol=1e-10, msg=f"{loss_fn} {variant}:")
 
 
-def test_cross_entropy_backward_is_one_node():
-    """The logits' gradient comes from one CrossEntropyBackward node fed by the incoming gradient alone."""
+@pytest.mark.parametrize("loss_fn", ["cross_entropy", "nll_loss"])
+def test_loss_backward_is_one_node(loss_fn):
+    """The input's gradient comes from one node (CrossEntropyBackward, NllLossBackward) fed by the leaves."""
     x = ag.randn(4, 3, requires_grad=True)
     v = ag.ones((), requires_grad=True)
-    loss = F.cross_entropy(x, ag.tensor([0, 2, 1, 1]), label_smoothing=0.1)
+    loss = getattr(F, loss_fn)(x, ag.tensor([0, 2, 1, 1]))
     (g,) = ag.grad(loss, x, v, create_graph=True)
-    assert g.grad_fn.name() == "CrossEntropyBackwardBackward0"
+    assert g.grad_fn.name() == {"cross_entropy": "CrossEntropyBackwardBackward0",
+                                "nll_loss": "NllLossBackwardBackward0"}[loss_fn]
     assert {node.name() for node, _ in g.grad_fn.next_functions if node is not None} == \
         {"torch::autograd::AccumulateGrad"}
 

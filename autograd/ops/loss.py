@@ -143,7 +143,7 @@ class NllLoss(Op):
         xp = ctx.xp
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
+        picked = log_probs[_at_targets(xp, safe_target, axis)]
         target_weight = valid.astype(log_probs.dtype) if weight is None else xp.where(valid, weight[safe_target], 0)
         losses = xp.where(valid, -picked * target_weight, 0)
         ctx.reduction, ctx.axis, ctx.classes = reduction, axis, log_probs.shape[axis]
@@ -156,11 +156,29 @@ class NllLoss(Op):
         return total / total_weight if reduction == "mean" else total
     def backward(ctx, grad):
         target, target_weight, total_weight = ctx.saved_tensors
-        scale = grad if ctx.reduction != "mean" else grad / total_weight
-        coef = (target_weight * scale).unsqueeze(ctx.axis) if ctx.reduction == "none" \
-            else target_weight.unsqueeze(ctx.axis) * scale
-        onehot = OneHot.apply(target, num_classes=ctx.classes, dtype=target_weight.dtype, axis=ctx.axis)
-        return -onehot * coef, None, None
+        return NllLossBackward.apply(grad, target, target_weight, total_weight, reduction=ctx.reduction,
+                                     axis=ctx.axis, classes=ctx.classes), None, None
+
+
+class NllLossBackward(Op):
+    """nll_loss's gradient for its input as one op: -w[t] s at each position's target class, zeros elsewhere
+    (s the loss's scale: grad, or grad / total_weight for the mean)."""
+    def forward(ctx, grad, target, target_weight, total_weight, reduction, axis, classes):
+        scale = grad if reduction != "mean" else grad / total_weight
+        value = -(target_weight * scale)
+        out = ctx.xp.zeros(target.shape[:axis] + (classes,) + target.shape[axis:], dtype=value.dtype)
+        out[_at_targets(ctx.xp, target, axis)] = value  # ignored positions: class 0 gets their 0
+        ctx.reduction, ctx.axis, ctx.classes = reduction, axis, classes
+        ctx.save_for_backward(target, target_weight, total_weight)
+        return out
+    def backward(ctx, grad_grad):  # linear in grad alone: the same picking, of grad_grad
+        target, target_weight, total_weight = ctx.saved_tensors
+        onehot = OneHot.apply(target, num_classes=ctx.classes, dtype=grad_grad.dtype, axis=ctx.axis)
+        picked = -(grad_grad * onehot).sum(ctx.axis) * target_weight
+        if ctx.reduction == "none":
+            return picked, None, None, None
+        total = picked.sum()
+        return (total / total_weight if ctx.reduction == "mean" else total), None, None, None
 
 
 class OneHot(Op):
