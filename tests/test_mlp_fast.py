@@ -89,6 +89,24 @@ def test_loss_backward_is_one_node(loss_fn):
         {"torch::autograd::AccumulateGrad"}
 
 
+@pytest.mark.parametrize("loss_fn", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("shape, target_dtype", [((0, 5), np.int64), ((2, 4, 0), np.int64), ((5, 3), np.uint8)])
+def test_loss_gradients_empty_and_byte_targets_match_torch(loss_fn, shape, target_dtype):
+    """The fancy index of the targets on empty batches and on uint8 class indices (torch's Byte targets)."""
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal(shape)
+    target = rng.integers(0, shape[1], shape[:1] + shape[2:]).astype(target_dtype)
+    results = []
+    for lib in (ag, torch):
+        x = lib.tensor(logits, requires_grad=True)
+        t = lib.tensor(target) if lib is ag else torch.tensor(target.astype(np.int64))  # torch's nll takes Long
+        loss = getattr(F if lib is ag else torch.nn.functional, loss_fn)(x, t, reduction="sum")
+        (g,) = (ag.grad if lib is ag else torch.autograd.grad)(loss, x)
+        results.append([loss.detach().numpy(), g.detach().numpy()])
+    for got, expected in zip(*results):
+        assert_close(got, expected, rtol=1e-12, atol=1e-12, msg=f"{loss_fn} {shape} {np.dtype(target_dtype)}:")
+
+
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("shape, dim", [((4, 7), 1), ((4, 7), 0), ((), 0), ((3, 0), 1)])
 def test_softmax_family_in_place_kernels_match_torch_to_third_order(fn, shape, dim):

@@ -2,7 +2,8 @@
 
 Three are fused ops, because one pass forward and one formula backward beat a chain of small
 ops: ``cross_entropy`` (log-softmax, pick, weight, smoothing), ``nll_loss`` (pick and weight)
-and ``binary_cross_entropy_with_logits`` (the stable softplus form). The rest are made of
+and ``binary_cross_entropy_with_logits`` (the stable softplus form); the first two have their gradient
+as one op too (``CrossEntropyBackward``, ``NllLossBackward``, differentiable again). The rest are made of
 existing differentiable ops, which is as fast and keeps every gradient exact to any order.
 The class dim is 1 for batched inputs (N, C, d1, ...) and 0 for an unbatched (C,) input.
 """
