@@ -39,12 +39,14 @@ def _along(values, axis):
     return values.reshape(values.shape[:axis] + (1,) + values.shape[axis:])
 
 
-def _at_targets(xp, target, axis):
+def _at_targets(xp, target, axis, classes):
     """The index of each position's target class in an array whose class dim is ``axis``: one fancy index (an
-    arange per other dim), so reading the targets' entries or changing them in place is one indexing call."""
+    arange per other dim), so reading the targets' entries or changing them in place is one indexing call.
+    The class indices are taken modulo ``classes``, as CuPy's indexing wraps them: a bad one (on a GPU its
+    error comes at the next sync, see _check_targets) reads a wrong entry instead of failing here."""
     ndim = target.ndim
     index = [xp.arange(n).reshape(tuple(n if j == i else 1 for j in range(ndim))) for i, n in enumerate(target.shape)]
-    index.insert(axis, target)
+    index.insert(axis, target % classes if classes else target)
     return tuple(index)
 
 
@@ -60,7 +62,7 @@ class CrossEntropy(Op):
         # entry, and the smoothing's weighted sum) is read first, then exp(shifted) is written over it in place
         # for lse, so one (N, C) buffer does what took three
         shifted = logits - max_or_zero(logits, axis)
-        picked = shifted[_at_targets(xp, safe_target, axis)]
+        picked = shifted[_at_targets(xp, safe_target, axis, logits.shape[axis])]
         if label_smoothing:
             classes = logits.shape[axis]
             weighted = shifted if weight is None else shifted * weight.reshape(_class_shape(logits.ndim, axis,
@@ -107,7 +109,7 @@ class CrossEntropyBackward(Op):
         out = logits - max_or_zero(logits, axis)
         xp.exp(out, out=out)
         out *= _along(coef / out.sum(axis=axis), axis)
-        out[_at_targets(xp, target, axis)] -= picked  # ignored positions point at class 0, with picked 0 there
+        out[_at_targets(xp, target, axis, classes)] -= picked  # ignored positions point at class 0, with picked 0 there
         if eps:
             smooth = _along(smooth, axis)
             out -= smooth if weight is None else smooth * weight.reshape(_class_shape(logits.ndim, axis, classes))
@@ -144,7 +146,7 @@ class NllLoss(Op):
         xp = ctx.xp
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        picked = log_probs[_at_targets(xp, safe_target, axis)]
+        picked = log_probs[_at_targets(xp, safe_target, axis, log_probs.shape[axis])]
         target_weight = valid.astype(log_probs.dtype) if weight is None else xp.where(valid, weight[safe_target], 0)
         losses = xp.where(valid, -picked * target_weight, 0)
         ctx.reduction, ctx.axis, ctx.classes = reduction, axis, log_probs.shape[axis]
@@ -168,7 +170,7 @@ class NllLossBackward(Op):
         scale = grad if reduction != "mean" else grad / total_weight
         value = -(target_weight * scale)
         out = ctx.xp.zeros(target.shape[:axis] + (classes,) + target.shape[axis:], dtype=value.dtype)
-        out[_at_targets(ctx.xp, target, axis)] = value  # ignored positions: class 0 gets their 0
+        out[_at_targets(ctx.xp, target, axis, classes)] = value  # ignored positions: class 0 gets their 0
         ctx.reduction, ctx.axis, ctx.classes = reduction, axis, classes
         ctx.save_for_backward(target, target_weight, total_weight)
         return out
