@@ -90,7 +90,8 @@ def test_loss_backward_is_one_node(loss_fn):
 
 
 @pytest.mark.parametrize("loss_fn", ["cross_entropy", "nll_loss"])
-@pytest.mark.parametrize("shape, target_dtype", [((0, 5), np.int64), ((2, 4, 0), np.int64), ((5, 3), np.uint8)])
+@pytest.mark.parametrize("shape, target_dtype", [((0, 5), np.int64), ((2, 4, 0), np.int64), ((5, 3), np.uint8),
+                                                 ((3, 300), np.uint8)])
 def test_loss_gradients_empty_and_byte_targets_match_torch(loss_fn, shape, target_dtype):
     """The fancy index of the targets on empty batches and on uint8 class indices (torch's Byte targets)."""
     rng = np.random.default_rng(5)

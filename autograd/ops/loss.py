@@ -46,7 +46,7 @@ def _at_targets(xp, target, axis, classes):
     error comes at the next sync, see _check_targets) reads a wrong entry instead of failing here."""
     ndim = target.ndim
     index = [xp.arange(n).reshape(tuple(n if j == i else 1 for j in range(ndim))) for i, n in enumerate(target.shape)]
-    index.insert(axis, target % classes if classes else target)
+    index.insert(axis, target.astype(xp.int64, copy=False) % classes if classes else target)  # uint8 too
     return tuple(index)
 
 
