@@ -2,7 +2,8 @@
 
 Three are fused ops, because one pass forward and one formula backward beat a chain of small
 ops: ``cross_entropy`` (log-softmax, pick, weight, smoothing), ``nll_loss`` (pick and weight)
-and ``binary_cross_entropy_with_logits`` (the stable softplus form). The rest are made of
+and ``binary_cross_entropy_with_logits`` (the stable softplus form); the first two have their gradient
+as one op too (``CrossEntropyBackward``, ``NllLossBackward``, differentiable again). The rest are made of
 existing differentiable ops, which is as fast and keeps every gradient exact to any order.
 The class dim is 1 for batched inputs (N, C, d1, ...) and 0 for an unbatched (C,) input.
 """
@@ -13,9 +14,10 @@ import warnings
 from .. import dtypes
 from ..function import Op, autocast_entry, same_dtype
 from ..grad_mode import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, ones_like
 from ._dims import normalize_dim
 from .arithmetic import where as _where
+from .nn import SoftmaxBackward
 from .reduction import max_or_zero
 
 __all__ = ["nll_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
@@ -32,23 +34,46 @@ def _class_shape(ndim, axis, classes):
     return tuple(classes if d == axis else 1 for d in range(ndim))
 
 
+def _along(values, axis):
+    """Per-position values (the target's shape) with a class dim of 1 inserted at ``axis``, to broadcast."""
+    return values.reshape(values.shape[:axis] + (1,) + values.shape[axis:])
+
+
+def _at_targets(xp, target, axis, classes):
+    """The index of each position's target class in an array whose class dim is ``axis``: one fancy index (an
+    arange per other dim), so reading the targets' entries or changing them in place is one indexing call.
+    The class indices are taken modulo ``classes``, as CuPy's indexing wraps them: a bad one (on a GPU its
+    error comes at the next sync, see _check_targets) reads a wrong entry instead of failing here."""
+    ndim = target.ndim
+    index = [xp.arange(n).reshape(tuple(n if j == i else 1 for j in range(ndim))) for i, n in enumerate(target.shape)]
+    index.insert(axis, target.astype(xp.int64, copy=False) % classes if classes else target)  # uint8 too
+    return tuple(index)
+
+
 class CrossEntropy(Op):
     """-(1 - eps) w[t] log_softmax(x)[t] - eps/C sum_c w[c] log_softmax(x)[c] per position, for class
     indices t; the mean divides by the summed weights of the targets that are not ignored."""
     def forward(ctx, logits, target, weight, reduction, ignore_index, label_smoothing, axis):
         xp = ctx.xp
-        shifted = logits - max_or_zero(logits, axis)
-        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
         target_weight = valid.astype(logits.dtype) if weight is None else xp.where(valid, weight[safe_target], 0)
-        losses = xp.where(valid, -picked * target_weight, 0)
+        # log_softmax(x) = shifted - lse with shifted = x - max: what the loss reads of shifted (the target's
+        # entry, and the smoothing's weighted sum) is read first, then exp(shifted) is written over it in place
+        # for lse, so one (N, C) buffer does what took three
+        shifted = logits - max_or_zero(logits, axis)
+        picked = shifted[_at_targets(xp, safe_target, axis, logits.shape[axis])]
         if label_smoothing:
             classes = logits.shape[axis]
-            weighted = log_probs if weight is None else log_probs * weight.reshape(_class_shape(logits.ndim, axis,
-                                                                                                 classes))
-            smooth = xp.where(valid, -weighted.sum(axis=axis), 0)
+            weighted = shifted if weight is None else shifted * weight.reshape(_class_shape(logits.ndim, axis,
+                                                                                              classes))
+            weighted = weighted.sum(axis=axis)
+        xp.exp(shifted, out=shifted)
+        lse = xp.log(shifted.sum(axis=axis))
+        losses = xp.where(valid, (lse - picked) * target_weight, 0)
+        if label_smoothing:  # -sum_c w[c] (shifted[c] - lse) = sum(w) lse - sum_c w[c] shifted[c]
+            weight_sum = classes if weight is None else weight.sum()
+            smooth = xp.where(valid, weight_sum * lse - weighted, 0)
             losses = (1 - label_smoothing) * losses + (label_smoothing / classes) * smooth
         ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
         total_weight = target_weight.sum()
@@ -60,22 +85,59 @@ class CrossEntropy(Op):
         return same_dtype(total / total_weight if reduction == "mean" else total, logits)
     def backward(ctx, grad):
         logits, target, valid, target_weight, weight, total_weight = ctx.saved_tensors
-        axis, eps = ctx.axis, ctx.label_smoothing
+        dlogits = CrossEntropyBackward.apply(grad, logits, target, valid, target_weight, weight, total_weight,
+                                             reduction=ctx.reduction, label_smoothing=ctx.label_smoothing,
+                                             axis=ctx.axis)
+        return dlogits, None, None
+
+
+class CrossEntropyBackward(Op):
+    """cross_entropy's gradient for the logits as one op: per position, with s the loss's scale (grad, or
+    grad / total_weight for the mean), p = (1 - eps) w[t] and q = eps / C,
+    s (softmax(x) (p + q sum(w)) - p onehot(t) - q w) (the q terms only at positions not ignored)."""
+    def forward(ctx, grad, logits, target, valid, target_weight, weight, total_weight, reduction, label_smoothing,
+                axis):
+        xp = ctx.xp
+        eps, classes = label_smoothing, logits.shape[axis]
+        scale = grad if reduction != "mean" else grad / total_weight  # all ignored: total_weight is 1, grad 0
+        picked = (1 - eps) * target_weight * scale
+        coef = picked
+        if eps:
+            smooth = (eps / classes) * (valid * scale)
+            coef = picked + (classes if weight is None else weight.sum()) * smooth
+        # softmax written into the result buffer, its normalisation folded into the per-position coefficient
+        out = logits - max_or_zero(logits, axis)
+        xp.exp(out, out=out)
+        out *= _along(coef / out.sum(axis=axis), axis)
+        out[_at_targets(xp, target, axis, classes)] -= picked  # ignored positions point at class 0, with picked 0 there
+        if eps:
+            smooth = _along(smooth, axis)
+            out -= smooth if weight is None else smooth * weight.reshape(_class_shape(logits.ndim, axis, classes))
+        ctx.reduction, ctx.label_smoothing, ctx.axis = reduction, label_smoothing, axis
+        ctx.save_for_backward(grad, logits, target, valid, target_weight, weight, total_weight)
+        return same_dtype(out, logits)
+    def backward(ctx, grad_grad):
+        grad, logits, target, valid, target_weight, weight, total_weight = ctx.saved_tensors
+        need_grad, need_logits = ctx.needs_input_grad[:2]
+        reduction, eps, axis = ctx.reduction, ctx.label_smoothing, ctx.axis
         classes = logits.shape[axis]
-        scale = grad if ctx.reduction != "mean" else grad / total_weight  # all ignored: zero grad, as PyTorch
-        if ctx.reduction == "none":
-            scale = scale.unsqueeze(axis)
-        onehot = OneHot.apply(target, num_classes=classes, dtype=logits.dtype, axis=axis)
-        picked = (1 - eps) * target_weight.unsqueeze(axis)
-        dlogits = logits.softmax(axis) * picked - picked * onehot
-        if eps:  # the smoothing term: eps/C (softmax * sum(w) - w) at every position that counts
-            v = valid.to(logits.dtype).unsqueeze(axis)
-            if weight is None:
-                dlogits = dlogits + (eps / classes) * (logits.softmax(axis) * classes - 1) * v
-            else:
-                w = weight.reshape(_class_shape(logits.ndim, axis, classes))
-                dlogits = dlogits + (eps / classes) * (logits.softmax(axis) * weight.sum() - w) * v
-        return dlogits * scale, None, None
+        gg = gl = None
+        if need_logits:  # the logits enter only through softmax(x) times the coefficient: softmax's backward
+            coef = (1 - eps) * target_weight
+            if eps:
+                coef = coef + (eps / classes) * (classes if weight is None else weight.sum()) * valid.to(coef.dtype)
+            scale = grad if reduction != "mean" else grad / total_weight
+            coef = (coef * scale).unsqueeze(axis) if reduction == "none" else coef.unsqueeze(axis) * scale
+            gl = SoftmaxBackward.apply(grad_grad * coef, logits.softmax(axis), dim=axis)
+        if need_grad:  # the result is linear in grad: the same op with a unit grad is its derivative
+            unit = CrossEntropyBackward.apply(ones_like(grad), logits, target, valid, target_weight, weight, None,
+                                              reduction="none" if reduction == "none" else "sum",
+                                              label_smoothing=eps, axis=axis)
+            product = grad_grad * unit
+            gg = product.sum(axis) if reduction == "none" else product.sum()
+            if reduction == "mean":
+                gg = gg / total_weight
+        return gg, gl, None, None, None, None, None
 
 
 class NllLoss(Op):
@@ -84,7 +146,7 @@ class NllLoss(Op):
         xp = ctx.xp
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
-        picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, axis), axis=axis).squeeze(axis)
+        picked = log_probs[_at_targets(xp, safe_target, axis, log_probs.shape[axis])]
         target_weight = valid.astype(log_probs.dtype) if weight is None else xp.where(valid, weight[safe_target], 0)
         losses = xp.where(valid, -picked * target_weight, 0)
         ctx.reduction, ctx.axis, ctx.classes = reduction, axis, log_probs.shape[axis]
@@ -97,11 +159,29 @@ class NllLoss(Op):
         return total / total_weight if reduction == "mean" else total
     def backward(ctx, grad):
         target, target_weight, total_weight = ctx.saved_tensors
-        scale = grad if ctx.reduction != "mean" else grad / total_weight
-        coef = (target_weight * scale).unsqueeze(ctx.axis) if ctx.reduction == "none" \
-            else target_weight.unsqueeze(ctx.axis) * scale
-        onehot = OneHot.apply(target, num_classes=ctx.classes, dtype=target_weight.dtype, axis=ctx.axis)
-        return -onehot * coef, None, None
+        return NllLossBackward.apply(grad, target, target_weight, total_weight, reduction=ctx.reduction,
+                                     axis=ctx.axis, classes=ctx.classes), None, None
+
+
+class NllLossBackward(Op):
+    """nll_loss's gradient for its input as one op: -w[t] s at each position's target class, zeros elsewhere
+    (s the loss's scale: grad, or grad / total_weight for the mean)."""
+    def forward(ctx, grad, target, target_weight, total_weight, reduction, axis, classes):
+        scale = grad if reduction != "mean" else grad / total_weight
+        value = -(target_weight * scale)
+        out = ctx.xp.zeros(target.shape[:axis] + (classes,) + target.shape[axis:], dtype=value.dtype)
+        out[_at_targets(ctx.xp, target, axis, classes)] = value  # ignored positions: class 0 gets their 0
+        ctx.reduction, ctx.axis, ctx.classes = reduction, axis, classes
+        ctx.save_for_backward(target, target_weight, total_weight)
+        return out
+    def backward(ctx, grad_grad):  # linear in grad alone: the same picking, of grad_grad
+        target, target_weight, total_weight = ctx.saved_tensors
+        onehot = OneHot.apply(target, num_classes=ctx.classes, dtype=grad_grad.dtype, axis=ctx.axis)
+        picked = -(grad_grad * onehot).sum(ctx.axis) * target_weight
+        if ctx.reduction == "none":
+            return picked, None, None, None
+        total = picked.sum()
+        return (total / total_weight if ctx.reduction == "mean" else total), None, None, None
 
 
 class OneHot(Op):

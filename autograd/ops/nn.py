@@ -23,7 +23,9 @@ class Linear(Op):
         need_x, need_w = ctx.needs_input_grad[:2]
         gx = grad @ weight if need_x else None
         gw = None
-        if need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
+        if need_w and grad.ndim == 2:  # the usual (batch, features): no reshapes, two ops fewer per layer
+            gw = grad.T @ x
+        elif need_w:  # rows counted, not -1: with no features (nn.Linear(0, n)) -1 is ambiguous
             rows = math.prod(grad.shape[:-1])
             gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         return gx, gw, grad
@@ -34,10 +36,16 @@ class Linear(Op):
         return sum_terms(terms, ctx.output)
 
 
+def _shifted(xp, x, dim):
+    """x - max(x) along dim in a new buffer of x's dtype (out=: a 0-d input gives a 0-d array, not a scalar)."""
+    return xp.subtract(x, max_or_zero(x, dim), out=xp.empty_like(x))
+
+
 class Softmax(Op):
     def forward(ctx, x, dim):
-        e = ctx.xp.exp(x - max_or_zero(x, dim))
-        out = e / e.sum(axis=dim, keepdims=True)
+        out = _shifted(ctx.xp, x, dim)  # exp and the division in place: one buffer, no temporaries
+        ctx.xp.exp(out, out=out)
+        out /= out.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -53,7 +61,11 @@ class SoftmaxBackward(Op):
     def forward(ctx, grad, out, dim):
         ctx.dim = dim
         ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
-        return out * (grad - (grad * out).sum(axis=dim, keepdims=True))
+        # grad * out, then grad - its sum written over it, then times out: one buffer
+        result = ctx.xp.multiply(grad, out, out=ctx.xp.empty_like(out, dtype=ctx.xp.result_type(grad, out)))
+        ctx.xp.subtract(grad, result.sum(axis=dim, keepdims=True), out=result)
+        result *= out
+        return result
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
         gg = SoftmaxBackward.apply(grad_grad, out, dim=ctx.dim) if ctx.needs_input_grad[0] else None
@@ -65,8 +77,8 @@ class SoftmaxBackward(Op):
 
 class LogSoftmax(Op):
     def forward(ctx, x, dim):
-        shifted = x - max_or_zero(x, dim)
-        out = shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=dim, keepdims=True))
+        out = _shifted(ctx.xp, x, dim)  # the log-sum-exp subtracted in place: exp's buffer is the one temporary
+        out -= ctx.xp.log(ctx.xp.exp(out).sum(axis=dim, keepdims=True))
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -85,7 +97,9 @@ class LogSoftmaxBackward(Op):
     def forward(ctx, grad, out, dim):
         ctx.dim = dim
         ctx.save_for_backward(grad if ctx.needs_input_grad[1] else None, out)
-        return grad - ctx.xp.exp(out) * grad.sum(axis=dim, keepdims=True)
+        result = ctx.xp.exp(out, out=ctx.xp.empty_like(out, dtype=ctx.xp.result_type(grad, out)))  # one buffer
+        result *= grad.sum(axis=dim, keepdims=True)
+        return ctx.xp.subtract(grad, result, out=result)
     def backward(ctx, grad_grad):
         grad, out = ctx.saved_tensors
         e = out.exp()
