@@ -34,7 +34,7 @@ CASE_IDS = [f"{name}-{i}" for i, (name, *_) in enumerate(CASES)]
 
 def forced_plan(level):
     """plan() made to take ``level`` (or the finest there is) and chunks of two samples at most."""
-    def plan(n, kernel, per_position, per_sample, budget, calls_per_chunk=1):
+    def plan(n, kernel, per_position, per_sample, budget, calls_per_run=1, calls_per_chunk=1):
         return min(level, len(kernel)), conv_ops.chunks(n, 2, 3)
     return plan
 

@@ -109,20 +109,20 @@ def scratch_bytes(*arrays):
     return sum(a.nbytes for a in arrays) // SCRATCH_SHARE
 
 
-def plan(n, kernel, per_position, per_sample, budget, calls_per_chunk=1):
+def plan(n, kernel, per_position, per_sample, budget, calls_per_run=1, calls_per_chunk=1):
     """How a gradient op walks the batch and the kernel: (level, parts). Each GEMM covers one chunk
     ``part`` of the batch and the kernel positions that share their first ``level`` indices (level 0:
     all of them, im2col; level len(kernel): one position). A sample's scratch is ``per_position`` bytes
     for each position covered plus ``per_sample``; of the levels where one sample fits the budget, the
-    one with the fewest kernel calls wins (a GEMM per run of positions, plus ``calls_per_chunk``; the
-    coarser level on a tie)."""
+    one with the fewest kernel calls wins (``calls_per_run`` per run of positions, ``calls_per_chunk``
+    more per chunk; the coarser level on a tie)."""
     budget, best = min(CHUNK_BYTES, budget), None
     for level in range(len(kernel) + 1):
         sample = per_position * math.prod(kernel[level:]) + per_sample
         if sample > budget and level < len(kernel):
             continue
         parts = chunks(n, sample, budget)
-        calls = len(parts) * (math.prod(kernel[:level]) + calls_per_chunk)
+        calls = len(parts) * (calls_per_run * math.prod(kernel[:level]) + calls_per_chunk)
         if best is None or calls < best[0]:
             best = calls, level, parts
     return best[1:]
@@ -256,7 +256,8 @@ class ConvWeightGrad(Op):
         (n, c), o, length = x.shape[:2], y.shape[1], y.shape[2:]
         l, nk = math.prod(length), len(kernel)
         view = windows(xp, x, kernel, length, stride, pads, dilation)
-        level, parts = plan(n, kernel, c * l * x.itemsize, o * l * y.itemsize, scratch_bytes(x, y))
+        level, parts = plan(n, kernel, c * l * x.itemsize, o * l * y.itemsize, scratch_bytes(x, y),
+                            calls_per_run=3)  # the columns' copy, the GEMM, the sum into out
         rest, run = tuple(kernel[level:]), math.prod(kernel[level:])
         out = xp.zeros(tuple(kernel[:level]) + (g, o // g, c // g * run), dtype=xp.result_type(x, y))
         step = parts[0].stop if parts else 0
