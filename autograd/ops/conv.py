@@ -4,8 +4,8 @@ Every convolution here is one of three linear maps, N-d throughout:
 
     Conv            y = W * x     im2col(x), then a GEMM writing y in (N, O, *L) directly
     ConvTranspose   x = W^T * y   the input gradient of Conv: a correlation of y with the
-                                  flipped weight (stride 1), else a GEMM to columns and col2im
-    ConvWeightGrad  W = y * x     the weight gradient of Conv: a GEMM against im2col(x)
+                                  flipped weight (stride 1), else GEMMs to columns and col2im
+    ConvWeightGrad  W = y * x     the weight gradient of Conv: GEMMs against im2col(x)
 
 Each one's backward is made of the other two, so derivatives of any order work, and
 ``conv_transpose`` is ConvTranspose itself. im2col is an ``as_strided`` view (a few µs)
@@ -14,11 +14,14 @@ chunk of the batch; col2im adds columns back with one strided add per kernel pos
 the whole chunk (no ``add.at``).
 
 The batch goes through in chunks of at most CHUNK_BYTES of columns, and of no more columns
-than the op's input and output take together: the scratch memory stays bounded, within a small
-multiple of what the op's own arrays take (a small net's whole-batch columns would be many
-times that), and the BLAS sees few large GEMMs. (Per-sample GEMMs are as fast on an idle CPU, but
-each one is a thread sync: on a busy machine 32 of them ran 5-10x slower than one.) Nothing
-is saved but the inputs: the weight gradient makes its columns again.
+than the op's input and output take together (the forward), or half of that (the two gradient
+ops, which run in backward next to everything backward holds): the scratch memory stays bounded
+by what the op's own arrays take (a small net's whole-batch columns would be many times that),
+and the BLAS sees few large GEMMs. (Per-sample GEMMs are as fast on an idle CPU, but each one is
+a thread sync: on a busy machine 32 of them ran 5-10x slower than one.) Where even one sample's
+columns exceed that budget (a big kernel, few samples), the gradient ops cover a run of kernel
+positions per GEMM instead of all of them, down to one position: ``plan`` picks the walk with the
+fewest calls that fits. Nothing is saved but the inputs: the weight gradient makes its columns again.
 
 Geometry travels as attributes: ``stride`` and ``dilation`` (tuples), ``pads`` (a (low,
 high) pair per spatial dim: "same" may pad one more on the high side) and ``groups``.
@@ -35,6 +38,7 @@ __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "unfold", "fold"]
 
 CHUNK_BYTES = 48 << 20  # the most columns made at once; each chunk of the batch is one GEMM
+SCRATCH_SHARE = 2  # the gradient ops' scratch per GEMM: at most 1/SCRATCH_SHARE of their arrays
 
 
 # --- im2col and col2im on backend arrays -------------------------------------------------------------
@@ -59,45 +63,80 @@ def windows(xp, x, kernel, size, stride, pads, dilation):
         x.strides[:2] + tuple(d * s for d, s in zip(dilation, strides)) + tuple(t * s for t, s in zip(stride, strides)))
 
 
-def col2im(cols, out, stride, pads, dilation):
+def placement(k, size, extent, stride, pads, dilation):
+    """Where kernel position ``k`` reads: the slices of the input (``extent`` per dim) that output positions
+    0..``size`` - 1 read through it, and those output positions; None when all of them fall in the padding."""
+    dst, src = [], []
+    for ki, length, ext, s, (lo, _), d in zip(k, size, extent, stride, pads, dilation):
+        offset = ki * d - lo                          # output position l reads input position l * s + offset
+        first = max(0, -(offset // s))                # the first l inside the input, and the last
+        last = min(length - 1, (ext - 1 - offset) // s)
+        if last < first:
+            return None
+        dst.append(slice(first * s + offset, last * s + offset + 1, s))
+        src.append(slice(first, last + 1))
+    return tuple(dst), tuple(src)
+
+
+def col2im(cols, out, stride, pads, dilation, prefix=()):
     """The adjoint of im2col: each entry of ``cols`` (n, C, *kernel, *size) is added into ``out``
     (n, C, *S) where the windows read it from (entries that came from the padding are dropped).
-    One strided add over the whole batch per kernel position."""
+    One strided add over the whole batch per kernel position. With a ``prefix``, ``cols`` holds only
+    the kernel positions that start with it (their trailing kernel dims)."""
     n = out.ndim - 2
-    kernel, size = cols.shape[2:2 + n], cols.shape[2 + n:]
+    kernel, size = cols.shape[2:2 + n - len(prefix)], cols.shape[2 + n - len(prefix):]
     for k in itertools.product(*map(range, kernel)):
-        dst, src = [], []
-        for ki, length, extent, s, (lo, _), d in zip(k, size, out.shape[2:], stride, pads, dilation):
-            offset = ki * d - lo                          # column l was read from input position l * s + offset
-            first = max(0, -(offset // s))                # the first l inside the input, and the last
-            last = min(length - 1, (extent - 1 - offset) // s)
-            if last < first:
-                break
-            dst.append(slice(first * s + offset, last * s + offset + 1, s))
-            src.append(slice(first, last + 1))
-        else:
-            out[(slice(None), slice(None)) + tuple(dst)] += cols[(slice(None), slice(None)) + k + tuple(src)]
+        at = placement(prefix + k, size, out.shape[2:], stride, pads, dilation)
+        if at is not None:
+            out[(slice(None), slice(None)) + at[0]] += cols[(slice(None), slice(None)) + k + at[1]]
     return out
 
 
 def chunks(n, sample_bytes, arrays_bytes=CHUNK_BYTES):
-    """The batch in near-equal slices whose columns take at most CHUNK_BYTES, and at most ``arrays_bytes`` (what
-    the op's input and output take: the scratch then never outgrows them), one sample at least."""
+    """The batch in near-equal slices whose columns take at most CHUNK_BYTES, and at most ``arrays_bytes`` (a
+    budget from what the op's arrays take: the scratch then never outgrows it), one sample at least."""
     if n == 0:
         return []
-    count = max(1, min(n, -(-n * sample_bytes // min(CHUNK_BYTES, max(1, arrays_bytes)))))
-    step = -(-n // count)
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    fits = max(1, min(CHUNK_BYTES, arrays_bytes) // max(1, sample_bytes))  # samples per chunk, at most
+    size, extra = divmod(n, -(-n // fits))  # as few chunks as fit, as equal as they go, the longer ones first
+    stops = list(itertools.accumulate([size + 1] * extra + [size] * (-(-n // fits) - extra)))
+    return [slice(start, stop) for start, stop in zip([0] + stops, stops)]
 
 
-def columns(view, part, buf):
+def scratch_bytes(*arrays):
+    """The most scratch one GEMM may take in the gradient ops: a share of what their arrays take, so that
+    a backward's peak stays near the arrays it must hold anyway."""
+    return sum(a.nbytes for a in arrays) // SCRATCH_SHARE
+
+
+def plan(n, kernel, per_position, per_sample, budget, calls_per_run=1, calls_per_chunk=1):
+    """How a gradient op walks the batch and the kernel: (level, parts). Each GEMM covers one chunk
+    ``part`` of the batch and the kernel positions that share their first ``level`` indices (level 0:
+    all of them, im2col; level len(kernel): one position). A sample's scratch is ``per_position`` bytes
+    for each position covered plus ``per_sample``; of the levels where one sample fits the budget, the
+    one with the fewest kernel calls wins (``calls_per_run`` per run of positions, ``calls_per_chunk``
+    more per chunk; the coarser level on a tie)."""
+    budget, best = min(CHUNK_BYTES, budget), None
+    for level in range(len(kernel) + 1):
+        sample = per_position * math.prod(kernel[level:]) + per_sample
+        if sample > budget and level < len(kernel):
+            continue
+        parts = chunks(n, sample, budget)
+        calls = len(parts) * (calls_per_run * math.prod(kernel[:level]) + calls_per_chunk)
+        if best is None or calls < best[0]:
+            best = calls, level, parts
+    return best[1:]
+
+
+def columns(view, part, buf, spatial=None):
     """im2col of the samples ``part`` of ``view`` (N, C, *kernel, *size), copied into the scratch
-    ``buf`` laid out (C, *kernel, n, *size): one GEMM then covers the whole chunk."""
-    nd = (view.ndim - 2) // 2
-    m = part.stop - part.start
-    shape = view.shape[1:2 + nd] + (m,) + view.shape[2 + nd:]
+    ``buf`` laid out (C, *kernel, n, *size): one GEMM then covers the whole chunk. ``spatial``: how
+    many trailing dims are ``size`` (when ``view`` holds only some kernel dims; else half of them)."""
+    nd = (view.ndim - 2) // 2 if spatial is None else spatial
+    nk, m = view.ndim - 2 - nd, part.stop - part.start
+    shape = view.shape[1:2 + nk] + (m,) + view.shape[2 + nk:]
     cols = buf[:math.prod(shape)].reshape(shape)
-    cols[...] = view[part].transpose((1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd)))
+    cols[...] = view[part].transpose((1,) + tuple(range(2, 2 + nk)) + (0,) + tuple(range(2 + nk, 2 + nk + nd)))
     return cols
 
 
@@ -109,15 +148,16 @@ def channels_first(y, part, buf):
     return out
 
 
-def correlate(ctx, x, weight, stride, pads, dilation, groups, size):
-    """(N, C, *S) correlated with (O, C/groups, *K): (N, O, *size), im2col + one GEMM per chunk."""
+def correlate(ctx, x, weight, stride, pads, dilation, groups, size, share=1):
+    """(N, C, *S) correlated with (O, C/groups, *K): (N, O, *size), im2col + one GEMM per chunk; the
+    columns of a chunk take at most 1/``share`` of what x and the output take."""
     xp, g = ctx.xp, groups
     (n, c), (o, kernel) = x.shape[:2], (weight.shape[0], weight.shape[2:])
     k, length = c // g * math.prod(kernel), math.prod(size)
     view = windows(xp, x, kernel, size, stride, pads, dilation)
     w = weight.reshape(g, o // g, k)
     out = xp.empty((n, o, length), dtype=xp.result_type(x, weight))
-    parts = chunks(n, c * math.prod(kernel) * length * x.itemsize, x.nbytes + out.nbytes)
+    parts = chunks(n, c * math.prod(kernel) * length * x.itemsize, (x.nbytes + out.nbytes) // share)
     buf = xp.empty(c * math.prod(kernel) * length * (parts[0].stop if parts else 0), dtype=x.dtype)
     for part in parts:
         m = part.stop - part.start
@@ -175,19 +215,28 @@ class ConvTranspose(Op):
             flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]  # (O, C/g, *K) to (C, O/g, *K)
             flipped = flipped.reshape((g, o // g, cg) + tuple(kernel)).swapaxes(1, 2)
             flipped = flipped.reshape((g * cg, o // g) + tuple(kernel))
-            return correlate(ctx, y, flipped, stride, tuple(full), dilation, groups, size)
-        k, l = cg * math.prod(kernel), math.prod(length)
-        w = weight.reshape(g, o // g, k).transpose(0, 2, 1)
+            return correlate(ctx, y, flipped, stride, tuple(full), dilation, groups, size, SCRATCH_SHARE)
+        # else GEMMs of the weight (C * run, O) and y (O, n * L) to columns for a run of kernel positions, added
+        # into the input positions they reach (col2im); the runs and the chunks of the batch keep the scratch
+        # within a share of the op's arrays (all positions at once when that fits: one GEMM per chunk)
+        l, nk = math.prod(length), len(kernel)
         out = xp.zeros((n, g * cg) + tuple(size), dtype=xp.result_type(y, weight))
-        parts = chunks(n, g * k * l * y.itemsize, y.nbytes + out.nbytes)
-        buf = xp.empty(o * l * (parts[0].stop if parts else 0), dtype=y.dtype)
+        level, parts = plan(n, kernel, g * cg * l * y.itemsize, o * l * y.itemsize, scratch_bytes(y, out),
+                            calls_per_chunk=1 + math.prod(kernel))  # y's copy, and col2im's add per position
+        rest, run = tuple(kernel[level:]), math.prod(kernel[level:])
+        step = parts[0].stop if parts else 0
+        ybuf, cbuf = xp.empty(o * l * step, dtype=y.dtype), xp.empty(g * cg * run * l * step, dtype=out.dtype)
+        w = weight.reshape((g, o // g, cg) + tuple(kernel))
         for part in parts:
             m = part.stop - part.start
-            cols = xp.matmul(w, channels_first(y, part, buf).reshape(g, o // g, m * l))  # (C, *K, n, *L)
-            cols = cols.reshape((g * cg,) + tuple(kernel) + (m,) + tuple(length))
-            nd = len(kernel)
-            cols = cols.transpose((1 + nd, 0) + tuple(range(1, 1 + nd)) + tuple(range(2 + nd, 2 + 2 * nd)))
-            col2im(cols, out[part], stride, pads, dilation)
+            ys = channels_first(y, part, ybuf).reshape(g, o // g, m * l)
+            for p in itertools.product(*map(range, kernel[:level])):
+                wp = w[(slice(None),) * 3 + p].reshape(g, o // g, cg * run).transpose(0, 2, 1)
+                cols = xp.matmul(wp, ys, out=cbuf[:g * cg * run * m * l].reshape(g, cg * run, m * l))
+                cols = cols.reshape((g * cg,) + rest + (m,) + tuple(length))  # (C, *rest, n, *L) to (n, C, *rest, *L)
+                cols = cols.transpose((1 + len(rest), 0) + tuple(range(1, 1 + len(rest)))
+                                      + tuple(range(2 + len(rest), 2 + len(rest) + nk)))
+                col2im(cols, out[part], stride, pads, dilation, prefix=p)
         return out
     def backward(ctx, grad):
         y, weight = ctx.saved_tensors
@@ -199,25 +248,33 @@ class ConvTranspose(Op):
 
 
 class ConvWeightGrad(Op):
-    """The adjoint of Conv in the weight: x (N, C, *S) and y (N, O, *L) give (O, C/groups, *kernel)."""
+    """The adjoint of Conv in the weight: x (N, C, *S) and y (N, O, *L) give (O, C/groups, *kernel).
+    Per chunk of the batch and run of kernel positions (see ``plan``), one GEMM: y (O, n * L) against
+    the columns of x for those positions (C * run, n * L), into the weight's block for them."""
     def forward(ctx, x, y, stride, pads, dilation, groups, kernel):
         xp, g = ctx.xp, groups
         (n, c), o, length = x.shape[:2], y.shape[1], y.shape[2:]
-        k, l = c // g * math.prod(kernel), math.prod(length)
+        l, nk = math.prod(length), len(kernel)
         view = windows(xp, x, kernel, length, stride, pads, dilation)
-        out = xp.zeros((g, o // g, k), dtype=xp.result_type(x, y))
-        parts = chunks(n, c * math.prod(kernel) * l * x.itemsize, x.nbytes + y.nbytes)
+        level, parts = plan(n, kernel, c * l * x.itemsize, o * l * y.itemsize, scratch_bytes(x, y),
+                            calls_per_run=3)  # the columns' copy, the GEMM, the sum into out
+        rest, run = tuple(kernel[level:]), math.prod(kernel[level:])
+        out = xp.zeros(tuple(kernel[:level]) + (g, o // g, c // g * run), dtype=xp.result_type(x, y))
         step = parts[0].stop if parts else 0
-        buf, ybuf = xp.empty(c * math.prod(kernel) * l * step, dtype=x.dtype), xp.empty(o * l * step, dtype=y.dtype)
+        xbuf, ybuf = xp.empty(c * run * l * step, dtype=x.dtype), xp.empty(o * l * step, dtype=y.dtype)
         for part in parts:
             m = part.stop - part.start
-            cols = columns(view, part, buf).reshape(g, k, m * l)
-            out += xp.matmul(channels_first(y, part, ybuf).reshape(g, o // g, m * l), cols.transpose(0, 2, 1))
+            ys = channels_first(y, part, ybuf).reshape(g, o // g, m * l)
+            for p in itertools.product(*map(range, kernel[:level])):
+                xs = columns(view[(slice(None), slice(None)) + p], part, xbuf, nk).reshape(g, c // g * run, m * l)
+                out[p] += xp.matmul(ys, xs.transpose(0, 2, 1))
+        out = out.reshape(tuple(kernel[:level]) + (o, c // g) + rest)  # (*K[:level], O, C/g, *rest) to (O, C/g, *K)
+        out = out.transpose((level, level + 1) + tuple(range(level)) + tuple(range(level + 2, 2 + nk)))
         need_x, need_y = ctx.needs_input_grad
         ctx.geometry = dict(stride=stride, pads=pads, dilation=dilation, groups=groups)
         ctx.save_for_backward(x if need_y else None, y if need_x else None)
         ctx.size, ctx.length = x.shape[2:], length
-        return out.reshape((o, c // g) + tuple(kernel))
+        return xp.ascontiguousarray(out)
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad
