@@ -110,6 +110,10 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                         _retain(node, slots, create_graph)
                     if hooks is not None and hooks.pre:
                         slots = _pre_hooks(node, hooks, slots, owned)
+                    # the engine's own buffer (no hook, retain_grad, autograd.grad or debug list has seen it):
+                    # the backward may write its result into it (relu masks it in place, saving a buffer)
+                    node.grad_writable = (node, 0) in owned and hooks is None and node._retained is None \
+                        and capture is None and kept is None and node.num_outputs == 1
                     if anomaly:
                         input_grads = _checked_backward(node, slots)
                     else:

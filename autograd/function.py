@@ -71,6 +71,7 @@ class Node:
     __slots__ = ("next_functions", "needs_input_grad", "backend", "input_meta", "_to_save", "_saved",
                  "_retained", "__dict__", "__weakref__")
     num_outputs = 1
+    grad_writable = False  # set by the engine: whether backward may write into its (one) incoming gradient
     _hooks = None  # a _Hooks once a hook is registered here or on a tensor this node made; all the engine checks
     _stack = None  # anomaly mode: the forward traceback (lines) of the op that made this node
 

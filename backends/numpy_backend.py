@@ -115,11 +115,24 @@ def _sigmoid(ctx, x):
     return out
 
 
+_MASK_CHUNK = 1 << 16  # elements per slice of an in-place threshold_backward: a 64 KiB bool mask at most
+
+
 @NumpyBackend.register_kernel("threshold_backward")
-def _threshold_backward(ctx, grad, out):
+def _threshold_backward(ctx, grad, out, in_place=False):
     """grad where out > 0 else 0: the mask is written as 1.0/0.0 straight into the result
-    buffer, then multiplied in place (no bool temporary, one buffer)."""
+    buffer, then multiplied in place (no bool temporary, one buffer). In place (the engine's
+    own gradient buffer), the mask is made a slice at a time, so nothing of the array's size is allocated."""
     ctx.save_for_backward(out)
+    if in_place and grad.shape == out.shape and grad.flags.c_contiguous and out.flags.c_contiguous:
+        flat_grad, flat_out = grad.reshape(-1), out.reshape(-1)
+        mask = np.empty(min(_MASK_CHUNK, flat_grad.size), dtype=bool)
+        for start in range(0, flat_grad.size, _MASK_CHUNK):
+            part = flat_grad[start:start + _MASK_CHUNK]
+            m = mask[:part.size]
+            np.greater(flat_out[start:start + _MASK_CHUNK], 0, out=m)
+            np.multiply(part, m, out=part)
+        return grad
     result = np.greater(out, 0, out=np.empty_like(grad))
     result *= grad
     return result

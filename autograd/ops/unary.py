@@ -96,14 +96,18 @@ class Relu(Op):
         return out
     def backward(ctx, grad):
         out, = ctx.saved_tensors
-        return ThresholdBackward.apply(grad, out)
+        # the engine's own buffer, seen by nobody else: the gradient is masked where it lies, no new buffer
+        return ThresholdBackward.apply(grad, out, in_place=ctx.grad_writable)
     jvp = diagonal_jvp
 
 
 class ThresholdBackward(Op):
-    """grad where out > 0, else 0: relu's backward as an op of its own, so backends can fuse it."""
-    def forward(ctx, grad, out):
+    """grad where out > 0, else 0: relu's backward as an op of its own, so backends can fuse it.
+    ``in_place=True`` writes the result into ``grad`` (when the engine says nobody else holds it)."""
+    def forward(ctx, grad, out, in_place=False):
         ctx.save_for_backward(out)
+        if in_place and grad.shape == out.shape:
+            return ctx.xp.multiply(grad, out > 0, out=grad)
         return grad * (out > 0)
     def backward(ctx, grad_grad):
         out, = ctx.saved_tensors
