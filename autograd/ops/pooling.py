@@ -148,7 +148,10 @@ class WindowScatter(Op):
                 xp.multiply(grad_bits, pos == k, out=buffer[index].view(bits))
         ctx.window = window
         ctx.save_for_backward(pos)
-        return buffer[window.inner()]
+        inner = buffer[window.inner()]
+        # the whole buffer when no padding was cut away: not a view, so the engine sees a buffer of its own
+        # (that relu's backward may then write into)
+        return buffer if inner.shape == buffer.shape else inner
     def backward(ctx, grad):
         pos, = ctx.saved_tensors
         return WindowGather.apply(grad, pos, window=ctx.window), None
