@@ -31,7 +31,7 @@ import time
 
 from backends import Device
 
-from . import pyplot
+from . import pyplot, save_json
 from .registry import load_cases
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,9 +128,7 @@ def main(argv=None):
             earlier = json.load(f)["results"]
         fresh = {r["case"]: r for r in results}
         report["results"] = [fresh.pop(r["case"], r) for r in earlier] + list(fresh.values())
-    with open(stem + ".json.tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(stem + ".json.tmp", stem + ".json")
+    save_json(report, args.out, os.path.basename(stem))
     plot(report, stem + ".png")
     print(f"saved {stem}.json and {stem}.png")
     if os.path.abspath(args.out) == os.path.abspath(RESULTS):  # the committed results: the README shows them

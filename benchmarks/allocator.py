@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from . import pyplot
+from . import pyplot, save_json
 from .memory_bench import _status
 from .run_case import load_framework
 
@@ -202,11 +202,7 @@ def main(argv=None):
     thresholds = [int(t) for t in args.thresholds.split(",") if t]
     report = run(args.rounds, args.memory_rounds, thresholds)
     report["load_average"] = os.getloadavg()
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, "cpu_allocator")
-    with open(stem + ".json.tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(stem + ".json.tmp", stem + ".json")
+    stem = save_json(report, args.out, "cpu_allocator")
     plot(report, stem + ".png")
     print(f"saved {stem}.json and {stem}.png")
 

@@ -16,7 +16,7 @@ import time
 
 from autograd.distributed import launch
 
-from . import pyplot
+from . import pyplot, save_json
 from .__main__ import RESULTS, ROOT
 
 
@@ -44,11 +44,7 @@ def main(argv=None):
     report = {"device": "cpu", "cpus": os.cpu_count(), "python": platform.python_version(),
               "load_average": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "command": "python -m benchmarks.distributed", "results": rows}
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, "cpu_distributed")
-    with open(stem + ".json.tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(stem + ".json.tmp", stem + ".json")
+    stem = save_json(report, args.out, "cpu_distributed")
     plt = pyplot()
     if plt is not None:
         fig, ax = plt.subplots(figsize=(4, 3))

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from . import pyplot
+from . import pyplot, save_json
 from .__main__ import ROOT, RESULTS, fmt, run_pairs, run_process
 from .registry import load_cases
 from .run_case import STANDIN_ENV
@@ -325,11 +325,7 @@ def new_report(status, reason, device, command, rounds=0, blocks=0):
 
 def write_report(report, out):
     """gpu_check.json, gpu_check.md and gpu_check.png in ``out``; their paths."""
-    os.makedirs(out, exist_ok=True)
-    stem = os.path.join(out, "gpu_check")
-    with open(stem + ".json.tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(stem + ".json.tmp", stem + ".json")
+    stem = save_json(report, out, "gpu_check")
     with open(stem + ".md", "w") as f:
         f.write(markdown(report))
     plot(report, stem + ".png")

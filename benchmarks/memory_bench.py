@@ -33,7 +33,7 @@ import tracemalloc
 
 import numpy as np
 
-from . import pyplot
+from . import pyplot, save_json
 from .run_case import load_framework
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -417,11 +417,7 @@ def main(argv=None):
         return child(*args.child)
     report = run(args.quick, 1 if args.quick else args.rounds)
     report["load_average"] = os.getloadavg()
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, "cpu_memory")
-    with open(stem + ".json.tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(stem + ".json.tmp", stem + ".json")
+    stem = save_json(report, args.out, "cpu_memory")
     plot(report, stem + ".png")
     print(f"saved {stem}.json and {stem}.png")
 
