@@ -227,8 +227,11 @@ def _is_new(g, slots, input_grads):
     view of anything, not handed to two inputs. Only such a buffer may be written in place or
     become a leaf's .grad without a copy."""
     array = g.array
-    if array.base is not None or any(s is not None and array is s.array for s in slots):
+    if array.base is not None:
         return False
+    for s in slots:  # plain loops: a generator for any() costs more than these few items
+        if s is not None and s.array is array:
+            return False
     shared = 0
     for other in input_grads:
         if other is not None and other.array is array:
