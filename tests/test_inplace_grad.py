@@ -112,3 +112,14 @@ def test_not_in_place_leaves_the_gradient_alone(device):
         assert not result._backend.xp.shares_memory(result.array, grad.array)
         assert_close(grad, g)
         assert_close(unary.ThresholdBackward.apply(grad.clone(), o, in_place=True), result)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_callers_gradient_is_never_written(device, in_place_calls):
+    """backward(gradient=g) straight into relu: g is the caller's, so it is read, not masked."""
+    x = ag.tensor(np.array([-1.0, 2.0, -3.0, 4.0]), requires_grad=True, device=device)
+    g = ag.tensor(np.array([5.0, 6.0, 7.0, 8.0]), device=device)
+    x.relu().backward(gradient=g)
+    assert in_place_calls == [False]
+    assert_close(g, np.array([5.0, 6.0, 7.0, 8.0]))
+    assert_close(x.grad, np.array([0.0, 6.0, 0.0, 8.0]))
