@@ -3,6 +3,7 @@
 import functools
 import threading
 
+
 class _State(threading.local):
     enabled = True  # a class default: each thread starts with grad on, and reading it needs no getattr fallback
 
