@@ -15,7 +15,7 @@ import contextlib
 import warnings
 
 from . import anomaly_mode
-from .function import AccumulateGrad
+from .function import AccumulateGrad, Op
 from . import dtypes
 from .grad_mode import _set_enabled, is_grad_enabled
 from .tensor import Tensor
@@ -128,6 +128,9 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                                            f"inputs that need none)")
                     for nr in range(node.num_outputs):
                         owned.discard((node, nr))
+                # only a built-in rule's results can be the engine's own: a user's Function or hook may keep
+                # what it returns, and nothing may write into that later (relu's in-place backward, a sum)
+                built_in = isinstance(node, Op) and (hooks is None or not hooks.post)
                 if not retain_graph and kept is None:
                     node.release()
                 for (next_node, nr), g, meta in zip(node.next_functions, input_grads or _nones(node), node.input_meta):
@@ -136,7 +139,8 @@ def run_backward(roots, grad_roots, retain_graph=None, create_graph=False, input
                     if g is not None:
                         if g.array.shape != meta[0] or g.array.dtype != meta[1]:
                             g = _fit(g, meta)
-                        _accumulate(buffers, owned, next_node, nr, g, create_graph, _is_new(g, slots, input_grads))
+                        _accumulate(buffers, owned, next_node, nr, g, create_graph,
+                                    built_in and _is_new(g, slots, input_grads))
                     count = dependencies[next_node] - 1
                     dependencies[next_node] = count
                     if count == 0:

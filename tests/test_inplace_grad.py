@@ -123,3 +123,39 @@ def test_the_callers_gradient_is_never_written(device, in_place_calls):
     assert in_place_calls == [False]
     assert_close(g, np.array([5.0, 6.0, 7.0, 8.0]))
     assert_close(x.grad, np.array([0.0, 6.0, 0.0, 8.0]))
+
+
+class _Keep(ag.Function):
+    """Doubles the gradient and keeps what its backward returns, as a user's Function may."""
+    kept = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, g):
+        out = g * 2
+        _Keep.kept.append(out)
+        return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("maker", ["Function", "node hook"])
+def test_what_user_code_returns_is_never_written(device, maker, in_place_calls):
+    """A gradient made by a user's Function backward, or returned by a node hook, flows straight into relu's
+    backward: the user may still hold it, so relu must not mask it where it lies (torch never does)."""
+    x = ag.tensor(np.array([-1.0, 2.0, -3.0, 4.0]), requires_grad=True, device=device)
+    held = []
+    if maker == "Function":
+        _Keep.kept = held
+        _Keep.apply(x.relu()).sum().backward()
+    else:
+        w = x.relu() * 3
+        w.grad_fn.register_hook(lambda grad_inputs, grad_outputs: held.append(grad_inputs[0] * 2)
+                                or (held[-1],) + tuple(grad_inputs[1:]))
+        w.sum().backward()
+    assert in_place_calls == [False]
+    factor = 2.0 if maker == "Function" else 6.0
+    assert_close(held[0], np.full(4, factor))
+    assert_close(x.grad, np.array([0.0, factor, 0.0, factor]))
