@@ -30,7 +30,7 @@ _sigmoid = cupy.ElementwiseKernel(
 @CupyBackend.register_kernel("threshold_backward")
 def threshold_backward(ctx, grad, out, in_place=False):
     ctx.save_for_backward(out)
-    if in_place and grad.shape == out.shape:  # the engine's own buffer: the result is written over it
+    if in_place:  # the engine's own buffer: the result is written over it
         return _threshold_backward(grad, out, grad)
     return _threshold_backward(grad, out)
 

@@ -124,7 +124,7 @@ def _threshold_backward(ctx, grad, out, in_place=False):
     buffer, then multiplied in place (no bool temporary, one buffer). In place (the engine's
     own gradient buffer), the mask is made a slice at a time, so nothing of the array's size is allocated."""
     ctx.save_for_backward(out)
-    if in_place and grad.shape == out.shape and grad.flags.c_contiguous and out.flags.c_contiguous:
+    if in_place and grad.flags.c_contiguous and out.flags.c_contiguous:  # strided: a new buffer, below
         flat_grad, flat_out = grad.reshape(-1), out.reshape(-1)
         mask = np.empty(min(_MASK_CHUNK, flat_grad.size), dtype=bool)
         for start in range(0, flat_grad.size, _MASK_CHUNK):

@@ -96,17 +96,20 @@ class Relu(Op):
         return out
     def backward(ctx, grad):
         out, = ctx.saved_tensors
-        # the engine's own buffer, seen by nobody else: the gradient is masked where it lies, no new buffer
-        return ThresholdBackward.apply(grad, out, in_place=ctx.grad_writable)
+        # the engine's own buffer, seen by nobody else (and of the output's shape, not a broadcast one): the
+        # gradient is masked where it lies, no new buffer; decided here once for every backend's kernel
+        in_place = ctx.grad_writable and grad.array.shape == out.array.shape
+        return ThresholdBackward.apply(grad, out, in_place=in_place)
     jvp = diagonal_jvp
 
 
 class ThresholdBackward(Op):
     """grad where out > 0, else 0: relu's backward as an op of its own, so backends can fuse it.
-    ``in_place=True`` writes the result into ``grad`` (when the engine says nobody else holds it)."""
+    ``in_place=True`` writes the result into ``grad``, which must have ``out``'s shape (relu's backward asks
+    for it when the engine says nobody else holds the gradient)."""
     def forward(ctx, grad, out, in_place=False):
         ctx.save_for_backward(out)
-        if in_place and grad.shape == out.shape:
+        if in_place:
             return ctx.xp.multiply(grad, out > 0, out=grad)
         return grad * (out > 0)
     def backward(ctx, grad_grad):
